@@ -1,0 +1,94 @@
+"""CloudWatch alarms on the signals that mean money is stuck or failing; all notify the alarm topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from constructs import Construct
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
+from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
+
+from stacks.constants import API_STAGE
+from stacks.constructs.functions import PaymentFunction
+from stacks.context import StackContext
+
+PERIOD_SECONDS = 60
+
+
+class PlatformAlarms(Construct):
+    """DLQ depth > 0, function errors/throttles, API 5xx, failed workflow executions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ctx: StackContext,
+        topic: SnsTopic,
+        dead_letter_queues: Mapping[str, SqsQueue],
+        functions: Mapping[str, PaymentFunction],
+        api_name: str,
+        state_machine_arn: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._ctx = ctx
+        self._topic = topic
+        self.alarms: dict[str, CloudwatchMetricAlarm] = {}
+        for name, queue in dead_letter_queues.items():
+            self._alarm(
+                f"{name}-depth",
+                description=f"Messages are waiting in {name}: a payment or event could not be processed",
+                namespace="AWS/SQS",
+                metric="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue.name},
+                statistic="Maximum",
+            )
+        for key, function in functions.items():
+            for metric in ("Errors", "Throttles"):
+                self._alarm(
+                    f"{key.replace('_', '-')}-{metric.lower()}",
+                    description=f"{function.name} reported {metric.lower()}",
+                    namespace="AWS/Lambda",
+                    metric=metric,
+                    dimensions={"FunctionName": function.name},
+                    statistic="Sum",
+                )
+        self._alarm(
+            "api-5xx",
+            description="The payments API answered with server errors",
+            namespace="AWS/ApiGateway",
+            metric="5XXError",
+            dimensions={"ApiName": api_name, "Stage": API_STAGE},
+            statistic="Sum",
+        )
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+            self._alarm(
+                f"workflow-{metric.lower()}",
+                description=f"Payment lifecycle executions: {metric}",
+                namespace="AWS/States",
+                metric=metric,
+                dimensions={"StateMachineArn": state_machine_arn},
+                statistic="Sum",
+            )
+
+    def _alarm(
+        self, purpose: str, *, description: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str
+    ) -> None:
+        self.alarms[purpose] = CloudwatchMetricAlarm(
+            self,
+            purpose,
+            alarm_name=self._ctx.naming.alarm(purpose),
+            alarm_description=description,
+            namespace=namespace,
+            metric_name=metric,
+            dimensions=dimensions,
+            statistic=statistic,
+            period=PERIOD_SECONDS,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[self._topic.arn],
+            ok_actions=[self._topic.arn],
+        )

@@ -1,0 +1,261 @@
+"""REST API: POST /payments and GET /payments/{id}, IAM + API key, validated, logged, throttled."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from constructs import Construct
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
+from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
+from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
+from cdktf_cdktf_provider_aws.api_gateway_method_settings import ApiGatewayMethodSettings
+from cdktf_cdktf_provider_aws.api_gateway_model import ApiGatewayModel
+from cdktf_cdktf_provider_aws.api_gateway_request_validator import ApiGatewayRequestValidator
+from cdktf_cdktf_provider_aws.api_gateway_resource import ApiGatewayResource
+from cdktf_cdktf_provider_aws.api_gateway_rest_api import ApiGatewayRestApi
+from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan import ApiGatewayUsagePlan, ApiGatewayUsagePlanApiStages
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+
+from contracts import CREATE_PAYMENT_REQUEST, load_schema
+from stacks.constants import API_STAGE
+from stacks.constructs.encryption import PlatformKey
+from stacks.constructs.functions import PaymentFunction
+from stacks.constructs.iam import Statement, grant, service_role
+from stacks.context import StackContext
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CREATE_MODEL_NAME = "CreatePaymentRequest"
+# Access log: who called what and the outcome; never bodies, headers or query strings.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "extendedRequestId": "$context.extendedRequestId",
+        "requestTime": "$context.requestTimeEpoch",
+        "sourceIp": "$context.identity.sourceIp",
+        "caller": "$context.identity.caller",
+        "userArn": "$context.identity.userArn",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "integrationLatency": "$context.integrationLatency",
+        "errorMessage": "$context.error.message",
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+)
+
+
+def _route_definition() -> dict[str, Any]:
+    """Everything that, when changed, needs a new deployment of the API."""
+    return {
+        "routes": {
+            "POST /payments": {"auth": "AWS_IAM", "api_key": True, "model": CREATE_MODEL_NAME},
+            "GET /payments/{id}": {"auth": "AWS_IAM", "api_key": True},
+        },
+        "model": load_schema(CREATE_PAYMENT_REQUEST),
+        "validator": {"body": True, "params": True},
+        "idempotency_header": IDEMPOTENCY_HEADER,
+    }
+
+
+def deployment_fingerprint() -> str:
+    """SHA-256 of the route definition: the deployment is replaced exactly when the API changes."""
+    return hashlib.sha256(json.dumps(_route_definition(), sort_keys=True).encode()).hexdigest()
+
+
+class PaymentsApi(Construct):
+    """API Gateway REST API in front of the api_handler function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        ctx: StackContext,
+        key: PlatformKey,
+        handler: PaymentFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        config = ctx.config
+        self.api = ApiGatewayRestApi(
+            self,
+            "api",
+            name=ctx.naming.api("payments"),
+            description="paygate payments API",
+            endpoint_configuration={"types": ["REGIONAL"]},
+            api_key_source="HEADER",
+        )
+        payments = ApiGatewayResource(
+            self, "payments", rest_api_id=self.api.id, parent_id=self.api.root_resource_id, path_part="payments"
+        )
+        payment = ApiGatewayResource(self, "payment", rest_api_id=self.api.id, parent_id=payments.id, path_part="{id}")
+        model = ApiGatewayModel(
+            self,
+            "create-model",
+            rest_api_id=self.api.id,
+            name=CREATE_MODEL_NAME,
+            content_type="application/json",
+            schema=json.dumps(load_schema(CREATE_PAYMENT_REQUEST), sort_keys=True),
+        )
+        self.validator = ApiGatewayRequestValidator(
+            self,
+            "validator",
+            rest_api_id=self.api.id,
+            name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+        )
+        create = ApiGatewayMethod(
+            self,
+            "create-method",
+            rest_api_id=self.api.id,
+            resource_id=payments.id,
+            http_method="POST",
+            authorization="AWS_IAM",
+            api_key_required=True,
+            request_validator_id=self.validator.id,
+            request_models={"application/json": model.name},
+            request_parameters={f"method.request.header.{IDEMPOTENCY_HEADER}": True},
+        )
+        get = ApiGatewayMethod(
+            self,
+            "get-method",
+            rest_api_id=self.api.id,
+            resource_id=payment.id,
+            http_method="GET",
+            authorization="AWS_IAM",
+            api_key_required=True,
+            request_validator_id=self.validator.id,
+            request_parameters={"method.request.path.id": True},
+        )
+        integrations = [
+            ApiGatewayIntegration(
+                self,
+                f"{name}-integration",
+                rest_api_id=self.api.id,
+                resource_id=method.resource_id,
+                http_method=method.http_method,
+                integration_http_method="POST",
+                type="AWS_PROXY",
+                uri=handler.function.invoke_arn,
+            )
+            for name, method in (("create", create), ("get", get))
+        ]
+        for name, route in (("create", "POST/payments"), ("get", "GET/payments/*")):
+            LambdaPermission(
+                self,
+                f"{name}-permission",
+                statement_id=f"AllowApiGateway-{name}",
+                action="lambda:InvokeFunction",
+                function_name=handler.function.function_name,
+                principal="apigateway.amazonaws.com",
+                source_arn=f"{self.api.execution_arn}/*/{route}",
+            )
+
+        deployment = ApiGatewayDeployment(
+            self,
+            "deployment",
+            rest_api_id=self.api.id,
+            triggers={"redeployment": deployment_fingerprint()},
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
+            depends_on=[create, get, *integrations, model, self.validator],
+        )
+        account = self._account_logging_role(ctx)
+        self.access_logs = CloudwatchLogGroup(
+            self,
+            "access-logs",
+            name=ctx.naming.log_group("apigateway", "payments-access"),
+            retention_in_days=config.log_retention_days,
+            kms_key_id=key.arn,
+        )
+        # API Gateway creates its execution log group on first use with no retention and no key;
+        # owning it here makes retention and encryption ours.
+        self.execution_logs = CloudwatchLogGroup(
+            self,
+            "execution-logs",
+            name=f"API-Gateway-Execution-Logs_{self.api.id}/{API_STAGE}",
+            retention_in_days=config.log_retention_days,
+            kms_key_id=key.arn,
+        )
+        self.stage = ApiGatewayStage(
+            self,
+            "stage",
+            rest_api_id=self.api.id,
+            deployment_id=deployment.id,
+            stage_name=API_STAGE,
+            xray_tracing_enabled=True,
+            access_log_settings={"destination_arn": self.access_logs.arn, "format": ACCESS_LOG_FORMAT},
+            depends_on=[account, self.execution_logs],
+        )
+        ApiGatewayMethodSettings(
+            self,
+            "method-settings",
+            rest_api_id=self.api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings={
+                "metrics_enabled": True,
+                "logging_level": "ERROR",
+                # Full request/response logging would write payment data to logs (PCI DSS 3.3).
+                "data_trace_enabled": False,
+                "throttling_rate_limit": config.api_rate_limit,
+                "throttling_burst_limit": config.api_burst_limit,
+            },
+        )
+        plan = ApiGatewayUsagePlan(
+            self,
+            "usage-plan",
+            name=ctx.naming.api("payments-default-plan"),
+            api_stages=[ApiGatewayUsagePlanApiStages(api_id=self.api.id, stage=self.stage.stage_name)],
+            throttle_settings={"rate_limit": config.api_rate_limit, "burst_limit": config.api_burst_limit},
+            quota_settings={"limit": config.api_quota_per_day, "period": "DAY"},
+        )
+        self.api_key = ApiGatewayApiKey(self, "api-key", name=ctx.naming.api("payments-default-key"), enabled=True)
+        ApiGatewayUsagePlanKey(self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=plan.id)
+
+    def _account_logging_role(self, ctx: StackContext) -> ApiGatewayAccount:
+        """Region-wide setting: the role API Gateway uses to write execution and access logs."""
+        role = service_role(
+            self,
+            "cloudwatch-role",
+            name=ctx.naming.role("apigw-logs"),
+            service="apigateway.amazonaws.com",
+        )
+        policy = grant(
+            self,
+            "cloudwatch-role-policy",
+            role=role,
+            name="push-to-cloudwatch-logs",
+            statements=[
+                Statement(
+                    sid="WriteApiLogs",
+                    actions=("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+                    resources=(
+                        ctx.arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
+                        ctx.arn("logs", f"log-group:/aws/apigateway/{ctx.config.prefix}-*"),
+                    ),
+                ),
+                Statement(
+                    sid="FindLogGroups",
+                    actions=("logs:DescribeLogGroups",),
+                    # DescribeLogGroups is authorized against the account's whole log-group space.
+                    resources=(ctx.arn("logs", "log-group:*"),),
+                ),
+            ],
+        )
+        return ApiGatewayAccount(self, "account", cloudwatch_role_arn=role.arn, depends_on=[policy])
+
+    @property
+    def invoke_url(self) -> str:
+        return self.stage.invoke_url

@@ -1,0 +1,109 @@
+"""Least-privilege permissions per function: named actions on named resources, nothing more."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+
+from stacks.constants import BATCH_PREFIX
+from stacks.constructs.functions import PaymentFunction
+from stacks.constructs.iam import Statement
+from stacks.constructs.messaging import Messaging
+from stacks.constructs.storage import BatchFileStorage
+from stacks.constructs.tables import PaymentTables
+from stacks.constructs.workflow import PaymentWorkflow
+
+READ = ("dynamodb:GetItem",)
+IDEMPOTENCY_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+# The audit log is append-only: writers may put new entries, never update or delete them.
+AUDIT_APPEND = ("dynamodb:PutItem",)
+
+
+def _table(sid: str, table: DynamodbTable, actions: tuple[str, ...]) -> Statement:
+    return Statement(sid=sid, actions=actions, resources=(table.arn,))
+
+
+@dataclass(frozen=True)
+class Grants:
+    """Knows the shared resources; each method grants one function exactly what its code calls."""
+
+    tables: PaymentTables
+    messaging: Messaging
+    storage: BatchFileStorage
+    workflow: PaymentWorkflow
+
+    def _audit(self) -> Statement:
+        return _table("AppendAuditLog", self.tables.audit, AUDIT_APPEND)
+
+    def api_handler(self, fn: PaymentFunction) -> IamRolePolicy:
+        return fn.grant(
+            "create-and-read-payments",
+            [
+                _table("CreateAndReadPayments", self.tables.payments, ("dynamodb:GetItem", "dynamodb:PutItem")),
+                _table("IdempotencyRecords", self.tables.idempotency, IDEMPOTENCY_ACTIONS),
+                self._audit(),
+                Statement(sid="StartLifecycle", actions=("states:StartExecution",), resources=(self.workflow.arn,)),
+            ],
+        )
+
+    def workflow_tasks(self, fn: PaymentFunction) -> IamRolePolicy:
+        return fn.grant(
+            "advance-payments",
+            [
+                _table("AdvancePayments", self.tables.payments, ("dynamodb:GetItem", "dynamodb:UpdateItem")),
+                self._audit(),
+                Statement(
+                    sid="PublishPaymentEvents", actions=("sns:Publish",), resources=(self.messaging.events_topic.arn,)
+                ),
+            ],
+        )
+
+    def payment_processor(self, fn: PaymentFunction) -> IamRolePolicy:
+        queue = self.messaging.payment_queue
+        return fn.grant(
+            "process-payment-queue",
+            [
+                Statement(
+                    sid="ConsumePaymentQueue",
+                    actions=(
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ),
+                    resources=(queue.arn,),
+                ),
+                _table(
+                    "ApplyPayments",
+                    self.tables.payments,
+                    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+                ),
+                _table("IdempotencyRecords", self.tables.idempotency, IDEMPOTENCY_ACTIONS),
+                self._audit(),
+                Statement(
+                    sid="PublishPaymentEvents", actions=("sns:Publish",), resources=(self.messaging.events_topic.arn,)
+                ),
+            ],
+        )
+
+    def batch_processor(self, fn: PaymentFunction) -> IamRolePolicy:
+        bucket = self.storage.bucket
+        return fn.grant(
+            "ingest-batch-files",
+            [
+                Statement(
+                    sid="ReadIncomingBatchFiles",
+                    actions=("s3:GetObject", "s3:GetObjectVersion"),
+                    resources=(f"{bucket.arn}/{BATCH_PREFIX}*",),
+                ),
+                _table(
+                    "TrackBatches", self.tables.batches, ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+                ),
+                self._audit(),
+                Statement(
+                    sid="EnqueuePayments", actions=("sqs:SendMessage",), resources=(self.messaging.payment_queue.arn,)
+                ),
+            ],
+        )
