@@ -16,7 +16,10 @@ ALLOWED_LOG_RETENTION_DAYS = (365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 
 # IAM role names, so it is held to the strictest of those alphabets: lowercase letters, digits
 # and single hyphens, starting with a letter, ending with a letter or digit.
 ENVIRONMENT_PATTERN = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,15}$")
-REGION_PATTERN = re.compile(r"^[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d$")
+# [0-9], not \d: \d also matches non-ASCII decimal digits ("us-east-\u0661").
+# Only the commercial and GovCloud partitions: service principals and kms:ViaService values are
+# built as "<service>.<region>.amazonaws.com", which China (.com.cn) and ISO partitions do not use.
+REGION_PATTERN = re.compile(r"^(?!cn-)[a-z]{2}(?:-gov)?-[a-z]+-[0-9]$")
 BUCKET_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{1,61})[a-z0-9]$")
 TAG_VALUE_PATTERN = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 COMMIT_PATTERN = re.compile(r"^[0-9a-f]{7,40}$")
@@ -109,7 +112,10 @@ def _validate(config: PlatformConfig) -> None:
         )
     for setting, value in (("region", config.region), ("state region", config.state_region)):
         if not REGION_PATTERN.fullmatch(value):
-            raise ConfigError(f"{setting} {value!r} is not an AWS region name (e.g. 'eu-west-1')")
+            raise ConfigError(
+                f"{setting} {value!r} is not a supported AWS region name (e.g. 'eu-west-1'; "
+                "the China and ISO partitions are not supported)"
+            )
     if not BUCKET_PATTERN.fullmatch(config.state_bucket) or ".." in config.state_bucket:
         raise ConfigError(
             f"state bucket {config.state_bucket!r} is not a valid S3 bucket name "
@@ -118,7 +124,9 @@ def _validate(config: PlatformConfig) -> None:
     for name in ("repository", "author", "team"):
         value = getattr(config, name)
         if not TAG_VALUE_PATTERN.fullmatch(value):
-            raise ConfigError(f"{name} {value!r} is not a valid AWS tag value (1-256 of letters, digits, spaces, _.:/=+-@)")
+            raise ConfigError(
+                f"{name} {value!r} is not a valid AWS tag value (1-256 of letters, digits, spaces, _.:/=+-@)"
+            )
     if config.commit is not None and not COMMIT_PATTERN.fullmatch(config.commit):
         raise ConfigError(f"commit {config.commit!r} is not a git commit id (7-40 lowercase hex digits)")
     if config.log_retention_days not in ALLOWED_LOG_RETENTION_DAYS:

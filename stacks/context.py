@@ -34,8 +34,5 @@ class StackContext:
             )
         )
 
-    def service_principal(self, service: str) -> str:
-        return f"{service}.amazonaws.com"
-
     def via_service(self, service: str) -> str:
         return f"{service}.{self.region}.amazonaws.com"

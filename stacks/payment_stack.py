@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from constructs import Construct
 from cdktf import Aspects, S3Backend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.lambda_event_source_mapping import LambdaEventSourceMapping
 from cdktf_cdktf_provider_aws.provider import AwsProvider
+from constructs import Construct
 
 from stacks import constants as c
 from stacks.config import PlatformConfig

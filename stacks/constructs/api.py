@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from constructs import Construct
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
@@ -23,6 +22,7 @@ from cdktf_cdktf_provider_aws.api_gateway_usage_plan import ApiGatewayUsagePlan,
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
+from constructs import Construct
 
 from contracts import CREATE_PAYMENT_REQUEST, load_schema
 from stacks.constants import API_STAGE
@@ -222,7 +222,9 @@ class PaymentsApi(Construct):
             quota_settings={"limit": config.api_quota_per_day, "period": "DAY"},
         )
         self.api_key = ApiGatewayApiKey(self, "api-key", name=ctx.naming.api("payments-default-key"), enabled=True)
-        ApiGatewayUsagePlanKey(self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=plan.id)
+        ApiGatewayUsagePlanKey(
+            self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=plan.id
+        )
 
     def _account_logging_role(self, ctx: StackContext) -> ApiGatewayAccount:
         """Region-wide setting: the role API Gateway uses to write execution and access logs."""
@@ -240,7 +242,12 @@ class PaymentsApi(Construct):
             statements=[
                 Statement(
                     sid="WriteApiLogs",
-                    actions=("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+                    actions=(
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                    ),
                     resources=(
                         ctx.arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
                         ctx.arn("logs", f"log-group:/aws/apigateway/{ctx.config.prefix}-*"),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.kms_alias import KmsAlias
 from cdktf_cdktf_provider_aws.kms_key import KmsKey
+from constructs import Construct
 
 from stacks.constructs.iam import Statement, policy_document
 from stacks.context import StackContext
@@ -43,6 +43,16 @@ class PlatformKey(Construct):
                 actions=("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
                 resources=("*",),
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": log_group_arns}},
+                why="key policy: '*' is this key",
+            ),
+            Statement(
+                # Step Functions hands encrypted execution logs to vended-log delivery, which
+                # decrypts them before writing to the (also CMK-encrypted) log group.
+                sid="AllowVendedLogDeliveryForWorkflowLogs",
+                principals={"Service": "delivery.logs.amazonaws.com"},
+                actions=("kms:Decrypt",),
+                resources=("*",),
+                conditions=source_account,
                 why="key policy: '*' is this key",
             ),
             Statement(

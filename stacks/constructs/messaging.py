@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
+from constructs import Construct
 
 from stacks.constants import DLQ_RETENTION_SECONDS, PAYMENT_QUEUE_MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR
 from stacks.constructs.encryption import PlatformKey

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from constructs import Construct
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
+from constructs import Construct
 
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
@@ -26,16 +26,15 @@ RETRY = {"ErrorEquals": list(TRANSIENT_ERRORS), "IntervalSeconds": 1, "MaxAttemp
 KMS_DATA_KEY_REUSE_SECONDS = 300
 
 
-def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int, catch: bool = True) -> dict[str, Any]:
+def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int) -> dict[str, Any]:
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": function_arn,
         "Parameters": {"task": task, "payment.$": "$"},
         "TimeoutSeconds": timeout,
         "Retry": [RETRY],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
     }
-    if catch:
-        state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}]
     if next_state:
         state["Next"] = next_state
     else:

@@ -1,0 +1,146 @@
+# paygate — every check and build step is a target here; CI calls `make test` (.ci/run).
+# Targets are verbs with one job each, composed. `make help` lists them.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+ENV ?= dev
+UV_VERSION := 0.13.8
+
+BUILD := build
+TOOLS := $(BUILD)/tools
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Inside the venv, so deleting .venv also forgets that it was synced.
+VENV_STAMP := $(VENV)/.synced
+PIPELINE := $(PY) -m pipeline
+DIST := $(BUILD)/dist
+MANIFEST := $(DIST)/manifest.json
+STACK_DIR := cdktf.out/stacks/paygate
+STACK_JSON := $(STACK_DIR)/cdk.tf.json
+SYNTH_ENV := $(BUILD)/synth.env
+VALIDATE_STAMP := $(BUILD)/validate.stamp
+LOCK_FILE := terraform/.terraform.lock.hcl
+FIND_PYTHON := scripts/find-python312
+LINT_PATHS := stacks pipeline lambdas contracts policies tests benchmarks main.py
+TYPED_PATHS := stacks pipeline
+# Everything main.py reads besides the archives and the PAYGATE_* settings.
+SYNTH_INPUTS := main.py cdktf.json $(shell find stacks contracts -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort)
+
+# Caches stay in the build dir (never the home folder).
+export UV_CACHE_DIR := $(CURDIR)/$(BUILD)/cache/uv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+export UV_PYTHON_DOWNLOADS := never
+export PIP_CACHE_DIR := $(CURDIR)/$(BUILD)/cache/pip
+export JSII_RUNTIME_PACKAGE_CACHE_ROOT := $(CURDIR)/$(BUILD)/cache/jsii
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export TF_CLI_CONFIG_FILE := $(CURDIR)/$(BUILD)/terraform.tfrc
+export CHECKPOINT_DISABLE := 1
+export PAYGATE_UV := $(CURDIR)/$(UV)
+# Searched for an unpacked hashicorp/aws mirror before /opt/tf-plugins and /usr/{local/,}share/terraform/plugins.
+export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
+
+.PHONY: help venv doctor lint types unit package synth validate verify test localstack-e2e \
+	tf-config tf-lock clean distclean
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+# --- bootstrap: uv in build/tools, then the locked project venv -----------------------------------
+
+$(UV_STAMP):
+	@py="$$($(FIND_PYTHON))"; \
+	"$$py" -m venv $(TOOLS); \
+	$(TOOLS)/bin/pip install --disable-pip-version-check --quiet uv==$(UV_VERSION)
+	@touch $@
+
+$(VENV_STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	@py="$$($(FIND_PYTHON))"; $(UV) sync --locked --compile-bytecode --python "$$py"
+	@touch $@
+
+venv: $(VENV_STAMP) ## Create/refresh .venv from uv.lock (only when pyproject.toml or uv.lock changed)
+
+doctor: $(VENV_STAMP) ## Check Python 3.12, terraform >= 1.10 and the provider mirror
+	@$(FIND_PYTHON) >/dev/null
+	@$(PIPELINE) doctor
+
+# --- checks ------------------------------------------------------------------------------------------
+
+lint: doctor ## ruff check + format check
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+types: doctor ## mypy (strict) on stacks and pipeline
+	$(VENV)/bin/mypy $(TYPED_PATHS)
+
+unit: doctor ## Unit tests with branch coverage of stacks and pipeline (>= 90 %)
+	$(PY) -m pytest tests/unit --cov=stacks --cov=pipeline --cov-report=term-missing:skip-covered --cov-fail-under=90
+
+# --- build -------------------------------------------------------------------------------------------
+
+package: doctor ## Deterministic Lambda archives + manifest in build/dist (skips unchanged ones)
+	@$(PIPELINE) package --out $(DIST)
+
+# Rewritten only when it changes, so it acts as a prerequisite (re-synth on a new ENV / PAYGATE_*).
+$(SYNTH_ENV): FORCE
+	@mkdir -p $(@D)
+	@{ echo "ENV=$(ENV)"; env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR)=' | sort || true; } > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+
+# `package` rewrites the manifest only when an archive changed; its mtime then triggers synth.
+$(MANIFEST): package ;
+
+$(STACK_JSON): $(SYNTH_INPUTS) $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP)
+	PAYGATE_ENVIRONMENT=$(ENV) PAYGATE_ARTIFACTS_DIR=$(DIST) $(PY) main.py
+	@touch $@
+
+synth: package $(STACK_JSON) ## Synthesize cdktf.out/stacks/paygate (ENV=dev; re-runs only when inputs changed)
+
+tf-config: doctor ## Render build/terraform.tfrc (provider mirror if found, else the registry)
+	@$(PIPELINE) tf-config --out $(TF_CLI_CONFIG_FILE)
+
+# Validation depends only on these files (and the pipeline), so an unchanged stack is not validated twice.
+$(VALIDATE_STAMP): $(STACK_JSON) $(LOCK_FILE) terraform/mirror.tfrc.tmpl terraform/registry.tfrc $(VENV_STAMP)
+	@$(PIPELINE) validate --stack-dir $(STACK_DIR) --lock-file $(LOCK_FILE) --tf-config $(TF_CLI_CONFIG_FILE)
+	@touch $@
+
+validate: synth $(VALIDATE_STAMP) ## terraform init (offline, committed lock file) + validate the synthesized stack
+
+# Offline from the mirror, linux_amd64 only (the mirror holds nothing else). Adding a platform
+# needs registry access, e.g. on a connected machine:
+#   make tf-lock TF_LOCK_PLATFORMS="linux_amd64 darwin_arm64" TF_LOCK_FLAGS=--registry
+TF_LOCK_PLATFORMS ?= linux_amd64
+TF_LOCK_FLAGS ?=
+tf-lock: doctor ## Regenerate terraform/.terraform.lock.hcl for hashicorp/aws 5.100.0
+	@$(PIPELINE) tf-lock --out $(LOCK_FILE) $(foreach p,$(TF_LOCK_PLATFORMS),--platform $(p)) $(TF_LOCK_FLAGS)
+
+# --- composites --------------------------------------------------------------------------------------
+
+# Two jobs at once: the unit suite and synth each keep one core busy (provider binding in node),
+# so running them side by side takes the wall time from ~53 s to ~max(unit, synth + validate).
+# -Otarget keeps each step's output together.
+VERIFY_STEPS := lint types unit synth validate
+verify: ## Everything that runs without a cloud: lint, types, unit, synth, validate
+	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
+
+test: verify ## What CI runs (.ci/run)
+
+localstack-e2e: ## (not built yet) deploy to host LocalStack and run the e2e tests
+	@echo "localstack-e2e is not built yet: there is no LocalStack runner in this repository." >&2
+	@exit 1
+
+clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
+	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
+		.hypothesis .coverage .coverage.* htmlcov
+	find . -path ./$(VENV) -prune -o -path ./$(BUILD) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## Also remove .venv and everything under build/
+	rm -rf $(VENV) $(BUILD)
+
+.PHONY: FORCE
+FORCE:

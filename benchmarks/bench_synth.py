@@ -1,0 +1,122 @@
+"""Synth and `make verify` benchmark: wall time and peak memory of the whole process tree.
+
+Measures, side by side in one run (interleaved, so machine noise hits both alike):
+  floor  = python benchmarks/floor_synth.py  (provider binding loaded, empty stack synthesized)
+  synth  = python main.py                    (the real platform stack)
+and then `make verify` (warm venv) once or more. Prints medians and the synth/floor ratio.
+
+Usage: .venv/bin/python benchmarks/bench_synth.py [--runs N] [--verify-runs M] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = {"synth": 1.25, "verify_seconds": 45.0}
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    peak_mb: float
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> Sample:
+    """Run ``cmd``; sample the RSS of it and all its descendants (node included) every 20 ms."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                total = 0
+                for p in procs:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        total += p.memory_info().rss
+                peak = max(peak, total)
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = proc.communicate()
+    elapsed = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+    return Sample(elapsed, peak / 2**20)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--verify-runs", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.setdefault("PAYGATE_ENVIRONMENT", "dev")
+    python = sys.executable
+    floor: list[Sample] = []
+    synth: list[Sample] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        synth_env = {**env, "PAYGATE_OUTDIR": f"{tmp}/synth"}
+        # One warm-up of each so the first measured run does not pay disk-cache misses.
+        measure([python, "benchmarks/floor_synth.py", f"{tmp}/floor"], env)
+        measure([python, "main.py"], synth_env)
+        for _ in range(args.runs):
+            floor.append(measure([python, "benchmarks/floor_synth.py", f"{tmp}/floor"], env))
+            synth.append(measure([python, "main.py"], synth_env))
+    verify = [measure(["make", "verify"], env) for _ in range(args.verify_runs)]
+
+    def med(samples: list[Sample], attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in samples)
+
+    f_s, s_s = med(floor, "seconds"), med(synth, "seconds")
+    f_m, s_m = med(floor, "peak_mb"), med(synth, "peak_mb")
+    v_s = med(verify, "seconds")
+    lines = [
+        f"# bench_synth  {time.strftime('%Y-%m-%d %H:%M:%S')}  host={platform.node()} cpus={os.cpu_count()}",
+        f"# runs={args.runs} (interleaved, medians) verify_runs={args.verify_runs}",
+        f"{'measure':<26}{'wall s':>10}{'peak MB (tree)':>16}",
+        f"{'floor (provider+empty)':<26}{f_s:>10.2f}{f_m:>16.0f}",
+        f"{'synth (platform stack)':<26}{s_s:>10.2f}{s_m:>16.0f}",
+        f"{'make verify (warm)':<26}{v_s:>10.2f}{med(verify, 'peak_mb'):>16.0f}",
+        f"synth/floor wall ratio   {s_s / f_s:.3f}  (target <= {TARGETS['synth']})",
+        f"synth/floor memory ratio {s_m / f_m:.3f}",
+        f"make verify wall         {v_s:.1f} s  (target <= {TARGETS['verify_seconds']:.0f} s)",
+        "raw floor s:  " + " ".join(f"{s.seconds:.2f}" for s in floor),
+        "raw synth s:  " + " ".join(f"{s.seconds:.2f}" for s in synth),
+        "raw verify s: " + " ".join(f"{s.seconds:.2f}" for s in verify),
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        args.out.write_text(report + "\n", encoding="utf-8")
+    ok = s_s / f_s <= TARGETS["synth"] and v_s <= TARGETS["verify_seconds"]
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Harness for the pipeline steps (toolchain, packaging, terraform checks), run as ``python -m pipeline``."""

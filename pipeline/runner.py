@@ -1,0 +1,63 @@
+"""The single place that starts subprocesses, so every step is run and reported the same way."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+
+OUTPUT_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Outcome of one command."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
+
+
+class CommandFailed(PipelineError):
+    """A command exited non-zero (or could not be started)."""
+
+    def __init__(self, what: str, result: Completed) -> None:
+        tail = "\n".join(result.output.splitlines()[-OUTPUT_TAIL_LINES:])
+        super().__init__(f"{what} failed (exit {result.returncode}): {' '.join(result.args)}\n{tail}".rstrip())
+        self.result = result
+
+
+def run(
+    args: Sequence[str | Path],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    check: str | None = None,
+    timeout: float | None = None,
+) -> Completed:
+    """Run ``args`` with exactly ``env``, capturing text output.
+
+    ``check`` names the step: when given, a non-zero exit raises :class:`CommandFailed` whose
+    message starts with it. A missing executable is reported like a failed command (exit 127).
+    """
+    argv = tuple(str(arg) for arg in args)
+    try:
+        proc = subprocess.run(
+            argv, env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        result = Completed(argv, proc.returncode, proc.stdout, proc.stderr)
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        result = Completed(argv, 127, "", f"cannot execute {argv[0]}: {exc.strerror}")
+    except subprocess.TimeoutExpired:
+        result = Completed(argv, 124, "", f"timed out after {timeout} s")
+    if check is not None and result.returncode != 0:
+        raise CommandFailed(check, result)
+    return result

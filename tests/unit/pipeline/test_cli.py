@@ -1,0 +1,152 @@
+"""`python -m pipeline <command>`: settings from the environment, one line per result, exit 1 with a sentence."""
+
+from __future__ import annotations
+
+import io
+import os
+import runpy
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from pipeline.settings import Settings
+from pipeline.toolchain import MISSING_TERRAFORM
+from stacks.constants import FUNCTION_HANDLERS
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
+ExecutableFactory = Callable[[str, str], Path]
+
+
+def run_cli(*argv: str, environ: Mapping[str, str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), environ=environ, out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def machine_environ(tmp_path: Path) -> dict[str, str]:
+    """This machine's environment with caches in tmp, as `make` would pass it."""
+    environ = {**os.environ, "PAYGATE_UV": str(UV), "PAYGATE_CACHE_DIR": str(tmp_path / "cache")}
+    environ.pop("UV_CACHE_DIR", None)
+    environ.pop("TF_PROVIDER_MIRROR", None)
+    return environ
+
+
+def test_doctor_prints_what_it_found(machine_environ: dict[str, str]) -> None:
+    code, out, err = run_cli("doctor", environ=machine_environ)
+    assert (code, err) == (0, "")
+    assert [line.split(":")[0] for line in out.splitlines()] == ["python", "terraform", "provider"]
+
+
+def test_doctor_exits_1_with_one_sentence_per_missing_prerequisite(
+    machine_environ: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = run_cli("doctor", environ={**machine_environ, "PATH": str(tmp_path)})
+    assert code == 1
+    assert "terraform" not in out
+    assert MISSING_TERRAFORM in err.splitlines()
+
+
+def test_tf_config_renders_the_mirror_config(
+    machine_environ: dict[str, str], tmp_path: Path, provider_mirror: Path
+) -> None:
+    target = tmp_path / "out" / "terraform.tfrc"
+    code, out, _ = run_cli("tf-config", "--out", str(target), environ=machine_environ)
+    assert code == 0
+    assert f'path    = "{provider_mirror}"' in target.read_text()
+    assert out == f"terraform CLI config {target}: hashicorp/aws from filesystem mirror {provider_mirror} (detected)\n"
+
+
+def test_tf_lock_regenerates_the_committed_lock_file_offline(machine_environ: dict[str, str], tmp_path: Path) -> None:
+    committed = (REPO_ROOT / "terraform" / ".terraform.lock.hcl").read_text()
+    target = tmp_path / "lock.hcl"
+    target.write_text(committed)
+    code, out, _ = run_cli("tf-lock", "--out", str(target), environ=machine_environ)
+    assert code == 0 and out.startswith(f"{target}: unchanged (hashicorp/aws from filesystem mirror")
+    assert target.read_text() == committed
+
+
+def test_tf_lock_from_the_registry_asks_terraform_for_every_platform(
+    machine_environ: dict[str, str], make_executable: ExecutableFactory, tmp_path: Path
+) -> None:
+    # A stand-in terraform: the real one would download from registry.terraform.io, unreachable here.
+    make_executable(
+        "terraform",
+        """\
+        if [ "$1" = version ]; then echo '{"terraform_version": "1.11.4"}'; exit 0; fi
+        echo "$@" > .terraform.lock.hcl
+        """,
+    )
+    target = tmp_path / "lock.hcl"
+    environ = {**machine_environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{machine_environ['PATH']}"}
+    argv = ("tf-lock", "--registry", "--platform", "linux_amd64", "--platform", "darwin_arm64", "--out", str(target))
+    code, out, _ = run_cli(*argv, environ=environ)
+    assert code == 0 and out == f"{target}: updated (hashicorp/aws from registry.terraform.io)\n"
+    assert target.read_text() == "providers lock -no-color -platform=linux_amd64 -platform=darwin_arm64\n"
+
+
+def test_package_builds_every_function_then_skips_them_when_unchanged(
+    machine_environ: dict[str, str],
+    scratch_repo: Path,
+    make_settings: Callable[..., Settings],
+    uv_project: Callable[..., None],
+    function_code: Callable[[Path, Mapping[str, str]], None],
+) -> None:
+    uv_project(scratch_repo, make_settings(UV_OFFLINE="1"))
+    function_code(scratch_repo, FUNCTION_HANDLERS)
+    environ = {
+        **machine_environ,
+        "PAYGATE_REPO_ROOT": str(scratch_repo),
+        "PAYGATE_PYTHON": sys.executable,
+        "UV_OFFLINE": "1",
+    }
+    code, out, err = run_cli("package", "--out", "dist", environ=environ)
+    assert (code, err) == (0, "")
+    assert sorted(p.name for p in (scratch_repo / "dist").iterdir()) == sorted(
+        [f"{key}.zip" for key in FUNCTION_HANDLERS] + ["manifest.json"]
+    )
+    assert out.count(": written,") == len(FUNCTION_HANDLERS)
+    code, out, _ = run_cli("package", "--out", "dist", environ=environ)
+    assert code == 0 and out.count(": unchanged,") == len(FUNCTION_HANDLERS)
+
+
+def test_validate_checks_a_stack_offline_with_the_committed_lock_file(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "rendered.tfrc"
+    argv = ("validate", "--stack-dir", str(sqs_stack), "--tf-config", str(config))
+    code, out, err = run_cli(*argv, environ=machine_environ)
+    assert (code, err) == (0, "")
+    assert f"{sqs_stack}: Success! The configuration is valid." in out
+    assert "filesystem_mirror" in config.read_text()
+    committed = REPO_ROOT / "terraform" / ".terraform.lock.hcl"
+    assert (sqs_stack / ".terraform.lock.hcl").read_text() == committed.read_text()
+
+
+def test_validate_of_a_missing_stack_exits_1(machine_environ: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run_cli("validate", "--stack-dir", str(tmp_path), environ=machine_environ)
+    assert code == 1
+    assert err == f"error: {tmp_path / 'cdk.tf.json'} does not exist: synthesize the stack first (`make synth`).\n"
+
+
+def test_an_unknown_command_is_a_usage_error(machine_environ: dict[str, str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run_cli("deploy", environ=machine_environ)
+    assert caught.value.code == 2
+
+
+def test_python_dash_m_pipeline_runs_the_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shutil.which("terraform"), "terraform must be on PATH"
+    monkeypatch.setattr(sys, "argv", ["pipeline", "doctor"])
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(SystemExit) as caught:
+        runpy.run_module("pipeline", run_name="__main__")
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.startswith("python:")

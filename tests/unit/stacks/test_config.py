@@ -1,0 +1,378 @@
+"""PlatformConfig and from_environ: every validation branch names the setting it refuses (pure, fast)."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from stacks.config import (
+    ALLOWED_LOG_RETENTION_DAYS,
+    DEFAULT_FUNCTION_LIMITS,
+    MIN_LOG_RETENTION_DAYS,
+    ConfigError,
+    FunctionLimits,
+    PlatformConfig,
+    from_environ,
+)
+
+VALID: dict[str, Any] = {
+    "environment": "dev",
+    "region": "eu-west-1",
+    "state_bucket": "paygate-terraform-state",
+    "state_region": "eu-west-1",
+    "artifacts_dir": Path("build/dist"),
+}
+REAL_REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "eu-central-2",
+    "ap-southeast-4",
+    "sa-east-1",
+    "ca-west-1",
+    "me-central-1",
+    "il-central-1",
+    "us-gov-west-1",
+)
+# Real regions of partitions whose service domains are not "<service>.<region>.amazonaws.com".
+UNSUPPORTED_PARTITION_REGIONS = ("cn-north-1", "cn-northwest-1", "us-iso-east-1", "us-isob-east-1")
+LOWER = string.ascii_lowercase
+ALNUM = LOWER + string.digits
+
+
+def config(**overrides: Any) -> PlatformConfig:
+    return PlatformConfig(**{**VALID, **overrides})
+
+
+def refused(**overrides: Any) -> str:
+    with pytest.raises(ConfigError) as error:
+        config(**overrides)
+    return str(error.value)
+
+
+# --- the rules, restated independently of the regexes in stacks/config.py -------------------------
+
+
+def follows_environment_rules(value: str) -> bool:
+    """1-16 lowercase letters, digits or single hyphens; starts with a letter; ends alphanumeric."""
+    return (
+        1 <= len(value) <= 16
+        and all(c in ALNUM + "-" for c in value)
+        and value[0] in LOWER
+        and not value.endswith("-")
+        and "--" not in value
+    )
+
+
+def is_region_name(value: str) -> bool:
+    """``cc[-gov]-area-<digit>`` with ASCII lowercase letters and one ASCII digit, not in China."""
+
+    def letters(part: str) -> bool:
+        return bool(part) and all(c in LOWER for c in part)
+
+    parts = value.split("-")
+    if len(parts) not in (3, 4):
+        return False
+    country, *middle, number = parts
+    if len(parts) == 4:
+        qualifier = middle.pop(0)
+        if qualifier != "gov":
+            return False
+    return (
+        country != "cn"
+        and len(country) == 2
+        and letters(country)
+        and letters(middle[0])
+        and len(number) == 1
+        and number in "0123456789"
+    )
+
+
+valid_environments = st.builds(
+    lambda first, rest: first + "".join(rest),
+    st.sampled_from(LOWER),
+    st.lists(st.sampled_from(ALNUM) | st.sampled_from(ALNUM).map(lambda c: "-" + c), max_size=15),
+).filter(lambda value: len(value) <= 16)
+
+invalid_environments = st.one_of(
+    st.text(max_size=24),
+    st.text(alphabet=ALNUM + "-_.A Z", max_size=24),
+    valid_environments.map(lambda v: v + "-"),
+    valid_environments.map(lambda v: v.upper()),
+    valid_environments.map(lambda v: v[0] + "--" + v[1:]),
+    valid_environments.map(lambda v: (v + "x" * 16)[:17]),
+    valid_environments.map(lambda v: "9" + v),
+).filter(lambda value: not follows_environment_rules(value))
+
+valid_regions = st.sampled_from(REAL_REGIONS) | st.builds(
+    lambda cc, qualifier, area, digit: "-".join(p for p in (cc, qualifier, area, digit) if p),
+    st.text(alphabet=LOWER, min_size=2, max_size=2).filter(lambda cc: cc != "cn"),
+    st.sampled_from(("", "gov")),
+    st.text(alphabet=LOWER, min_size=1, max_size=12),
+    st.sampled_from(string.digits),
+)
+
+invalid_regions = st.one_of(
+    st.text(max_size=20),
+    st.text(alphabet=LOWER + string.digits + "-", max_size=20),
+    # a real region whose number is some other Unicode decimal digit (U+0661, U+FF15, ...)
+    st.builds(lambda r, d: r[:-1] + d, st.sampled_from(REAL_REGIONS), st.characters(categories=("Nd",))),
+    st.sampled_from(REAL_REGIONS).map(str.upper),
+    st.sampled_from(REAL_REGIONS).map(lambda r: r + "0"),
+    st.sampled_from(UNSUPPORTED_PARTITION_REGIONS),
+).filter(lambda value: not is_region_name(value))
+
+
+# --- valid configs ---------------------------------------------------------------------------------
+
+
+def test_valid_config_derives_prefix_state_key_and_tags() -> None:
+    cfg = config()
+
+    assert cfg.prefix == "paygate-dev"
+    assert cfg.state_key_prefix == "dev"
+    assert cfg.state_key("paygate") == "dev/paygate.tfstate"
+    assert cfg.tags == {
+        "Application": "paygate",
+        "Environment": "dev",
+        "DataClassification": "confidential",
+        "Repository": "paygate",
+        "Author": "platform-team",
+        "Team": "payments-platform",
+        "ManagedBy": "cdktf",
+    }
+
+
+def test_commit_adds_a_git_commit_tag() -> None:
+    assert config(commit="0123abcd").tags["GitCommit"] == "0123abcd"
+    assert "GitCommit" not in config(commit=None).tags
+
+
+def test_limits_default_per_function_and_can_be_overridden() -> None:
+    custom = FunctionLimits(memory_mb=2048, timeout_seconds=60, reserved_concurrency=3)
+    cfg = config(functions={"batch_processor": custom})
+
+    assert cfg.limits("batch_processor") == custom
+    assert cfg.limits("api_handler") == DEFAULT_FUNCTION_LIMITS["api_handler"]
+
+
+def test_config_is_frozen() -> None:
+    cfg = config()
+    with pytest.raises(AttributeError):
+        cfg.environment = "prod"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("days", ALLOWED_LOG_RETENTION_DAYS)
+def test_every_retention_cloudwatch_accepts_from_one_year_is_allowed(days: int) -> None:
+    assert config(log_retention_days=days).log_retention_days == days
+
+
+# --- every refusal names the setting ------------------------------------------------------------
+
+BAD_LIMITS = FunctionLimits(memory_mb=512, timeout_seconds=30, reserved_concurrency=10)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "names"),
+    [
+        pytest.param({"environment": ""}, "environment ''", id="environment-empty"),
+        pytest.param({"environment": "Dev"}, "environment 'Dev'", id="environment-uppercase"),
+        pytest.param({"environment": "1dev"}, "environment '1dev'", id="environment-starts-with-digit"),
+        pytest.param({"environment": "dev-"}, "environment 'dev-'", id="environment-trailing-hyphen"),
+        pytest.param({"environment": "de--v"}, "environment 'de--v'", id="environment-double-hyphen"),
+        pytest.param({"environment": "dev_1"}, "environment 'dev_1'", id="environment-underscore"),
+        pytest.param({"environment": "a" * 17}, "environment 'aaaaaaaaaaaaaaaaa'", id="environment-too-long"),
+        pytest.param({"region": "eu-west"}, "region 'eu-west'", id="region-no-number"),
+        pytest.param({"region": "EU-WEST-1"}, "region 'EU-WEST-1'", id="region-uppercase"),
+        pytest.param({"state_region": "euwest1"}, "state region 'euwest1'", id="state-region"),
+        pytest.param({"state_bucket": "ab"}, "state bucket 'ab'", id="bucket-too-short"),
+        pytest.param({"state_bucket": "Bad_Bucket"}, "state bucket 'Bad_Bucket'", id="bucket-charset"),
+        pytest.param({"state_bucket": "a..b"}, "state bucket 'a..b'", id="bucket-double-dot"),
+        pytest.param({"state_bucket": "-abc"}, "state bucket '-abc'", id="bucket-leading-hyphen"),
+        pytest.param({"state_bucket": "a" * 64}, "state bucket", id="bucket-too-long"),
+        pytest.param({"repository": "bad#repo"}, "repository 'bad#repo'", id="repository-tag-value"),
+        pytest.param({"author": ""}, "author ''", id="author-empty"),
+        pytest.param({"team": "t" * 257}, "team", id="team-too-long"),
+        pytest.param({"commit": "XYZ1234"}, "commit 'XYZ1234'", id="commit-not-hex"),
+        pytest.param({"commit": "abc12"}, "commit 'abc12'", id="commit-too-short"),
+        pytest.param({"commit": "a" * 41}, "commit", id="commit-too-long"),
+        pytest.param({"log_retention_days": 30}, "log retention 30 days", id="retention-below-a-year"),
+        pytest.param({"log_retention_days": 366}, "log retention 366 days", id="retention-not-a-cloudwatch-value"),
+        pytest.param({"max_payment_minor_units": 0}, "max payment amount", id="max-payment-zero"),
+        pytest.param({"max_payment_minor_units": -5}, "max payment amount", id="max-payment-negative"),
+        pytest.param({"api_rate_limit": 0}, "API throttling", id="rate-zero"),
+        pytest.param({"api_rate_limit": 10_001}, "API throttling", id="rate-too-high"),
+        pytest.param({"api_burst_limit": 0}, "API throttling", id="burst-zero"),
+        pytest.param({"api_burst_limit": 5_001}, "API throttling", id="burst-too-high"),
+        pytest.param({"api_quota_per_day": 0}, "API quota per day", id="quota-zero"),
+        pytest.param(
+            {"functions": {"refund_handler": BAD_LIMITS, "zz_other": BAD_LIMITS}},
+            "unknown functions: refund_handler, zz_other",
+            id="unknown-functions",
+        ),
+        pytest.param(
+            {"functions": {"payment_processor": FunctionLimits(127, 30, 10)}},
+            "payment_processor: memory 127 MB",
+            id="memory-too-small",
+        ),
+        pytest.param(
+            {"functions": {"payment_processor": FunctionLimits(10_241, 30, 10)}},
+            "payment_processor: memory 10241 MB",
+            id="memory-too-large",
+        ),
+        pytest.param(
+            {"functions": {"api_handler": FunctionLimits(512, 0, 10)}}, "api_handler: timeout 0 s", id="timeout-zero"
+        ),
+        pytest.param(
+            {"functions": {"api_handler": FunctionLimits(512, 901, 10)}},
+            "api_handler: timeout 901 s",
+            id="timeout-over-15-minutes",
+        ),
+        pytest.param(
+            {"functions": {"workflow_tasks": FunctionLimits(512, 30, 0)}},
+            "workflow_tasks: reserved concurrency",
+            id="reserved-concurrency-zero",
+        ),
+    ],
+)
+def test_invalid_setting_is_refused_with_a_message_naming_it(overrides: dict[str, Any], names: str) -> None:
+    assert names in refused(**overrides)
+
+
+def test_valid_limits_at_the_lambda_bounds_are_accepted() -> None:
+    cfg = config(
+        functions={
+            "api_handler": FunctionLimits(memory_mb=128, timeout_seconds=1, reserved_concurrency=1),
+            "batch_processor": FunctionLimits(memory_mb=10_240, timeout_seconds=900, reserved_concurrency=1),
+        }
+    )
+    assert cfg.limits("batch_processor").timeout_seconds == 900
+
+
+# --- property tests -------------------------------------------------------------------------------
+
+
+@given(valid_environments)
+def test_any_environment_following_the_naming_rules_builds(environment: str) -> None:
+    cfg = config(environment=environment)
+    assert cfg.prefix == f"paygate-{environment}"
+
+
+@given(invalid_environments)
+@example("a" * 17)
+@example("dev\n")
+def test_any_environment_breaking_the_naming_rules_is_refused(environment: str) -> None:
+    assert refused(environment=environment).startswith(f"environment {environment!r} is invalid")
+
+
+@given(valid_regions)
+def test_any_region_name_is_accepted(region: str) -> None:
+    assert config(region=region, state_region=region).region == region
+
+
+@given(invalid_regions)
+@example("us-east-\u0661")  # ARABIC-INDIC DIGIT ONE: a decimal digit, but not a region number
+def test_any_string_that_is_not_a_region_name_is_refused(region: str) -> None:
+    assert refused(region=region).startswith(f"region {region!r} is not a supported AWS region name")
+
+
+# --- from_environ ----------------------------------------------------------------------------------
+
+
+def test_from_environ_requires_the_environment() -> None:
+    for environ in ({}, {"PAYGATE_ENVIRONMENT": ""}):
+        with pytest.raises(ConfigError, match="PAYGATE_ENVIRONMENT is required"):
+            from_environ(environ)
+
+
+def test_from_environ_defaults_suit_a_dev_account() -> None:
+    cfg = from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_COMMIT": ""})
+
+    assert cfg.environment == "dev"
+    assert cfg.region == "us-east-1"
+    assert cfg.state_region == "us-east-1"
+    assert cfg.state_bucket == "paygate-terraform-state"
+    assert cfg.artifacts_dir == Path("build/dist")
+    assert cfg.commit is None
+    assert cfg.deletion_protection is False
+    assert cfg.log_retention_days == MIN_LOG_RETENTION_DAYS
+    assert (cfg.repository, cfg.author, cfg.team) == ("paygate", "platform-team", "payments-platform")
+
+
+@pytest.mark.parametrize("environment", ["prod", "production"])
+def test_from_environ_protects_production_by_default(environment: str) -> None:
+    assert from_environ({"PAYGATE_ENVIRONMENT": environment}).deletion_protection is True
+
+
+def test_from_environ_reads_every_setting() -> None:
+    cfg = from_environ(
+        {
+            "PAYGATE_ENVIRONMENT": "pr-123",
+            "PAYGATE_REGION": "eu-central-1",
+            "PAYGATE_STATE_BUCKET": "acme-tf-state",
+            "PAYGATE_STATE_REGION": "eu-west-1",
+            "PAYGATE_ARTIFACTS_DIR": "/tmp/dist",
+            "PAYGATE_REPOSITORY": "acme/paygate",
+            "PAYGATE_AUTHOR": "ci@acme",
+            "PAYGATE_TEAM": "payments",
+            "PAYGATE_COMMIT": "0123456789abcdef",
+            "PAYGATE_DELETION_PROTECTION": "yes",
+            "PAYGATE_LOG_RETENTION_DAYS": "731",
+            "UNRELATED": "ignored",
+        }
+    )
+
+    assert (cfg.environment, cfg.region, cfg.state_region) == ("pr-123", "eu-central-1", "eu-west-1")
+    assert cfg.state_bucket == "acme-tf-state"
+    assert cfg.artifacts_dir == Path("/tmp/dist")
+    assert (cfg.repository, cfg.author, cfg.team, cfg.commit) == (
+        "acme/paygate",
+        "ci@acme",
+        "payments",
+        "0123456789abcdef",
+    )
+    assert cfg.deletion_protection is True
+    assert cfg.log_retention_days == 731
+
+
+@given(
+    st.sampled_from(["1", "true", "yes", "on", "0", "false", "no", "off", ""]),
+    st.sampled_from([str.upper, str.lower, str.title]),
+    st.sampled_from(["", " ", "\t"]),
+)
+def test_any_spelling_of_a_boolean_is_read(word: str, case: Any, padding: str) -> None:
+    raw = padding + case(word) + padding
+    cfg = from_environ({"PAYGATE_ENVIRONMENT": "prod", "PAYGATE_DELETION_PROTECTION": raw})
+    assert cfg.deletion_protection is (word in {"1", "true", "yes", "on"})
+
+
+@given(
+    st.text(max_size=12).filter(
+        lambda s: s.strip().lower() not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}
+    )
+)
+def test_any_non_boolean_flag_is_refused_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_DELETION_PROTECTION": raw})
+    assert str(error.value) == f"PAYGATE_DELETION_PROTECTION={raw!r} is not a boolean (use true or false)"
+
+
+@pytest.mark.parametrize("raw", ["abc", "365.0", "1e3", ""])
+def test_non_integer_retention_is_refused_naming_the_variable(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^PAYGATE_LOG_RETENTION_DAYS=.* is not an integer$"):
+        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_LOG_RETENTION_DAYS": raw})
+
+
+def test_integer_retention_outside_the_allowed_values_is_refused_by_validation() -> None:
+    with pytest.raises(ConfigError, match="log retention 90 days"):
+        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_LOG_RETENTION_DAYS": "90"})
+
+
+def test_invalid_environment_from_the_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match="environment 'Prod' is invalid"):
+        from_environ({"PAYGATE_ENVIRONMENT": "Prod"})

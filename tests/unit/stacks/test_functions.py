@@ -1,0 +1,154 @@
+"""PaymentFunction: python3.12, traced, reserved concurrency, dead letters, its own encrypted log group and role."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError
+from stacks.constants import FUNCTION_HANDLERS
+from stacks.constructs.functions import archive_path, source_code_hash
+from stacks.context import StackContext
+from stacks.naming import Naming
+
+FUNCTION_KEYS = tuple(FUNCTION_HANDLERS)
+
+
+def by_function_name(stack: Any, rtype: str, function_id: str) -> list[dict[str, Any]]:
+    """Resources of ``rtype`` whose ``function_name`` refers to this function."""
+    ref = stack.ref("aws_lambda_function", function_id, "function_name")
+    return [body for body in stack.resources(rtype).values() if body["function_name"] == ref]
+
+
+def function_dlq_arn(stack: Any) -> str:
+    dlq_id, _ = stack.queue("function-failures-dlq")
+    return stack.ref("aws_sqs_queue", dlq_id, "arn")
+
+
+def test_there_is_one_function_per_handler(stack) -> None:
+    functions = stack.resources("aws_lambda_function").values()
+    assert sorted(f["handler"] for f in functions) == sorted(FUNCTION_HANDLERS.values())
+    assert sorted(f["function_name"] for f in functions) == sorted(
+        f"paygate-dev-{key.replace('_', '-')}" for key in FUNCTION_KEYS
+    )
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_function_runs_python312_traced_with_its_configured_limits(stack, key: str) -> None:
+    _, function = stack.function(key)
+    limits = stack.config.limits(key)
+
+    assert function["runtime"] == "python3.12"
+    assert function["architectures"] == ["x86_64"]
+    assert function["tracing_config"] == {"mode": "Active"}
+    assert function["reserved_concurrent_executions"] == limits.reserved_concurrency >= 1
+    assert function["memory_size"] == limits.memory_mb
+    assert function["timeout"] == limits.timeout_seconds
+
+
+def test_function_limits_follow_the_config(protected_stack) -> None:
+    _, function = protected_stack.function("payment_processor")
+    assert (function["memory_size"], function["timeout"], function["reserved_concurrent_executions"]) == (1024, 120, 15)
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_failed_async_invocations_go_to_the_function_dead_letter_queue(stack, key: str) -> None:
+    function_id, function = stack.function(key)
+    assert function["dead_letter_config"] == {"target_arn": function_dlq_arn(stack)}
+
+    (invoke_config,) = by_function_name(stack, "aws_lambda_function_event_invoke_config", function_id)
+    assert invoke_config["destination_config"] == {"on_failure": {"destination": function_dlq_arn(stack)}}
+    assert 0 <= invoke_config["maximum_retry_attempts"] <= 2
+    assert 60 <= invoke_config["maximum_event_age_in_seconds"] <= 21_600
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_function_has_its_own_log_group_created_first(stack, key: str) -> None:
+    _, function = stack.function(key)
+    name = f"/aws/lambda/{function['function_name']}"
+    log_group_id, log_group = stack.named("aws_cloudwatch_log_group", name)
+
+    assert log_group["retention_in_days"] >= 365
+    assert log_group["retention_in_days"] == stack.config.log_retention_days
+    assert f"aws_cloudwatch_log_group.{log_group_id}" in function["depends_on"]
+
+
+def test_log_retention_follows_the_config(protected_stack) -> None:
+    for log_group in protected_stack.resources("aws_cloudwatch_log_group").values():
+        assert log_group["retention_in_days"] == 731
+
+
+def test_there_is_exactly_one_lambda_log_group_per_function(stack) -> None:
+    lambda_groups = sorted(
+        body["name"]
+        for body in stack.resources("aws_cloudwatch_log_group").values()
+        if body["name"].startswith("/aws/lambda/")
+    )
+    functions = sorted(f"/aws/lambda/{f['function_name']}" for f in stack.resources("aws_lambda_function").values())
+    assert lambda_groups == functions
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_source_code_hash_is_the_base64_sha256_of_the_archive(stack, key: str) -> None:
+    _, function = stack.function(key)
+    archive = stack.config.artifacts_dir / f"{key}.zip"
+    expected = base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode()
+
+    assert function["source_code_hash"] == expected
+    assert function["filename"].startswith("assets/")
+    assert function["filename"].endswith(f"/{key}.zip")
+
+
+def test_every_function_has_its_own_lambda_role(stack) -> None:
+    roles = [f["role"] for f in stack.resources("aws_lambda_function").values()]
+    assert len(set(roles)) == len(roles) == 4
+    for role_ref in roles:
+        role_id = role_ref.removeprefix("${aws_iam_role.").removesuffix(".arn}")
+        role = stack.resources("aws_iam_role")[role_id]
+        (trust,) = json.loads(role["assume_role_policy"])["Statement"]
+        assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+        assert trust["Action"] == "sts:AssumeRole"
+
+
+def test_functions_wait_for_their_base_policy(stack) -> None:
+    # Lambda validates at create time that the role may send to the dead-letter queue.
+    for function in stack.resources("aws_lambda_function").values():
+        role_id = function["role"].removeprefix("${aws_iam_role.").removesuffix(".arn}")
+        policies = [
+            f"aws_iam_role_policy.{rid}"
+            for rid, body in stack.resources("aws_iam_role_policy").items()
+            if body["role"] == stack.ref("aws_iam_role", role_id, "id") and body["name"] == "base"
+        ]
+        assert len(policies) == 1
+        assert policies[0] in function["depends_on"]
+
+
+def test_source_code_hash_helper_matches_lambda_code_sha256(tmp_path: Path) -> None:
+    archive = tmp_path / "f.zip"
+    archive.write_bytes(b"abc")
+    # sha256("abc") = ba7816bf...15ad, base64 below (what Lambda reports as CodeSha256).
+    assert source_code_hash(archive) == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+
+
+def test_missing_archive_is_a_config_error_naming_the_file(tmp_path: Path, make_config) -> None:
+    ctx = StackContext(
+        config=make_config(artifacts_dir=tmp_path), naming=Naming("paygate-dev"), account_id="1", partition="aws"
+    )
+    with pytest.raises(ConfigError, match=r"Lambda archive .*/api_handler\.zip is missing: run `make package`"):
+        archive_path(ctx, "api_handler")
+
+
+def test_context_builds_arns_and_service_names_from_tokens(make_config) -> None:
+    ctx = StackContext(
+        config=make_config(region="eu-west-1"), naming=Naming("paygate-dev"), account_id="${acct}", partition="${part}"
+    )
+
+    assert ctx.arn("sqs", "q") == "arn:${part}:sqs:eu-west-1:${acct}:q"
+    assert ctx.arn("iam", "root", region=False) == "arn:${part}:iam::${acct}:root"
+    assert ctx.arn("s3", "bucket", region=False, account=False) == "arn:${part}:s3:::bucket"
+    assert ctx.via_service("sqs") == "sqs.eu-west-1.amazonaws.com"
