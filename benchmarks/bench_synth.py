@@ -69,6 +69,13 @@ def measure(cmd: list[str], env: dict[str, str]) -> Sample:
     return Sample(elapsed, peak / 2**20)
 
 
+def _commit() -> str:
+    """The measured commit (with ``+dirty`` when the work tree has changes)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
@@ -105,7 +112,8 @@ def main() -> int:
     v_s = med(verify, "seconds")
     vr_s = med(verify_resynth, "seconds")
     lines = [
-        f"# bench_synth  {time.strftime('%Y-%m-%d %H:%M:%S')}  host={platform.node()} cpus={os.cpu_count()}",
+        f"# bench_synth  {time.strftime('%Y-%m-%d %H:%M:%S')}  host={platform.node()} cpus={os.cpu_count()}"
+        f"  commit={_commit()}",
         f"# runs={args.runs} (interleaved, medians) verify_runs={args.verify_runs}",
         f"{'measure':<26}{'wall s':>10}{'peak MB (tree)':>16}",
         f"{'floor (provider+empty)':<26}{f_s:>10.2f}{f_m:>16.0f}",
