@@ -25,10 +25,12 @@ STACK_DIR := cdktf.out/stacks/paygate
 STACK_JSON := $(STACK_DIR)/cdk.tf.json
 SYNTH_ENV := $(BUILD)/synth.env
 VALIDATE_STAMP := $(BUILD)/validate.stamp
+PLAN_JSON := $(BUILD)/plan/plan.json
+POLICY_OUT := $(BUILD)/policy
 LOCK_FILE := terraform/.terraform.lock.hcl
 FIND_PYTHON := scripts/find-python312
 LINT_PATHS := stacks pipeline lambdas contracts policies tests benchmarks main.py
-TYPED_PATHS := stacks pipeline
+TYPED_PATHS := stacks pipeline lambdas contracts
 # Everything main.py reads besides the archives and the PAYGATE_* settings.
 SYNTH_INPUTS := main.py cdktf.json $(shell find stacks contracts -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort)
 
@@ -45,7 +47,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 # Searched for an unpacked hashicorp/aws mirror before /opt/tf-plugins and /usr/{local/,}share/terraform/plugins.
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
-.PHONY: help venv doctor lint types unit package synth validate verify test localstack-e2e \
+.PHONY: help venv doctor lint types unit package synth validate plan policy policy-gate verify test localstack-e2e \
 	tf-config tf-lock clean distclean
 
 help: ## List the targets
@@ -75,11 +77,11 @@ lint: doctor ## ruff check + format check
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
-types: doctor ## mypy (strict) on stacks and pipeline
+types: doctor ## mypy (strict) on stacks, pipeline, lambdas and contracts
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 
-unit: doctor ## Unit tests with branch coverage of stacks and pipeline (>= 90 %)
-	$(PY) -m pytest tests/unit --cov=stacks --cov=pipeline --cov-report=term-missing:skip-covered --cov-fail-under=90
+unit: doctor ## Unit tests with branch coverage of stacks, pipeline, lambdas and contracts (>= 90 %)
+	$(PY) -m pytest tests/unit --cov=stacks --cov=pipeline --cov=lambdas --cov=contracts --cov-report=term-missing:skip-covered --cov-fail-under=90
 
 # --- build -------------------------------------------------------------------------------------------
 
@@ -111,6 +113,20 @@ $(VALIDATE_STAMP): $(STACK_JSON) $(LOCK_FILE) terraform/mirror.tfrc.tmpl terrafo
 
 validate: synth $(VALIDATE_STAMP) ## terraform init (offline, committed lock file) + validate the synthesized stack
 
+# The plan runs on a copy of the stack dir (override files: local backend, fake creds, a local STS stub);
+# the synthesized artifact stays byte for byte the one that was checked.
+$(PLAN_JSON): $(VALIDATE_STAMP)
+	@$(PIPELINE) plan --stack-dir $(STACK_DIR) --out $(PLAN_JSON) --lock-file $(LOCK_FILE) --tf-config $(TF_CLI_CONFIG_FILE)
+
+plan: validate $(PLAN_JSON) ## Offline terraform plan of the synthesized stack -> build/plan/plan.json
+
+policy: plan ## Policy gate (PCI pack + Checkov AWS checks, waivers) on the synthesized JSON and the plan
+	@$(PIPELINE) policy-gate --input $(STACK_JSON) --input $(PLAN_JSON) --out $(POLICY_OUT) --require-every-check
+
+policy-gate: doctor ## Policy gate on any input: make policy-gate INPUT=<cdk.tf.json or plan.json> (reports in build/policy)
+	@test -n "$(INPUT)" || { echo "usage: make policy-gate INPUT=<path to cdk.tf.json or plan.json> [INPUT2 ...]" >&2; exit 2; }
+	@$(PIPELINE) policy-gate $(foreach i,$(INPUT),--input $(i)) --out $(POLICY_OUT)
+
 # Offline from the mirror, linux_amd64 only (the mirror holds nothing else). Adding a platform
 # needs registry access, e.g. on a connected machine:
 #   make tf-lock TF_LOCK_PLATFORMS="linux_amd64 darwin_arm64" TF_LOCK_FLAGS=--registry
@@ -124,8 +140,8 @@ tf-lock: doctor ## Regenerate terraform/.terraform.lock.hcl for hashicorp/aws 5.
 # Two jobs at once: the unit suite and synth each keep one core busy (provider binding in node),
 # so running them side by side takes the wall time from ~53 s to ~max(unit, synth + validate).
 # -Otarget keeps each step's output together.
-VERIFY_STEPS := lint types unit synth validate
-verify: ## Everything that runs without a cloud: lint, types, unit, synth, validate
+VERIFY_STEPS := lint types unit synth validate policy
+verify: ## Everything that runs without a cloud: lint, types, unit, synth, validate, plan, policy gate
 	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
 
 test: verify ## What CI runs (.ci/run)
@@ -135,7 +151,7 @@ localstack-e2e: ## (not built yet) deploy to host LocalStack and run the e2e tes
 	@exit 1
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
-	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./$(VENV) -prune -o -path ./$(BUILD) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 

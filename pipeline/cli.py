@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline import dependencies, package, terraform, tfconfig, toolchain
+from pipeline import dependencies, gate, pack, package, plan, policy, reports, terraform, tfconfig, toolchain, waivers
 from pipeline.errors import PipelineError
 from pipeline.files import write_if_changed
 from pipeline.settings import Settings, from_environ
@@ -19,6 +20,12 @@ DEFAULT_TF_CONFIG = "build/terraform.tfrc"
 DEFAULT_LOCK_FILE = "terraform/.terraform.lock.hcl"
 DEFAULT_DIST = "build/dist"
 DEFAULT_LOCK_PLATFORM = "linux_amd64"  # the only platform the offline mirror holds
+DEFAULT_CHECKS_DIR = "policies/checks"
+DEFAULT_MAPPING = "policies/pci_dss_mapping.yaml"
+DEFAULT_WAIVERS = "policies/waivers.yaml"
+DEFAULT_POLICY_OUT = "build/policy"
+DEFAULT_PLAN_OUT = "build/plan/plan.json"
+DEFAULT_PLAN_WORK = "build/plan/stack"
 Command = Callable[[argparse.Namespace, Settings, TextIO], int]
 
 
@@ -98,6 +105,48 @@ def validate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
+def plan_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Offline terraform plan of a copy of the synthesized stack (local STS stub) -> plan JSON."""
+    binary = toolchain.find_terraform(settings).path
+    config = _path(settings, args.tf_config)
+    _render_config(settings, config, out)
+    started = time.monotonic()
+    request = plan.PlanRequest(
+        stack_dir=_path(settings, args.stack_dir),
+        work_dir=_path(settings, args.work_dir),
+        lock_file=_path(settings, args.lock_file),
+        cli_config=config,
+        terraform=binary,
+    )
+    target = plan.plan_json(request, _path(settings, args.out), settings)
+    print(f"{target}: plan JSON written ({time.monotonic() - started:.1f} s)", file=out)
+    return 0
+
+
+def policy_gate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Run the PCI pack and Checkov's AWS checks on cdk.tf.json and/or plan JSON; 1 on any failure."""
+    started = time.monotonic()
+    mapping = pack.load(_path(settings, args.mapping))
+    waived = waivers.load(_path(settings, args.waivers))
+    targets = [_path(settings, value) for value in args.input]
+    missing = [str(t) for t in targets if not t.is_file()]
+    if missing:
+        raise PipelineError(f"no such input: {', '.join(missing)}")
+    checks_dir = _path(settings, args.checks_dir)
+    declared = frozenset(pack.declared_checks(checks_dir)) if checks_dir.is_dir() else frozenset()
+    scans = policy.scan_all(targets, checks_dir, settings)
+    verdict = gate.decide(
+        scans, mapping, waived, args.today, require_every_check=args.require_every_check, declared=declared
+    )
+    written = reports.write(verdict, _path(settings, args.out))
+    out.write(reports.console(verdict))
+    print(f"reports: {', '.join(str(p) for p in written.values())} ({time.monotonic() - started:.1f} s)", file=out)
+    if not verdict.ok:
+        failed = ", ".join(sorted(verdict.failed_checks())) or "none"
+        raise PipelineError(f"policy gate failed: failed checks: {failed}; problems: {len(verdict.problems)}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
@@ -118,6 +167,24 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--stack-dir", required=True)
     check.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
     check.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    planned = add("plan", plan_)
+    planned.add_argument("--stack-dir", required=True)
+    planned.add_argument("--out", default=DEFAULT_PLAN_OUT)
+    planned.add_argument("--work-dir", default=DEFAULT_PLAN_WORK)
+    planned.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
+    planned.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    gated = add("policy-gate", policy_gate)
+    gated.add_argument("--input", action="append", required=True, help="cdk.tf.json or plan JSON; repeatable")
+    gated.add_argument("--checks-dir", default=DEFAULT_CHECKS_DIR)
+    gated.add_argument("--mapping", default=DEFAULT_MAPPING)
+    gated.add_argument("--waivers", default=DEFAULT_WAIVERS)
+    gated.add_argument("--out", default=DEFAULT_POLICY_OUT)
+    gated.add_argument(
+        "--require-every-check", action="store_true", help="fail when a mapped check has no result on any input"
+    )
+    gated.add_argument(
+        "--today", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD (waiver expiry)"
+    )
     return root
 
 

@@ -28,6 +28,7 @@ class Settings:
     uv: Path = Path("build/tools/bin/uv")
     cache_dir: Path = Path("build/cache")
     uv_cache_dir: Path = Path("build/cache/uv")
+    checkov: Path = Path(".venv/bin/checkov")
 
     @property
     def path(self) -> str:
@@ -51,7 +52,7 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
     Read: ``PAYGATE_REPO_ROOT`` (default: ``cwd``), ``PAYGATE_PYTHON``, ``TF_PROVIDER_MIRROR``,
     ``PAYGATE_TF_MIRROR_CANDIDATES`` (``os.pathsep``-separated, searched before the defaults),
     ``PAYGATE_UV`` (default ``build/tools/bin/uv``), ``PAYGATE_CACHE_DIR`` (default ``build/cache``),
-    ``UV_CACHE_DIR`` (default ``<cache dir>/uv``).
+    ``UV_CACHE_DIR`` (default ``<cache dir>/uv``), ``PAYGATE_CHECKOV`` (default ``.venv/bin/checkov``).
     """
     root = (cwd / environ.get("PAYGATE_REPO_ROOT", ".")).resolve()
 
@@ -80,4 +81,5 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
         uv=path("PAYGATE_UV", "build/tools/bin/uv"),
         cache_dir=cache_dir,
         uv_cache_dir=path("UV_CACHE_DIR", cache_dir / "uv"),
+        checkov=path("PAYGATE_CHECKOV", ".venv/bin/checkov"),
     )

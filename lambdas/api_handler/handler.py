@@ -1,16 +1,221 @@
-"""Entry point of the api_handler function (the payment routes land with the handlers issue)."""
+"""api_handler: POST /payments (idempotent on the Idempotency-Key header) and GET /payments/{id}."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from lambdas.shared.runtime import logger, settings
+import boto3
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from botocore.exceptions import ClientError
+
+from contracts import CREATE_PAYMENT_REQUEST, validator
+from lambdas.shared.errors import DomainError
+from lambdas.shared.http import error_response, json_response
+from lambdas.shared.money import Money
+from lambdas.shared.pan import contains_pan, refuse_pan
+from lambdas.shared.payments import Payment, iso, new_payment
+from lambdas.shared.runtime import Clock, Settings, logger, settings
+from lambdas.shared.store import PaymentStore
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 255
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+PAYMENT_ID = re.compile(r"^pay_[a-f0-9]{32}$")
+ROUTES = (re.compile(r"^/payments/?$"), re.compile(r"^/payments/[^/]+/?$"))
+
+app = APIGatewayRestResolver()
 
 
-@logger.inject_lambda_context(clear_state=True)
+class KeyReused(Exception):
+    """The Idempotency-Key names an existing payment made from another request."""
+
+
+def payment_id_for_key(key: str) -> str:
+    """The payment an Idempotency-Key creates (stable across retries)."""
+    return "pay_" + hashlib.sha256(f"api\x00{key}".encode()).hexdigest()[:32]
+
+
+def same_request(existing: Payment, fresh: Payment) -> bool:
+    """Whether two payments were made from the same create request."""
+    fields = ("merchant_id", "reference", "money", "description", "source")
+    return all(getattr(existing, f) == getattr(fresh, f) for f in fields)
+
+
+@dataclass
+class ApiRuntime:
+    """Everything built once per container: settings, clients, the idempotent create operation."""
+
+    settings: Settings
+    store: PaymentStore
+    sfn: Any
+    clock: Clock
+    idempotency: IdempotencyConfig
+    create: Callable[..., dict[str, Any]]
+
+
+def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None = None) -> ApiRuntime:
+    """Wire clients and the Powertools idempotency layer (DynamoDB table: hash key id, TTL expiration)."""
+    session = session or boto3.session.Session()
+    dynamodb = session.resource("dynamodb")
+    store = PaymentStore(dynamodb.Table(config.payments_table), dynamodb.Table(config.audit_table))
+    sfn = session.client("stepfunctions")
+    clock = clock or Clock()
+    idempotency = IdempotencyConfig(
+        event_key_jmespath="key",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+    )
+    persistence = DynamoDBPersistenceLayer(
+        table_name=config.require("idempotency_table"), boto3_client=session.client("dynamodb")
+    )
+    state_machine = config.require("state_machine_arn")
+
+    def create(request: dict[str, Any]) -> dict[str, Any]:
+        """Store the payment (PENDING, conditional put), audit it, start its workflow.
+
+        The payment id derives from the Idempotency-Key, so a retry after a partial failure (the
+        idempotency record is released when this raises) finds the same payment instead of making
+        a second one; every later step is itself idempotent.
+        """
+        now = iso(clock.now_ms())
+        payment = new_payment(
+            request["body"],
+            payment_id=payment_id_for_key(request["key"]),
+            now=now,
+            limit=config.max_payment_minor_units,
+        )
+        if not store.put_new(payment):
+            existing = store.get(payment.payment_id)
+            if existing is None or not same_request(existing, payment):
+                # Only reachable once the idempotency record expired: the key still names the old payment.
+                raise KeyReused("idempotency key already names another payment")
+            payment, first = existing, payment
+        else:
+            first = payment
+        store.record_audit(first, action="CREATED", actor="api_handler", at=now)
+        logger.append_keys(payment_id=payment.payment_id)
+        status = 201
+        try:
+            sfn.start_execution(
+                stateMachineArn=state_machine,
+                name=payment.payment_id,
+                input=json.dumps({"payment_id": payment.payment_id}),
+            )
+        except ClientError as error:
+            code = error.response["Error"]["Code"]
+            if code != "ExecutionAlreadyExists":
+                # The payment exists and stays PENDING; answering (not raising) keeps the client from retrying.
+                logger.error("workflow start failed", extra={"error_code": code})
+                status = 202
+        logger.info("payment created", extra={"status_code": status})
+        return {"status": status, "payment": payment.to_resource()}
+
+    guarded = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)(
+        create
+    )
+    return ApiRuntime(settings=config, store=store, sfn=sfn, clock=clock, idempotency=idempotency, create=guarded)
+
+
+@cache
+def runtime() -> ApiRuntime:
+    return build_runtime(settings())
+
+
+def _request_id() -> str | None:
+    return str(app.current_event.request_context.request_id or "") or None
+
+
+def _caller() -> str:
+    """Who is calling (API key, else IAM principal): Idempotency-Keys are scoped per caller."""
+    identity = app.current_event.request_context.identity
+    return str(identity.api_key_id or identity.user_arn or identity.caller or "anonymous")
+
+
+def _refuse(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> Response[str]:
+    logger.info("request refused", extra={"error_code": code, "status_code": status})
+    return error_response(status, code, message, request_id=_request_id(), details=details)
+
+
+@app.post("/payments")
+def create_payment() -> Response[str]:
+    rt = runtime()
+    event = app.current_event
+    key = event.headers.get(IDEMPOTENCY_HEADER) or ""  # case-insensitive in Powertools v3
+    raw = event.body or ""
+    # Card data is refused before anything else looks at the input, and never echoed.
+    if contains_pan(raw) or contains_pan(key):
+        return _refuse(400, "CARD_DATA_REFUSED", "card numbers are not accepted; send a payment method token instead")
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        return _refuse(400, "IDEMPOTENCY_KEY_INVALID", f"{IDEMPOTENCY_HEADER} header of 1-255 characters is required")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _refuse(400, "MALFORMED_JSON", "body is not valid JSON")
+    errors = sorted(validator(CREATE_PAYMENT_REQUEST).iter_errors(body), key=lambda e: list(map(str, e.path)))
+    if errors:
+        details = [{"field": "/".join(map(str, e.absolute_path)) or "$", "rule": str(e.validator)} for e in errors]
+        return _refuse(400, "VALIDATION_FAILED", "body does not match the create-payment contract", details)
+    try:
+        refuse_pan(body)
+        Money.of(body["amount"], body["currency"], limit=rt.settings.max_payment_minor_units)
+    except DomainError as error:
+        status = 400 if error.code in ("CARD_DATA_REFUSED", "VALIDATION_FAILED") else 422
+        return _refuse(status, error.code, error.message, [{"field": error.field or "$", "rule": error.code}])
+    try:
+        result = rt.create(request={"key": f"{_caller()}\x00{key}", "body": body})
+    except (IdempotencyValidationError, KeyReused):
+        return _refuse(422, "IDEMPOTENCY_KEY_REUSED", f"this {IDEMPOTENCY_HEADER} was used with a different body")
+    except IdempotencyAlreadyInProgressError:
+        return _refuse(409, "IDEMPOTENCY_IN_PROGRESS", f"a request with this {IDEMPOTENCY_HEADER} is in progress")
+    payment = result["payment"]
+    return json_response(result["status"], payment, headers={"Location": f"/payments/{payment['payment_id']}"})
+
+
+@app.get("/payments/<payment_id>")
+def get_payment(payment_id: str) -> Response[str]:
+    payment = runtime().store.get(payment_id) if PAYMENT_ID.match(payment_id) else None
+    if payment is None:
+        return _refuse(404, "PAYMENT_NOT_FOUND", "no payment with this id")
+    return json_response(200, payment.to_resource())
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    path = app.current_event.path
+    if any(route.match(path) for route in ROUTES):
+        return _refuse(405, "METHOD_NOT_ALLOWED", "method not allowed on this resource")
+    return _refuse(404, "ROUTE_NOT_FOUND", "no such route")
+
+
+def internal_error(error: Exception) -> Response[str]:
+    """Anything unexpected: the contract's 500 body; the log names the error type, never request data."""
+    logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+    return error_response(500, "INTERNAL_ERROR", "internal error", request_id=_request_id())
+
+
+# Registered without decorator syntax: Powertools types exception_handler's decorator loosely.
+app.exception_handler(Exception)(internal_error)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    config = settings()
-    logger.info("api_handler invoked", extra={"environment": config.environment})
-    body = {"error": {"code": "NOT_IMPLEMENTED", "message": "payment routes are not deployed yet"}}
-    return {"statusCode": 501, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+    rt = runtime()
+    rt.idempotency.register_lambda_context(context)
+    return app.resolve(event, context)

@@ -51,7 +51,8 @@ class PlatformAlarms(Construct):
                     description=f"{function.name} reported {metric.lower()}",
                     namespace="AWS/Lambda",
                     metric=metric,
-                    dimensions={"FunctionName": function.name},
+                    # A reference, not the literal name: the policy gate sees the alarm-function relation.
+                    dimensions={"FunctionName": function.function.function_name},
                     statistic="Sum",
                 )
         self._alarm(

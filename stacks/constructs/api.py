@@ -95,6 +95,8 @@ class PaymentsApi(Construct):
             description="paygate payments API",
             endpoint_configuration={"types": ["REGIONAL"]},
             api_key_source="HEADER",
+            # Checkov CKV_AWS_237: a replacement API exists before the old one goes (no window without an API).
+            lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
         )
         payments = ApiGatewayResource(
             self, "payments", rest_api_id=self.api.id, parent_id=self.api.root_resource_id, path_part="payments"

@@ -150,3 +150,36 @@ def test_python_dash_m_pipeline_runs_the_cli(
         runpy.run_module("pipeline", run_name="__main__")
     assert caught.value.code == 0
     assert capsys.readouterr().out.startswith("python:")
+
+
+def test_plan_then_policy_gate_on_both_inputs_fails_on_a_non_compliant_stack(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    argv = ("plan", "--stack-dir", str(sqs_stack), "--out", str(plan_file), "--work-dir", str(tmp_path / "work"))
+    code, out, err = run_cli(*argv, "--tf-config", str(tmp_path / "rendered.tfrc"), environ=machine_environ)
+    assert (code, err) == (0, "")
+    assert f"{plan_file}: plan JSON written" in out
+    assert not list(sqs_stack.glob("*_override.tf.json")), "the synthesized stack stays untouched"
+    stack_file = sqs_stack / "cdk.tf.json"
+    reports_dir = tmp_path / "reports"
+    code, out, err = run_cli(
+        "policy-gate",
+        "--input",
+        str(stack_file),
+        "--input",
+        str(plan_file),
+        "--out",
+        str(reports_dir),
+        environ=machine_environ,
+    )
+    assert code == 1
+    assert "policy gate failed: failed checks: " in err and "CKV_PAY_003" in err
+    assert "FAILED high     CKV_PAY_003  aws_sqs_queue.payments [terraform_json, terraform_plan]" in out
+    assert (reports_dir / "pci_coverage.md").is_file()
+
+
+def test_policy_gate_on_a_missing_input_exits_1(machine_environ: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run_cli("policy-gate", "--input", str(tmp_path / "nope.json"), environ=machine_environ)
+    assert code == 1
+    assert err == f"error: no such input: {tmp_path / 'nope.json'}\n"

@@ -6,7 +6,22 @@ import subprocess
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-TARGETS = ["venv", "doctor", "lint", "types", "unit", "package", "synth", "validate", "verify", "test", "clean"]
+TARGETS = [
+    "venv",
+    "doctor",
+    "lint",
+    "types",
+    "unit",
+    "package",
+    "synth",
+    "validate",
+    "plan",
+    "policy",
+    "policy-gate",
+    "verify",
+    "test",
+    "clean",
+]
 
 
 def make(*args: str) -> subprocess.CompletedProcess[str]:
@@ -18,7 +33,7 @@ def test_help_lists_every_target() -> None:
     assert set(TARGETS) | {"localstack-e2e", "tf-config", "tf-lock"} <= listed
 
 
-def test_verify_runs_doctor_first_then_lint_types_unit_synth_validate() -> None:
+def test_verify_runs_doctor_first_then_lint_types_unit_synth_validate_plan_policy() -> None:
     # -n prints the recipes without running them; -W marks the sources newer so synth is planned too.
     plan = make("-n", "-W", "main.py", "verify").stdout
     steps = [
@@ -29,6 +44,9 @@ def test_verify_runs_doctor_first_then_lint_types_unit_synth_validate() -> None:
         "pipeline package",
         "python main.py",
         "pipeline validate",
+        "pipeline plan",
+        "pipeline policy-gate --input cdktf.out/stacks/paygate/cdk.tf.json --input build/plan/plan.json"
+        " --out build/policy --require-every-check",
     ]
     positions = [plan.find(step) for step in steps]
     assert -1 not in positions, plan
@@ -46,3 +64,11 @@ def test_localstack_e2e_is_an_honest_placeholder() -> None:
     result = make("localstack-e2e")
     assert result.returncode != 0
     assert "localstack-e2e is not built yet" in result.stderr
+
+
+def test_policy_gate_needs_an_input_and_passes_each_one() -> None:
+    result = make("policy-gate")
+    assert result.returncode != 0
+    assert "usage: make policy-gate INPUT=<path to cdk.tf.json or plan.json>" in result.stderr
+    planned = make("-n", "policy-gate", "INPUT=a.json b.json").stdout
+    assert "pipeline policy-gate --input a.json --input b.json --out build/policy" in planned

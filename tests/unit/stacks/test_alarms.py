@@ -49,7 +49,7 @@ def test_every_dead_letter_queue_has_a_depth_alarm(stack) -> None:
 
 
 def test_every_function_has_error_and_throttle_alarms(stack) -> None:
-    names = {f["function_name"] for f in stack.resources("aws_lambda_function").values()}
+    names = {stack.ref("aws_lambda_function", rid, "function_name") for rid in stack.resources("aws_lambda_function")}
     for metric in ("Errors", "Throttles"):
         watched = [a["dimensions"] for a in alarms_on(stack, "AWS/Lambda", metric)]
         assert sorted(d["FunctionName"] for d in watched) == sorted(names), metric

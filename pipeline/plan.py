@@ -1,0 +1,149 @@
+"""Offline ``terraform plan`` of a synthesized stack: a copy of the stack dir, override files, a local stub.
+
+The provider asks STS for the caller identity during plan (``data.aws_caller_identity``) and, for a fully
+known definition, ``states:ValidateStateMachineDefinition``; a local stub answers both. (moto's server
+needs ``moto[server]``/flask, which the locked environment does not hold, and moto has no handler for
+the validation call, so the stub is a few lines of ``http.server``.) The synthesized artifact is never
+touched: the overrides go into a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.runner import run
+from pipeline.settings import Settings
+
+STACK_FILE = "cdk.tf.json"
+LOCK_FILE = ".terraform.lock.hcl"
+# Stub services the provider calls during plan; everything else is never reached for new resources.
+STUB_SERVICES = ("sts", "sfn")
+FAKE_CREDENTIALS = "test"
+PLAN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan and where: ``work_dir`` is recreated from ``stack_dir`` on every run."""
+
+    stack_dir: Path
+    work_dir: Path
+    lock_file: Path
+    cli_config: Path
+    terraform: Path
+    region: str = "us-east-1"
+
+
+STUB_ACCOUNT = "123456789012"
+CALLER_IDENTITY = (
+    '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
+    f"<Arn>arn:aws:iam::{STUB_ACCOUNT}:user/plan-stub</Arn><UserId>AIDAPLANSTUB</UserId>"
+    f"<Account>{STUB_ACCOUNT}</Account></GetCallerIdentityResult>"
+    "<ResponseMetadata><RequestId>plan-stub</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
+)
+VALIDATION_OK = '{"result": "OK", "diagnostics": [], "truncated": false}'
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    """Answers the two calls the provider makes during plan; anything else is a 400 the plan reports."""
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8", "replace")
+        target = self.headers.get("X-Amz-Target", "")
+        if "Action=GetCallerIdentity" in body:
+            self._answer(200, "text/xml", CALLER_IDENTITY)
+        elif target.endswith("ValidateStateMachineDefinition"):
+            self._answer(200, "application/x-amz-json-1.0", VALIDATION_OK)
+        else:
+            self._answer(400, "text/plain", f"plan stub does not answer {target or body[:80]!r}")
+
+    def _answer(self, status: int, content_type: str, text: str) -> None:
+        data = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the plan's own output says what failed."""
+
+
+@contextmanager
+def plan_stub() -> Iterator[str]:
+    """Serve STS GetCallerIdentity and SFN ValidateStateMachineDefinition on a free local port; yields the URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def overrides(endpoint: str, state_path: Path, region: str) -> dict[str, dict[str, object]]:
+    """The override files (name -> content) that make the copy plan offline against ``endpoint``."""
+    provider = {
+        "region": region,
+        "access_key": FAKE_CREDENTIALS,
+        "secret_key": FAKE_CREDENTIALS,
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "skip_region_validation": True,
+        "max_retries": 1,
+        "endpoints": [dict.fromkeys(STUB_SERVICES, endpoint)],
+    }
+    return {
+        "backend_override.tf.json": {"terraform": {"backend": {"local": {"path": str(state_path)}}}},
+        "provider_override.tf.json": {"provider": {"aws": [provider]}},
+    }
+
+
+def prepare(request: PlanRequest, endpoint: str) -> Path:
+    """Copy the stack (without ``.terraform`` or earlier overrides) and write the overrides; returns the copy."""
+    if not (request.stack_dir / STACK_FILE).is_file():
+        raise PipelineError(f"{request.stack_dir / STACK_FILE} does not exist: synthesize the stack first.")
+    if request.work_dir.exists():
+        shutil.rmtree(request.work_dir)
+    shutil.copytree(
+        request.stack_dir,
+        request.work_dir,
+        ignore=shutil.ignore_patterns(".terraform", "*_override.tf.json", "*.tfstate*", "tfplan"),
+    )
+    shutil.copyfile(request.lock_file, request.work_dir / LOCK_FILE)
+    state = request.work_dir / "terraform.tfstate"
+    for name, content in overrides(endpoint, state, request.region).items():
+        (request.work_dir / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    return request.work_dir
+
+
+def plan_json(request: PlanRequest, out: Path, settings: Settings) -> Path:
+    """Plan the copied stack offline and write ``terraform show -json`` of the plan to ``out``."""
+    with plan_stub() as endpoint:
+        work = prepare(request, endpoint)
+        env = settings.child_env(
+            TF_CLI_CONFIG_FILE=str(request.cli_config),
+            AWS_ACCESS_KEY_ID=FAKE_CREDENTIALS,
+            AWS_SECRET_ACCESS_KEY=FAKE_CREDENTIALS,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        tf = str(request.terraform)
+        init = [tf, "init", "-input=false", "-lockfile=readonly", "-no-color", "-reconfigure"]
+        run(init, env=env, cwd=work, check=f"terraform init in {work}", timeout=PLAN_TIMEOUT_S)
+        plan = [tf, "plan", "-input=false", "-refresh=false", "-lock=false", "-no-color", "-out=tfplan"]
+        run(plan, env=env, cwd=work, check=f"terraform plan in {work}", timeout=PLAN_TIMEOUT_S)
+    shown = run(
+        [tf, "show", "-json", "tfplan"], env=env, cwd=work, check="terraform show -json", timeout=PLAN_TIMEOUT_S
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(shown.stdout, encoding="utf-8")
+    return out

@@ -1,0 +1,28 @@
+"""Ensure CloudWatch log groups are encrypted with a customer-managed KMS key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+
+from policies.lib import customer_managed_key
+
+
+class LogGroupEncryptedWithCustomerManagedKey(BaseResourceCheck):
+    """Ensure CloudWatch log groups are encrypted with a customer-managed KMS key."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="Ensure CloudWatch log groups are encrypted with a customer-managed KMS key",
+            id="CKV_PAY_005",
+            categories=[CheckCategories.ENCRYPTION],
+            supported_resources=["aws_cloudwatch_log_group"],
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        return customer_managed_key(conf.get("kms_key_id"))
+
+
+check = LogGroupEncryptedWithCustomerManagedKey()

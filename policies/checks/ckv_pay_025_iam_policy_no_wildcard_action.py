@@ -1,0 +1,39 @@
+"""Ensure IAM policies grant no wildcard actions (* or service:*)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+
+from policies.lib import allowed_statements
+
+
+class IAMPolicyNoWildcardAction(BaseResourceCheck):
+    """Ensure IAM policies grant no wildcard actions (* or service:*)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="Ensure IAM policies grant no wildcard actions (* or service:*)",
+            id="CKV_PAY_025",
+            categories=[CheckCategories.IAM],
+            supported_resources=[
+                "aws_iam_role_policy",
+                "aws_iam_policy",
+                "aws_iam_user_policy",
+                "aws_iam_group_policy",
+            ],
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        statements = allowed_statements(conf)
+        if statements is None:
+            return CheckResult.UNKNOWN
+        for statement in statements:
+            if any(isinstance(a, str) and (a == "*" or a.endswith(":*")) for a in statement["Action"]):
+                return CheckResult.FAILED
+        return CheckResult.PASSED
+
+
+check = IAMPolicyNoWildcardAction()

@@ -1,0 +1,80 @@
+"""Cold-start wiring: settings from the environment the stack sets, clients built on first use, redacted logs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lambdas.api_handler import handler as api
+from lambdas.batch_processor import handler as bp
+from lambdas.payment_processor import handler as pp
+from lambdas.shared import runtime
+from lambdas.shared.runtime import Settings
+from lambdas.workflow_tasks import handler as wf
+
+# botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
+
+ENV = {
+    "PAYGATE_ENVIRONMENT": "dev",
+    "PAYMENTS_TABLE": "paygate-dev-payments",
+    "AUDIT_TABLE": "paygate-dev-audit-log",
+    "MAX_PAYMENT_MINOR_UNITS": "5000",
+    "IDEMPOTENCY_TABLE": "paygate-dev-idempotency",
+    "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:x",
+    "EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:events",
+    "BATCHES_TABLE": "paygate-dev-batches",
+    "PAYMENT_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/payments",
+}
+
+
+def test_settings_read_what_the_stack_sets() -> None:
+    config = Settings.from_environ(ENV)
+    assert (config.max_payment_minor_units, config.batches_table, config.velocity_per_hour) == (
+        5000,
+        "paygate-dev-batches",
+        runtime.DEFAULT_VELOCITY_PER_HOUR,
+    )
+    assert config.screening.max_amount_minor == 5000
+
+
+def test_a_function_without_a_setting_it_needs_fails_at_cold_start() -> None:
+    config = Settings.from_environ(
+        {k: ENV[k] for k in ("PAYGATE_ENVIRONMENT", "PAYMENTS_TABLE", "AUDIT_TABLE")} | {"MAX_PAYMENT_MINOR_UNITS": "1"}
+    )
+    with pytest.raises(RuntimeError, match="IDEMPOTENCY_TABLE"):
+        config.require("idempotency_table")
+
+
+def test_every_handler_builds_its_runtime_once_from_the_environment(aws, monkeypatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    runtime.settings.cache_clear()
+    modules = (api, wf, pp, bp)
+    for module in modules:
+        module.runtime.cache_clear()
+    try:
+        for module in modules:
+            assert module.runtime() is module.runtime()
+            assert module.runtime().settings.payments_table == "paygate-dev-payments"
+    finally:
+        runtime.settings.cache_clear()
+        for module in modules:
+            module.runtime.cache_clear()
+
+
+def test_log_lines_never_carry_a_card_number_but_keep_minted_ids(logs) -> None:
+    runtime.logger.set_correlation_id("pay_" + "4111111111111111" * 2)
+    runtime.logger.info("saw 4111 1111 1111 1111", extra={"n": 4111111111111111, "nested": {"k": ["5500005555555559"]}})
+    record = json.loads(logs.getvalue().strip())
+    assert record["message"] == "saw [REDACTED-PAN]"
+    assert (record["n"], record["nested"]) == ("[REDACTED-PAN]", {"k": ["[REDACTED-PAN]"]})
+    assert record["correlation_id"] == "pay_" + "4111111111111111" * 2  # a minted id is not a card number
+    runtime.logger.set_correlation_id(None)
+
+
+def test_the_logger_does_not_propagate_to_the_root_handler() -> None:
+    import logging
+
+    assert logging.getLogger(runtime.logger.name).propagate is False

@@ -1,0 +1,167 @@
+"""workflow_tasks against moto: each step idempotent on retry, conditional updates, contract-shaped state."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from contracts import PAYMENT_EVENT, WORKFLOW_STATE, validator
+from lambdas.shared.errors import DomainError, TransitionError
+from lambdas.shared.lifecycle import Event
+from lambdas.shared.payments import new_payment
+from lambdas.shared.store import PaymentStore
+from lambdas.workflow_tasks import handler as wf
+
+# botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
+
+REQUEST = {"merchant_id": "m_abcdef12", "reference": "order-1", "amount": 1250, "currency": "EUR"}
+
+
+@pytest.fixture
+def rt(aws, clock, monkeypatch):
+    runtime = wf.build_runtime(aws.settings, session=aws.session, clock=clock.clock())
+    monkeypatch.setattr(wf, "runtime", lambda: runtime)
+    return runtime
+
+
+def stored(rt, suffix: str = "1", **overrides: Any) -> str:
+    payment = new_payment(
+        {**REQUEST, "reference": f"order-{suffix}", **overrides},
+        payment_id="pay_" + suffix.rjust(32, "0"),
+        now="2026-01-01T00:00:00.000Z",
+        limit=10**11,
+    )
+    assert rt.store.put_new(payment)
+    return payment.payment_id
+
+
+def run(context, task: str, state: dict[str, Any]) -> dict[str, Any]:
+    out = wf.handler({"task": task, "payment": state}, context)
+    validator(WORKFLOW_STATE).validate(out)
+    return out
+
+
+def test_approved_payment_runs_validate_screen_authorize_record_notify(aws, rt, context, logs) -> None:
+    state: dict[str, Any] = {"payment_id": stored(rt)}
+    for task in ("validate", "screen"):
+        state = run(context, task, state)
+    assert (state["decision"], state["reason"]) == ("APPROVE", "WITHIN_LIMITS")
+    for task in ("authorize", "record", "notify"):
+        state = run(context, task, state)
+    assert (state["status"], state["version"]) == ("CAPTURED", 3)
+    audit = sorted(a["event_id"] for a in aws.items("audit-log"))
+    assert audit == ["00000002#AUTHORIZED", "00000003#CAPTURED"]
+    events = aws.drain(aws.events_queue_url)
+    assert [e["event_type"] for e in events] == ["payment.captured"]
+    for e in events:
+        validator(PAYMENT_EVENT).validate(e)
+    assert all(f'"correlation_id":"{state["payment_id"]}"' in line for line in logs.getvalue().splitlines())
+
+
+def test_a_retried_step_changes_nothing(aws, rt, context) -> None:
+    state = {"payment_id": stored(rt)}
+    first = run(context, "authorize", state)
+    again = run(context, "authorize", state)
+    assert first == again == {"payment_id": state["payment_id"], "status": "AUTHORIZED", "version": 2}
+    assert len(aws.items("audit-log")) == 1
+
+
+def test_decline_path_records_the_reason(aws, rt, context) -> None:
+    state = run(context, "screen", {"payment_id": stored(rt, amount=10**11)})
+    limited = replace(rt.settings, max_payment_minor_units=1000)
+    rt.settings = limited
+    state = run(context, "screen", {"payment_id": state["payment_id"]})
+    assert (state["decision"], state["reason"]) == ("DECLINE", "AMOUNT_LIMIT_EXCEEDED")
+    state = run(context, "decline", state)
+    assert state["status"] == "DECLINED"
+    assert rt.store.get(state["payment_id"]).reason == "AMOUNT_LIMIT_EXCEEDED"
+
+
+def test_merchant_velocity_declines_the_payment_over_the_limit_and_counts_retries_once(rt, context) -> None:
+    rt.settings = replace(rt.settings, velocity_per_hour=2)
+    ids = [stored(rt, str(i)) for i in range(1, 4)]
+    decisions = [run(context, "screen", {"payment_id": i})["decision"] for i in ids]
+    again = run(context, "screen", {"payment_id": ids[0]})["decision"]
+    assert decisions == ["APPROVE", "APPROVE", "DECLINE"]
+    assert again == "APPROVE"
+
+
+def test_fail_marks_a_pending_payment_failed_and_leaves_final_ones_alone(aws, rt, context) -> None:
+    pending = stored(rt, "1")
+    out = run(context, "fail", {"payment_id": pending, "error": {"Error": "States.TaskFailed"}})
+    assert out["status"] == "FAILED"
+    assert [e["event_type"] for e in aws.drain(aws.events_queue_url)] == ["payment.failed"]
+    declined = stored(rt, "2")
+    rt.store.advance(declined, Event.DECLINE, now="2026-01-01T00:00:01.000Z")
+    assert run(context, "fail", {"payment_id": declined})["status"] == "DECLINED"
+    missing = "pay_" + "e" * 32
+    assert run(context, "fail", {"payment_id": missing}) == {"payment_id": missing}
+
+
+def test_an_illegal_step_is_refused(rt, context) -> None:
+    with pytest.raises(TransitionError):
+        run(context, "record", {"payment_id": stored(rt)})
+
+
+def test_validate_refuses_a_stored_payment_the_rules_no_longer_accept(rt, context) -> None:
+    payment_id = stored(rt)
+    rt.settings = replace(rt.settings, max_payment_minor_units=10)
+    with pytest.raises(DomainError) as refused:
+        run(context, "validate", {"payment_id": payment_id})
+    assert refused.value.code == "AMOUNT_OVER_LIMIT"
+    with pytest.raises(DomainError):
+        run(context, "validate", {"payment_id": "pay_" + "d" * 32})
+
+
+@pytest.mark.parametrize(
+    "event",
+    [{"task": "refund", "payment": {"payment_id": "pay_" + "1" * 32}}, {"task": "validate", "payment": {"id": "x"}}],
+)
+def test_input_outside_the_contract_is_refused(rt, context, event) -> None:
+    with pytest.raises(wf.InvalidTaskInput):
+        wf.handler(event, context)
+
+
+def test_concurrent_updates_apply_an_event_once(aws, rt) -> None:
+    payment_id = stored(rt)
+    stores = [PaymentStore(aws.table("payments"), aws.table("audit-log")) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+    results: list[tuple[Any, bool]] = []
+
+    def authorize(store: PaymentStore) -> None:
+        barrier.wait()
+        results.append(store.advance(payment_id, Event.AUTHORIZE, now="2026-01-01T00:00:01.000Z"))
+
+    threads = [threading.Thread(target=authorize, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(changed for _, changed in results) == 1
+    assert {(p.status.value, p.version) for p, _ in results} == {("AUTHORIZED", 2)}
+
+
+def test_a_lost_race_re_reads_and_re_evaluates(aws, rt) -> None:
+    """The update condition fails when another writer moved the payment first; the event is then re-checked."""
+    payment_id = stored(rt)
+    real = rt.store._payments
+    calls = {"n": 0}
+
+    class Racing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def update_item(self, **kwargs: Any) -> Any:
+            if calls["n"] == 0:  # someone else declines the payment just before our conditional write
+                calls["n"] += 1
+                PaymentStore(real, aws.table("audit-log")).advance(payment_id, Event.DECLINE, now="t")
+            return real.update_item(**kwargs)
+
+    racing = PaymentStore(Racing(), aws.table("audit-log"))
+    with pytest.raises(TransitionError):
+        racing.advance(payment_id, Event.AUTHORIZE, now="2026-01-01T00:00:01.000Z")
+    assert rt.store.get(payment_id).status.value == "DECLINED"

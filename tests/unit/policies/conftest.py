@@ -1,0 +1,122 @@
+"""Fixtures for the pack's self-tests: one Checkov run per input kind over every fixture, the real stack once.
+
+Fixture folders are discovered (``fixtures/<CHECK_ID>/main.tf.json`` + ``expected.yaml``). The plan of
+all fixtures is made once: every folder becomes a module of one root, planned offline with the same
+stub as ``make plan``, cached under ``build/policy-fixtures/<content hash>/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import pack, policy
+from pipeline.plan import PlanRequest, plan_json
+from pipeline.settings import Settings, from_environ
+from pipeline.toolchain import find_terraform
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = Path(__file__).parent / "fixtures"
+CHECKS_DIR = REPO_ROOT / "policies" / "checks"
+MAPPING = REPO_ROOT / "policies" / "pci_dss_mapping.yaml"
+WAIVERS = REPO_ROOT / "policies" / "waivers.yaml"
+LOCK_FILE = REPO_ROOT / "terraform" / ".terraform.lock.hcl"
+TF_CONFIG = REPO_ROOT / "build" / "terraform.tfrc"
+CACHE = REPO_ROOT / "build" / "policy-fixtures"
+
+
+def fixture_dirs() -> list[Path]:
+    """Every fixture folder (discovered: adding a folder adds a test case)."""
+    return sorted(p for p in FIXTURES.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="session")
+def gate_settings() -> Settings:
+    return from_environ(os.environ, REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def mapping() -> dict[str, pack.Entry]:
+    return pack.load(MAPPING)
+
+
+def _content_hash(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(FIXTURES)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@pytest.fixture(scope="session")
+def json_fixture_scans(gate_settings: Settings, mapping: dict[str, pack.Entry]) -> dict[Path, policy.Scan]:
+    """The pack over every fixture folder in one terraform_json run."""
+    return policy.run_checkov(FIXTURES, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+
+
+@pytest.fixture(scope="session")
+def plan_fixture_scan(gate_settings: Settings, mapping: dict[str, pack.Entry]) -> policy.Scan:
+    """The pack over the plan of every fixture (one module per folder), planned at most once per content."""
+    sources = sorted(FIXTURES.glob("*/main.tf.json"))
+    cache = CACHE / _content_hash(sources)
+    plan_file = cache / "plan.json"
+    if not plan_file.is_file():
+        stage = cache / "src"
+        shutil.rmtree(stage, ignore_errors=True)
+        for source in sources:
+            (stage / source.parent.name).mkdir(parents=True)
+            shutil.copyfile(source, stage / source.parent.name / source.name)
+        root: dict[str, Any] = {
+            "terraform": {"required_providers": {"aws": {"source": "aws", "version": "5.100.0"}}},
+            "provider": {"aws": [{"region": "us-east-1"}]},
+            "module": {s.parent.name: {"source": f"./{s.parent.name}"} for s in sources},
+        }
+        (stage / "cdk.tf.json").write_text(json.dumps(root, indent=1), encoding="utf-8")
+        request = PlanRequest(
+            stack_dir=stage,
+            work_dir=cache / "work",
+            lock_file=LOCK_FILE,
+            cli_config=TF_CONFIG,
+            terraform=find_terraform(gate_settings).path,
+        )
+        assert TF_CONFIG.is_file(), f"{TF_CONFIG} is missing: run `make tf-config`"
+        plan_json(request, plan_file, gate_settings)
+    scans = policy.run_checkov(plan_file, policy.TERRAFORM_PLAN, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    return scans[plan_file]
+
+
+@pytest.fixture(scope="session")
+def real_stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The platform's cdk.tf.json (dev, us-east-1), synthesized once with plain ``App`` and dummy archives."""
+    import zipfile
+
+    from cdktf import App
+
+    from stacks.config import PlatformConfig
+    from stacks.constants import FUNCTION_HANDLERS, STACK_NAME
+    from stacks.payment_stack import PaymentPlatformStack
+
+    base = tmp_path_factory.mktemp("real-stack")
+    artifacts = base / "dist"
+    artifacts.mkdir()
+    for key in FUNCTION_HANDLERS:
+        with zipfile.ZipFile(artifacts / f"{key}.zip", "w") as archive:
+            archive.writestr(zipfile.ZipInfo(f"lambdas/{key}/handler.py", (1980, 1, 1, 0, 0, 0)), f"# {key}\n")
+    config = PlatformConfig(
+        environment="dev",
+        region="us-east-1",
+        state_bucket="paygate-terraform-state",
+        state_region="us-east-1",
+        artifacts_dir=artifacts,
+    )
+    app = App(outdir=str(base / "out"))
+    PaymentPlatformStack(app, STACK_NAME, config=config)
+    app.synth()
+    doc: dict[str, Any] = json.loads((base / "out" / "stacks" / STACK_NAME / "cdk.tf.json").read_text("utf-8"))
+    return doc

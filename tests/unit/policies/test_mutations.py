@@ -1,0 +1,216 @@
+"""Each check catches a violation of the REAL synthesized stack: mutate its JSON, the gate fails with that id.
+
+All mutated stacks (plus the unmutated baseline) are scanned in one Checkov run over a directory; the
+verdict of each comes from the gate's own ``decide`` with the project's waivers. One mutation also goes
+through the CLI end to end (with Checkov's built-in checks and the reports).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipeline import cli, gate, pack, policy, waivers
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+CHECKS_DIR = REPO_ROOT / "policies" / "checks"
+WAIVERS = REPO_ROOT / "policies" / "waivers.yaml"
+TODAY = dt.date(2026, 11, 27)
+Doc = dict[str, Any]
+
+
+def resources(doc: Doc, rtype: str) -> dict[str, Doc]:
+    found: dict[str, Doc] = doc["resource"][rtype]
+    return found
+
+
+def one(doc: Doc, rtype: str, contains: str) -> Doc:
+    """The one resource of ``rtype`` whose id contains ``contains`` (ids carry the construct path)."""
+    matches = [body for rid, body in resources(doc, rtype).items() if contains in rid]
+    assert len(matches) == 1, (rtype, contains, len(matches))
+    return matches[0]
+
+
+def drop(doc: Doc, rtype: str, contains: str) -> None:
+    """Delete the one resource of ``rtype`` whose id contains ``contains``."""
+    ids = [rid for rid in resources(doc, rtype) if contains in rid]
+    assert len(ids) == 1, (rtype, contains, ids)
+    del doc["resource"][rtype][ids[0]]
+
+
+def add_statement(doc: Doc, statement: Doc) -> None:
+    policy_doc = one(doc, "aws_iam_role_policy", "payment-processor_base-policy")
+    parsed = json.loads(policy_doc["policy"])
+    parsed["Statement"].append(statement)
+    policy_doc["policy"] = json.dumps(parsed)
+
+
+def _001(doc: Doc) -> None:
+    rule = one(doc, "aws_s3_bucket_server_side_encryption_configuration", "batch-files")["rule"][0]
+    rule["apply_server_side_encryption_by_default"] = {"sse_algorithm": "AES256"}
+
+
+def _016(doc: Doc) -> None:
+    settings = one(doc, "aws_api_gateway_method_settings", "method-settings")["settings"]
+    del settings["throttling_rate_limit"], settings["throttling_burst_limit"]
+
+
+def _020(doc: Doc) -> None:
+    one(doc, "aws_lambda_function", "api-handler")["environment"]["variables"]["DB_PASSWORD"] = "hunter2"
+
+
+def _034(doc: Doc) -> None:
+    del one(doc, "aws_sqs_queue", "messaging_payments_")["redrive_policy"]
+
+
+def _036(doc: Doc) -> None:
+    drop(doc, "aws_cloudwatch_metric_alarm", "api-handler-errors")
+    drop(doc, "aws_cloudwatch_metric_alarm", "api-handler-throttles")
+
+
+def _037(doc: Doc) -> None:
+    del one(doc, "aws_lambda_function", "api-handler")["dead_letter_config"]
+    drop(doc, "aws_lambda_function_event_invoke_config", "api-handler")
+
+
+def _038(doc: Doc) -> None:
+    policy_doc = one(doc, "aws_s3_bucket_policy", "batch-files")
+    parsed = json.loads(policy_doc["policy"])
+    parsed["Statement"] = [s for s in parsed["Statement"] if s.get("Sid") != "DenyInsecureTransport"]
+    policy_doc["policy"] = json.dumps(parsed)
+
+
+def _039(doc: Doc) -> None:
+    queue = one(doc, "aws_sqs_queue", "messaging_payments_")
+    queue["redrive_policy"] = queue["redrive_policy"].replace('"maxReceiveCount": 5', '"maxReceiveCount": 1000')
+    assert "1000" in queue["redrive_policy"]
+
+
+TABLE = "aws_dynamodb_table"
+FUNCTION = "aws_lambda_function"
+MACHINE = "aws_sfn_state_machine"
+STAGE = "aws_api_gateway_stage"
+# One violation per check, as a reviewer would write it. (CKV_PAY_030 drops the access-log bucket's policy:
+# the batch-files bucket stays connected to a policy through the access-log policy's SourceArn reference.)
+MUTATIONS: dict[str, Callable[[Doc], None]] = {
+    "CKV_PAY_001": _001,
+    "CKV_PAY_002": lambda d: one(d, TABLE, "payments").pop("server_side_encryption"),
+    "CKV_PAY_003": lambda d: one(d, "aws_sqs_queue", "messaging_payments_").pop("kms_master_key_id"),
+    "CKV_PAY_004": lambda d: one(d, "aws_sns_topic", "payment-events").pop("kms_master_key_id"),
+    "CKV_PAY_005": lambda d: one(d, "aws_cloudwatch_log_group", "api-handler").pop("kms_key_id"),
+    "CKV_PAY_006": lambda d: one(d, FUNCTION, "api-handler").pop("kms_key_arn"),
+    "CKV_PAY_007": lambda d: one(d, "aws_kms_key", "encryption").update(enable_key_rotation=False),
+    "CKV_PAY_008": lambda d: one(d, "aws_s3_bucket_versioning", "batch-files").update(
+        versioning_configuration={"status": "Suspended"}
+    ),
+    "CKV_PAY_009": lambda d: one(d, TABLE, "payments").update(point_in_time_recovery={"enabled": False}),
+    "CKV_PAY_010": lambda d: one(d, TABLE, "payments")["tags"].update(Environment="production"),
+    "CKV_PAY_011": lambda d: one(d, "aws_cloudwatch_log_group", "workflow_logs").update(retention_in_days=30),
+    "CKV_PAY_012": lambda d: one(d, "aws_api_gateway_method", "create-method").update(authorization="NONE"),
+    "CKV_PAY_013": lambda d: one(d, "aws_api_gateway_method", "create-method").pop("request_validator_id"),
+    "CKV_PAY_014": lambda d: one(d, STAGE, "stage").pop("access_log_settings"),
+    "CKV_PAY_015": lambda d: one(d, STAGE, "stage").update(xray_tracing_enabled=False),
+    "CKV_PAY_016": _016,
+    "CKV_PAY_017": lambda d: one(d, FUNCTION, "payment-processor").update(tracing_config={"mode": "PassThrough"}),
+    "CKV_PAY_018": lambda d: one(d, FUNCTION, "payment-processor").pop("reserved_concurrent_executions"),
+    "CKV_PAY_019": lambda d: one(d, FUNCTION, "batch-processor").update(runtime="python3.8"),
+    "CKV_PAY_020": _020,
+    "CKV_PAY_021": lambda d: one(d, "aws_lambda_function_event_invoke_config", "batch-processor").pop(
+        "destination_config"
+    ),
+    "CKV_PAY_022": lambda d: one(d, MACHINE, "state-machine")["logging_configuration"].update(
+        include_execution_data=True
+    ),
+    "CKV_PAY_023": lambda d: one(d, MACHINE, "state-machine").update(tracing_configuration={"enabled": False}),
+    "CKV_PAY_024": lambda d: one(d, "aws_cloudwatch_metric_alarm", "api-5xx").pop("alarm_actions"),
+    "CKV_PAY_025": lambda d: add_statement(
+        d, {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:us-east-1:1:table/x"}
+    ),
+    "CKV_PAY_026": lambda d: add_statement(d, {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}),
+    "CKV_PAY_027": lambda d: add_statement(d, {"Effect": "Allow", "Action": "*", "Resource": "*"}),
+    "CKV_PAY_028": lambda d: one(d, "aws_sqs_queue", "messaging_payments_")["tags"].pop("DataClassification"),
+    "CKV_PAY_029": lambda d: drop(d, "aws_s3_bucket_public_access_block", "batch-files"),
+    "CKV_PAY_030": lambda d: drop(d, "aws_s3_bucket_policy", "access-logs"),
+    "CKV_PAY_031": lambda d: drop(d, "aws_s3_bucket_server_side_encryption_configuration", "batch-files"),
+    "CKV_PAY_032": lambda d: drop(d, "aws_s3_bucket_versioning", "batch-files"),
+    "CKV_PAY_033": lambda d: drop(d, "aws_s3_bucket_logging", "batch-files"),
+    "CKV_PAY_034": _034,
+    "CKV_PAY_035": lambda d: drop(d, "aws_cloudwatch_metric_alarm", "payments-dlq-depth"),
+    "CKV_PAY_036": _036,
+    "CKV_PAY_037": _037,
+    "CKV_PAY_038": _038,
+    "CKV_PAY_039": _039,
+}
+BASELINE = "baseline"
+
+
+@pytest.fixture(scope="session")
+def mutated_scans(
+    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, policy.Scan]:
+    """Write every mutation (and the baseline) as its own stack file; scan them all in one Checkov run."""
+    root = tmp_path_factory.mktemp("mutations")
+    for name, mutate in {BASELINE: lambda d: None, **MUTATIONS}.items():
+        doc = copy.deepcopy(real_stack)
+        mutate(doc)
+        assert name == BASELINE or doc != real_stack, f"{name}: the mutation changed nothing"
+        (root / name).mkdir()
+        (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    return {path.parent.name: scan for path, scan in scans.items()}
+
+
+def pack_waivers() -> tuple[waivers.Waiver, ...]:
+    return tuple(w for w in waivers.load(WAIVERS) if w.check.startswith(policy.PACK_PREFIX))
+
+
+def test_every_check_has_a_mutation(mapping: dict[str, pack.Entry]) -> None:
+    assert set(MUTATIONS) == set(mapping)
+
+
+def test_the_unmutated_stack_passes_the_pack(
+    mutated_scans: dict[str, policy.Scan], mapping: dict[str, pack.Entry]
+) -> None:
+    verdict = gate.decide([mutated_scans[BASELINE]], mapping, pack_waivers(), TODAY)
+    assert verdict.ok, (verdict.problems, [(r.finding.check_id, r.finding.resource) for r in verdict.failures])
+    ran = {f.check_id for f in mutated_scans[BASELINE].findings}
+    assert ran == set(mapping), "every check has a result on the real stack"
+
+
+@pytest.mark.parametrize("check_id", sorted(MUTATIONS))
+def test_mutation_fails_the_gate_with_its_check(
+    check_id: str, mutated_scans: dict[str, policy.Scan], mapping: dict[str, pack.Entry]
+) -> None:
+    verdict = gate.decide([mutated_scans[check_id]], mapping, pack_waivers(), TODAY)
+    assert not verdict.ok
+    assert check_id in verdict.failed_checks()
+
+
+def test_cli_gate_fails_on_a_mutated_stack_with_the_id(real_stack: Doc, tmp_path: Path) -> None:
+    doc = copy.deepcopy(real_stack)
+    MUTATIONS["CKV_PAY_029"](doc)
+    target = tmp_path / "cdk.tf.json"
+    target.write_text(json.dumps(doc), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["policy-gate", "--input", str(target), "--out", str(tmp_path / "reports")], out=out, err=err)
+    assert code == 1
+    assert "CKV_PAY_029" in err.getvalue()
+    assert "FAILED critical CKV_PAY_029" in out.getvalue()
+    assert (tmp_path / "reports" / "policy.sarif").is_file()
+
+
+def test_cli_gate_passes_the_real_stack_with_builtin_checks_and_waivers(real_stack: Doc, tmp_path: Path) -> None:
+    target = tmp_path / "cdk.tf.json"
+    target.write_text(json.dumps(real_stack), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(["policy-gate", "--input", str(target), "--out", str(tmp_path / "reports")], out=out, err=err)
+    assert (code, err.getvalue()) == (0, "")
+    assert "policy gate PASSED: 0 failed, 0 problems" in out.getvalue()
+    assert "WAIVED builtin  CKV_AWS_117" in out.getvalue()
