@@ -3,8 +3,8 @@
 Format (contracts/schemas/batch_line.schema.json): UTF-8 with or without BOM, CRLF or LF line ends,
 a header line naming the columns in order, one record per line (no quoted newlines). Field rules
 are compiled from the same contract. The parser never raises on input: bad bytes become errors.
-Duplicate detection is the only state kept across lines: a fixed-size table of 64-bit reference
-fingerprints, sized from ``max_lines`` up front, so memory does not grow with the file either.
+Duplicate detection is the only state kept across lines: a fixed-capacity table of 64-bit reference
+fingerprints sized from ``max_lines`` (pages mapped lazily), so its memory is bounded whatever the file.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import mmap
 import re
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -44,7 +44,9 @@ class ReferenceSet:
 
     def __init__(self, max_items: int) -> None:
         capacity = 1 << max(4, (2 * max_items).bit_length())
-        self._table = array("Q", bytes(8 * capacity))
+        # An anonymous mapping is zero-filled lazily by the OS: creating the table costs nothing up
+        # front and memory grows only with the slots touched, bounded by max_items.
+        self._table = memoryview(mmap.mmap(-1, 8 * capacity)).cast("Q")
         self._mask = capacity - 1
 
     def add(self, reference: str) -> bool:

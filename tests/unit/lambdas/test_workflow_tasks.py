@@ -126,9 +126,33 @@ def test_input_outside_the_contract_is_refused(rt, context, event) -> None:
         wf.handler(event, context)
 
 
+class AtomicRequests:
+    """A table whose every request is applied atomically, as DynamoDB applies each conditional write.
+
+    moto's in-process backend checks a condition and writes without a lock, so two threads can both
+    pass the same condition; real DynamoDB never lets that happen. Requests still interleave freely.
+    """
+
+    _lock = threading.Lock()
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._table, name)
+        if not callable(attribute):
+            return attribute
+
+        def atomic(*args: Any, **kwargs: Any) -> Any:
+            with AtomicRequests._lock:
+                return attribute(*args, **kwargs)
+
+        return atomic
+
+
 def test_concurrent_updates_apply_an_event_once(aws, rt) -> None:
     payment_id = stored(rt)
-    stores = [PaymentStore(aws.table("payments"), aws.table("audit-log")) for _ in range(4)]
+    stores = [PaymentStore(AtomicRequests(aws.table("payments")), aws.table("audit-log")) for _ in range(4)]
     barrier = threading.Barrier(len(stores))
     results: list[tuple[Any, bool]] = []
 
