@@ -33,14 +33,14 @@ def test_help_lists_every_target() -> None:
     assert set(TARGETS) | {"localstack-e2e", "tf-config", "tf-lock"} <= listed
 
 
-def test_verify_runs_doctor_first_then_lint_types_unit_synth_validate_plan_policy() -> None:
+def test_verify_runs_doctor_first_then_the_checks_and_the_synth_validate_plan_policy_chain() -> None:
     # -n prints the recipes without running them; -W marks the sources newer so synth is planned too.
+    # The unit suite runs beside the synth chain (make -j2), so only its presence is asserted.
     plan = make("-n", "-W", "main.py", "verify").stdout
-    steps = [
+    chain = [
         "pipeline doctor",
         "ruff check",
         "bin/mypy",
-        "pytest",
         "pipeline package",
         "python main.py",
         "pipeline validate",
@@ -48,9 +48,24 @@ def test_verify_runs_doctor_first_then_lint_types_unit_synth_validate_plan_polic
         "pipeline policy-gate --input cdktf.out/stacks/paygate/cdk.tf.json --input build/plan/plan.json"
         " --out build/policy --require-every-check",
     ]
-    positions = [plan.find(step) for step in steps]
+    positions = [plan.find(step) for step in chain]
     assert -1 not in positions, plan
     assert positions == sorted(positions), plan
+    for step in (
+        "-m pytest tests/unit/stacks tests/unit/policies",
+        "-m pytest tests/unit/pipeline tests/unit/lambdas tests/unit/contracts",
+        "coverage report --fail-under=90",
+    ):
+        assert step in plan, plan
+    assert plan.find("coverage combine") < plan.find("coverage report --fail-under=90")
+
+
+def test_unit_covers_every_test_folder() -> None:
+    """A new folder under tests/unit must be added to one of the two unit processes."""
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    folders = sorted(p.name for p in (REPO_ROOT / "tests" / "unit").iterdir() if p.is_dir() and p.name != "__pycache__")
+    for folder in folders:
+        assert f"tests/unit/{folder}" in makefile, folder
 
 
 def test_ci_runs_make_test() -> None:
