@@ -6,9 +6,11 @@ Checkov runs as a subprocess with ``--soft-fail``: the verdict is the gate's, no
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +167,18 @@ def parse(stdout: str, stderr: str, *, target: Path, framework: str) -> dict[Pat
 
 
 def scan(target: Path, checks_dir: Path, settings: Settings) -> Scan:
-    """Run Checkov (built-in AWS checks plus the pack) on one input file."""
-    return run_checkov(target, framework_for(target), checks_dir, settings)[target]
+    """Run Checkov (built-in AWS checks plus the pack) on one input file.
+
+    Checkov's terraform_json runner reads only files named ``*.tf.json``; a configuration under any
+    other name (``mutated.json``) is scanned as a ``*.tf.json`` copy, reported under its own name.
+    """
+    framework = framework_for(target)
+    if framework != TERRAFORM_JSON or target.name.endswith(".tf.json"):
+        return run_checkov(target, framework, checks_dir, settings)[target]
+    with tempfile.TemporaryDirectory(prefix="paygate-gate-") as tmp:
+        copy = Path(tmp) / f"{target.stem}.tf.json"
+        shutil.copyfile(target, copy)
+        return replace(run_checkov(copy, framework, checks_dir, settings)[copy], input=target)
 
 
 def run_checkov(

@@ -144,3 +144,18 @@ def test_a_non_zero_exit_with_a_report_is_a_parse_problem(
     scan = policy.scan(stack_file, tmp_path, settings)
     assert [f.resource for f in scan.findings] == ["aws_sqs_queue.q"]
     assert any("Checkov exited 1: parse" in p for p in scan.problems())
+
+
+def test_a_configuration_under_any_file_name_is_scanned(machine_settings: Settings, tmp_path: Path) -> None:
+    """Checkov's terraform_json runner skips files not named *.tf.json; the gate scans a copy instead."""
+    mutated = tmp_path / "mutated-stack.json"
+    mutated.write_text(json.dumps({"resource": {"aws_sns_topic": {"fail_plain_topic": {"name": "t"}}}}))
+    checks = machine_settings.repo_root / "policies" / "checks"
+
+    scan = policy.scan(mutated, checks, machine_settings)
+
+    assert scan.input == mutated
+    assert scan.resources == {"aws_sns_topic.fail_plain_topic"}
+    failed = {f.check_id for f in scan.findings if f.result == "failed"}
+    assert "CKV_PAY_004" in failed
+    assert not list(tmp_path.glob("*.tf.json"))  # the copy lived in its own temporary folder
