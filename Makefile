@@ -29,6 +29,9 @@ PLAN_JSON := $(BUILD)/plan/plan.json
 POLICY_OUT := $(BUILD)/policy
 LOCK_FILE := terraform/.terraform.lock.hcl
 FIND_PYTHON := scripts/find-python312
+LOCALSTACK_LOCK := localstack/requirements.lock
+# Inside LocalStack's venv (build/localstack/venv); `pipeline localstack-venv` writes it after a sync.
+LOCALSTACK_STAMP := $(BUILD)/localstack/venv/.synced
 LINT_PATHS := stacks pipeline lambdas contracts policies tests benchmarks main.py
 TYPED_PATHS := stacks pipeline lambdas contracts
 # Everything main.py reads besides the archives and the PAYGATE_* settings.
@@ -48,7 +51,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
 .PHONY: help venv doctor lint types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
-	tf-config tf-lock clean distclean
+	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-down localstack-status unit-localstack clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,15 +95,18 @@ unit-infra: doctor ## Unit tests of the stacks and the policy pack (load the pro
 	@mkdir -p $(COVERAGE_DIR)
 	COVERAGE_FILE=$(COVERAGE_DIR)/infra $(PY) -m pytest $(UNIT_INFRA) $(UNIT_COV)
 
-unit-code: doctor ## Unit tests of the pipeline, the handlers and the contracts
+unit-code: doctor localstack-venv ## Unit tests of the pipeline, the handlers and the contracts
 	@mkdir -p $(COVERAGE_DIR)
 	COVERAGE_FILE=$(COVERAGE_DIR)/code $(PY) -m pytest $(UNIT_CODE) $(UNIT_COV)
 
-unit: doctor ## All unit tests (two processes at once), branch coverage of stacks, pipeline, lambdas, contracts >= 90 %
+unit: doctor localstack-venv ## All unit tests (two processes at once), branch coverage of stacks, pipeline, lambdas, contracts >= 90 %
 	@rm -rf $(COVERAGE_DIR)
 	@$(MAKE) -j2 -Otarget unit-infra unit-code
 	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage combine --keep $(COVERAGE_DIR)/infra $(COVERAGE_DIR)/code
 	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage report --fail-under=90
+
+unit-localstack: doctor localstack-venv ## Only the LocalStack harness tests (real start/health/stop, ~10 s)
+	$(PY) -m pytest tests/unit/pipeline/test_localstack.py -p no:cacheprovider
 
 # --- build -------------------------------------------------------------------------------------------
 
@@ -165,8 +171,30 @@ verify: ## Everything that runs without a cloud: lint, types, unit, synth, valid
 
 test: verify ## What CI runs (.ci/run)
 
+# --- LocalStack on the host (no Docker): its own Python 3.13 venv from a committed, hashed lock ------------
+
+# The pipeline checks the stamp itself too (lock sha256), so a direct call never reinstalls needlessly.
+$(LOCALSTACK_STAMP): $(LOCALSTACK_LOCK) $(VENV_STAMP)
+	@$(PIPELINE) localstack-venv --lock $(LOCALSTACK_LOCK)
+	@touch $@
+
+localstack-venv: doctor $(LOCALSTACK_STAMP) ## LocalStack's Python 3.13 venv in build/localstack/venv (only when the lock changed)
+
+localstack-lock: $(UV_STAMP) ## Re-resolve localstack/requirements.in -> localstack/requirements.lock (hashes; needs PyPI)
+	$(UV) pip compile localstack/requirements.in --python-version 3.13 --python-platform x86_64-manylinux2014 \
+		--generate-hashes --quiet -o $(LOCALSTACK_LOCK)
+
+localstack-up: localstack-venv ## Start LocalStack on 127.0.0.1 (free port, or LOCALSTACK_PORT=n); reuses a running one
+	@$(PIPELINE) localstack-up --port $(or $(LOCALSTACK_PORT),0)
+
+localstack-down: doctor ## Stop LocalStack and remove its run dir, S3 storage and build/localstack/state.json (idempotent)
+	@$(PIPELINE) localstack-down
+
+localstack-status: doctor ## Endpoint, health and memory of the running LocalStack (exit 1 when none runs)
+	@$(PIPELINE) localstack-status
+
 localstack-e2e: ## (not built yet) deploy to host LocalStack and run the e2e tests
-	@echo "localstack-e2e is not built yet: there is no LocalStack runner in this repository." >&2
+	@echo "localstack-e2e is not built yet: LocalStack starts and stops (make localstack-up / localstack-down), but deploying the checked artifact and the e2e suite are still to come (issue 5)." >&2
 	@exit 1
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)

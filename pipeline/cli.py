@@ -11,7 +11,21 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline import dependencies, gate, pack, package, plan, policy, reports, terraform, tfconfig, toolchain, waivers
+from pipeline import (
+    dependencies,
+    gate,
+    localstack,
+    localstack_venv,
+    pack,
+    package,
+    plan,
+    policy,
+    reports,
+    terraform,
+    tfconfig,
+    toolchain,
+    waivers,
+)
 from pipeline.errors import PipelineError
 from pipeline.files import write_if_changed
 from pipeline.settings import Settings, from_environ
@@ -147,6 +161,57 @@ def policy_gate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+def localstack_venv_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Create/refresh LocalStack's Python 3.13 virtualenv from localstack/requirements.lock (only when it changed)."""
+    venv = localstack_venv.ensure(settings, _path(settings, args.lock))
+    state = f"installed in {venv.seconds:.1f} s" if venv.rebuilt else "up to date"
+    print(f"{venv.path}: {state}", file=out)
+    return 0
+
+
+def localstack_up(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Start LocalStack on the host (127.0.0.1, a free port); an instance already running is reused."""
+    layout = localstack.Layout.of(settings)
+    already = localstack.running(layout)
+    started = time.monotonic()
+    instance = localstack.start(settings, port=args.port, reuse=True, timeout=args.timeout)
+    if already is not None:
+        print(f"LocalStack is already running: reusing it at {instance.endpoint} (pid {instance.pid})", file=out)
+    else:
+        print(
+            f"LocalStack healthy at {instance.endpoint} (pid {instance.pid}) in {time.monotonic() - started:.1f} s; "
+            f"log {instance.log}, state {layout.state_file}",
+            file=out,
+        )
+    return 0
+
+
+def localstack_down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Stop LocalStack (SIGTERM, SIGKILL after 20 s) and remove its run dir, S3 storage and state file."""
+    started = time.monotonic()
+    instance = localstack.stop(settings)
+    if instance is None:
+        print("LocalStack was not running; its state is clean", file=out)
+    else:
+        print(f"LocalStack (pid {instance.pid}) stopped and cleaned in {time.monotonic() - started:.1f} s", file=out)
+    return 0
+
+
+def localstack_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Show the running LocalStack (endpoint, health, memory); exit 1 when none runs."""
+    instance = localstack.running(localstack.Layout.of(settings))
+    if instance is None:
+        raise PipelineError("LocalStack is not running: start it with `make localstack-up`.")
+    healthy = localstack.health(instance.port) is not None
+    rss = localstack.rss_bytes(instance.pid) / 2**20
+    print(
+        f"LocalStack pid {instance.pid} at {instance.endpoint}: {'healthy' if healthy else 'NOT healthy'}, "
+        f"RSS {rss:.0f} MiB; log {instance.log}",
+        file=out,
+    )
+    return 0 if healthy else 1
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
@@ -185,6 +250,12 @@ def parser() -> argparse.ArgumentParser:
     gated.add_argument(
         "--today", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD (waiver expiry)"
     )
+    add("localstack-venv", localstack_venv_).add_argument("--lock", default=str(localstack_venv.LOCK_FILE))
+    up = add("localstack-up", localstack_up)
+    up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; default: a free one")
+    up.add_argument("--timeout", type=float, default=localstack.START_TIMEOUT_SECONDS, help="seconds to healthy")
+    add("localstack-down", localstack_down)
+    add("localstack-status", localstack_status)
     return root
 
 

@@ -61,3 +61,24 @@ def run(
     if check is not None and result.returncode != 0:
         raise CommandFailed(check, result)
     return result
+
+
+def spawn(args: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``args`` in the background as the leader of a new process group, output appended to ``log``.
+
+    The group lets a caller stop the process and everything it started with one signal.
+    """
+    argv = tuple(str(arg) for arg in args)
+    try:
+        with log.open("ab") as handle:
+            return subprocess.Popen(
+                argv,
+                env=dict(env),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        raise PipelineError(f"cannot execute {argv[0]}: {exc.strerror}") from None

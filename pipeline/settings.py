@@ -23,12 +23,14 @@ class Settings:
     repo_root: Path
     environ: Mapping[str, str] = field(repr=False)
     python: Path | None = None
+    localstack_python: Path | None = None
     provider_mirror: Path | None = None
     mirror_candidates: tuple[Path, ...] = DEFAULT_MIRROR_CANDIDATES
     uv: Path = Path("build/tools/bin/uv")
     cache_dir: Path = Path("build/cache")
     uv_cache_dir: Path = Path("build/cache/uv")
     checkov: Path = Path(".venv/bin/checkov")
+    localstack_dir: Path = Path("build/localstack")
 
     @property
     def path(self) -> str:
@@ -52,7 +54,9 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
     Read: ``PAYGATE_REPO_ROOT`` (default: ``cwd``), ``PAYGATE_PYTHON``, ``TF_PROVIDER_MIRROR``,
     ``PAYGATE_TF_MIRROR_CANDIDATES`` (``os.pathsep``-separated, searched before the defaults),
     ``PAYGATE_UV`` (default ``build/tools/bin/uv``), ``PAYGATE_CACHE_DIR`` (default ``build/cache``),
-    ``UV_CACHE_DIR`` (default ``<cache dir>/uv``), ``PAYGATE_CHECKOV`` (default ``.venv/bin/checkov``).
+    ``UV_CACHE_DIR`` (default ``<cache dir>/uv``), ``PAYGATE_CHECKOV`` (default ``.venv/bin/checkov``),
+    ``PAYGATE_LOCALSTACK_PYTHON`` (a Python 3.13 for LocalStack's virtualenv), ``PAYGATE_LOCALSTACK_DIR``
+    (default ``build/localstack``: its virtualenv, run directory and state file).
     """
     root = (cwd / environ.get("PAYGATE_REPO_ROOT", ".")).resolve()
 
@@ -76,10 +80,12 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
         repo_root=root,
         environ=MappingProxyType(dict(environ)),
         python=executable("PAYGATE_PYTHON"),
+        localstack_python=executable("PAYGATE_LOCALSTACK_PYTHON"),
         provider_mirror=optional("TF_PROVIDER_MIRROR"),
         mirror_candidates=extra + DEFAULT_MIRROR_CANDIDATES,
         uv=path("PAYGATE_UV", "build/tools/bin/uv"),
         cache_dir=cache_dir,
         uv_cache_dir=path("UV_CACHE_DIR", cache_dir / "uv"),
         checkov=path("PAYGATE_CHECKOV", ".venv/bin/checkov"),
+        localstack_dir=path("PAYGATE_LOCALSTACK_DIR", "build/localstack"),
     )

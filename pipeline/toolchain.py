@@ -13,6 +13,7 @@ from pipeline.runner import run
 from pipeline.settings import Settings
 
 PYTHON_VERSION = (3, 12)
+LOCALSTACK_PYTHON_VERSION = (3, 13)  # localstack-core 2026.3.0 uses 3.13-only features
 TERRAFORM_MIN_VERSION = (1, 10)  # the S3 backend's native lockfile (use_lockfile) needs 1.10
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 AWS_PROVIDER_VERSION = "5.100.0"  # what cdktf-cdktf-provider-aws 20.1.0 pins in required_providers
@@ -21,6 +22,10 @@ PROBE_TIMEOUT_SECONDS = 30
 MISSING_PYTHON = (
     "Python 3.12 was not found: set PAYGATE_PYTHON to a python3.12 interpreter, "
     "or install it with `pyenv install 3.12`, or put python3.12 on PATH."
+)
+MISSING_LOCALSTACK_PYTHON = (
+    "Python 3.13 (for LocalStack) was not found: set PAYGATE_LOCALSTACK_PYTHON to a python3.13 interpreter, "
+    "or install it with `pyenv install 3.13`, or put python3.13 on PATH."
 )
 MISSING_TERRAFORM = "terraform was not found on PATH: install Terraform >= 1.10 (the S3 backend lockfile needs it)."
 
@@ -73,15 +78,15 @@ def python_version(executable: Path, settings: Settings) -> str | None:
     return version if result.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+\S*", version) else None
 
 
-def _is_wanted(version: str | None) -> bool:
-    return version is not None and tuple(int(p) for p in version.split(".")[:2]) == PYTHON_VERSION
+def _is_wanted(version: str | None, wanted: tuple[int, int] = PYTHON_VERSION) -> bool:
+    return version is not None and tuple(int(p) for p in version.split(".")[:2]) == wanted
 
 
-def _pyenv_candidate(settings: Settings) -> Path | None:
+def _pyenv_candidate(settings: Settings, version: tuple[int, int] = PYTHON_VERSION) -> Path | None:
     pyenv = shutil.which("pyenv", path=settings.path)
     if pyenv is None:
         return None
-    wanted = ".".join(str(p) for p in PYTHON_VERSION)
+    wanted = ".".join(str(p) for p in version)
     result = run([pyenv, "prefix", wanted], env=settings.child_env(), timeout=PROBE_TIMEOUT_SECONDS)
     prefix = result.stdout.strip().splitlines()
     if result.returncode != 0 or not prefix:
@@ -89,28 +94,47 @@ def _pyenv_candidate(settings: Settings) -> Path | None:
     return Path(prefix[0]) / "bin" / f"python{wanted}"
 
 
-def find_python(settings: Settings) -> Interpreter:
-    """Resolve Python 3.12: ``PAYGATE_PYTHON``, then ``pyenv prefix 3.12``, then ``python3.12`` on PATH."""
-    if settings.python is not None:
-        found = shutil.which(settings.python, path=settings.path)
-        version = python_version(Path(found), settings) if found else None
-        if found is None or not _is_wanted(version):
+def _find_interpreter(
+    settings: Settings, explicit: Path | None, variable: str, version: tuple[int, int], missing: str
+) -> Interpreter:
+    """``variable`` (``explicit``) if set, else ``pyenv prefix <version>``, else ``python<version>`` on PATH."""
+    wanted = ".".join(str(p) for p in version)
+    if explicit is not None:
+        found = shutil.which(explicit, path=settings.path)
+        found_version = python_version(Path(found), settings) if found else None
+        if found is None or not _is_wanted(found_version, version):
             raise MissingPrerequisite(
-                f"PAYGATE_PYTHON={settings.python} is not a working Python 3.12 interpreter: "
-                "point it at python3.12 or unset it."
+                f"{variable}={explicit} is not a working Python {wanted} interpreter: "
+                f"point it at python{wanted} or unset it."
             )
-        return Interpreter(Path(found), str(version), "PAYGATE_PYTHON")
+        return Interpreter(Path(found), str(found_version), variable)
     candidates: list[tuple[Path | None, str]] = [
-        (_pyenv_candidate(settings), "pyenv prefix 3.12"),
-        (_which(f"python{PYTHON_VERSION[0]}.{PYTHON_VERSION[1]}", settings), "PATH"),
+        (_pyenv_candidate(settings, version), f"pyenv prefix {wanted}"),
+        (_which(f"python{wanted}", settings), "PATH"),
     ]
     for candidate, source in candidates:
         if candidate is None:
             continue
-        version = python_version(candidate, settings)
-        if _is_wanted(version):
-            return Interpreter(candidate, str(version), source)
-    raise MissingPrerequisite(MISSING_PYTHON)
+        found_version = python_version(candidate, settings)
+        if _is_wanted(found_version, version):
+            return Interpreter(candidate, str(found_version), source)
+    raise MissingPrerequisite(missing)
+
+
+def find_python(settings: Settings) -> Interpreter:
+    """Resolve Python 3.12: ``PAYGATE_PYTHON``, then ``pyenv prefix 3.12``, then ``python3.12`` on PATH."""
+    return _find_interpreter(settings, settings.python, "PAYGATE_PYTHON", PYTHON_VERSION, MISSING_PYTHON)
+
+
+def find_localstack_python(settings: Settings) -> Interpreter:
+    """Resolve LocalStack's Python 3.13: ``PAYGATE_LOCALSTACK_PYTHON``, ``pyenv prefix 3.13``, ``python3.13``."""
+    return _find_interpreter(
+        settings,
+        settings.localstack_python,
+        "PAYGATE_LOCALSTACK_PYTHON",
+        LOCALSTACK_PYTHON_VERSION,
+        MISSING_LOCALSTACK_PYTHON,
+    )
 
 
 def _which(name: str, settings: Settings) -> Path | None:

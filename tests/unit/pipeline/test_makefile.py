@@ -30,7 +30,8 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_lists_every_target() -> None:
     listed = {line.split()[0] for line in make("help").stdout.splitlines() if line.strip()}
-    assert set(TARGETS) | {"localstack-e2e", "tf-config", "tf-lock"} <= listed
+    localstack = {"localstack-venv", "localstack-lock", "localstack-up", "localstack-down", "localstack-status"}
+    assert set(TARGETS) | {"localstack-e2e", "tf-config", "tf-lock"} | localstack <= listed
 
 
 def test_verify_runs_doctor_first_then_the_checks_and_the_synth_validate_plan_policy_chain() -> None:

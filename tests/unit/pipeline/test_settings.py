@@ -31,6 +31,8 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         "PAYGATE_UV": "/usr/bin/uv",
         "PAYGATE_CACHE_DIR": "/var/cache/paygate",
         "UV_CACHE_DIR": "/var/cache/uv",
+        "PAYGATE_LOCALSTACK_PYTHON": "python3.13",
+        "PAYGATE_LOCALSTACK_DIR": "ls",
         "PATH": "/bin",
     }
     settings = from_environ(environ, tmp_path)
@@ -45,6 +47,7 @@ def test_every_setting_is_read_from_its_variable(tmp_path: Path) -> None:
         Path("/var/cache/uv"),
     )
     assert settings.path == "/bin"
+    assert (settings.localstack_python, settings.localstack_dir) == (Path("python3.13"), root / "ls")
 
 
 def test_a_bare_interpreter_name_is_kept_for_a_path_lookup(tmp_path: Path) -> None:
