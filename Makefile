@@ -32,7 +32,9 @@ FIND_PYTHON := scripts/find-python312
 LOCALSTACK_LOCK := localstack/requirements.lock
 # Inside LocalStack's venv (build/localstack/venv); `pipeline localstack-venv` writes it after a sync.
 LOCALSTACK_STAMP := $(BUILD)/localstack/venv/.synced
-LINT_PATHS := stacks pipeline lambdas contracts policies tests benchmarks main.py
+LINT_PATHS := stacks pipeline lambdas contracts policies localstack_ext tests benchmarks main.py
+# Not localstack_ext: it imports localstack, which lives only in LocalStack's own venv (Python 3.13),
+# never in the project venv mypy runs in.
 TYPED_PATHS := stacks pipeline lambdas contracts
 # Everything main.py reads besides the archives and the PAYGATE_* settings.
 SYNTH_INPUTS := main.py cdktf.json $(shell find stacks contracts -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort)
@@ -105,8 +107,8 @@ unit: doctor localstack-venv ## All unit tests (two processes at once), branch c
 	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage combine --keep $(COVERAGE_DIR)/infra $(COVERAGE_DIR)/code
 	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage report --fail-under=90
 
-unit-localstack: doctor localstack-venv ## Only the LocalStack harness tests (real start/health/stop, ~10 s)
-	$(PY) -m pytest tests/unit/pipeline/test_localstack.py -p no:cacheprovider
+unit-localstack: doctor localstack-venv ## Only the LocalStack harness tests (real start/health/stop, DynamoDB plugin; ~25 s)
+	$(PY) -m pytest tests/unit/pipeline/test_localstack.py tests/unit/pipeline/test_localstack_dynamodb.py -p no:cacheprovider
 
 # --- build -------------------------------------------------------------------------------------------
 
@@ -174,11 +176,12 @@ test: verify ## What CI runs (.ci/run)
 # --- LocalStack on the host (no Docker): its own Python 3.13 venv from a committed, hashed lock ------------
 
 # The pipeline checks the stamp itself too (lock sha256), so a direct call never reinstalls needlessly.
-$(LOCALSTACK_STAMP): $(LOCALSTACK_LOCK) $(VENV_STAMP)
+# The project package is installed into it too (--no-deps: the LocalStack plugins in localstack_ext/).
+$(LOCALSTACK_STAMP): $(LOCALSTACK_LOCK) $(VENV_STAMP) pyproject.toml $(shell find localstack_ext -type f -not -path '*/__pycache__/*' 2>/dev/null | sort)
 	@$(PIPELINE) localstack-venv --lock $(LOCALSTACK_LOCK)
 	@touch $@
 
-localstack-venv: doctor $(LOCALSTACK_STAMP) ## LocalStack's Python 3.13 venv in build/localstack/venv (only when the lock changed)
+localstack-venv: doctor $(LOCALSTACK_STAMP) ## LocalStack's Python 3.13 venv in build/localstack/venv (only when the lock changed) + the project package (its plugins)
 
 localstack-lock: $(UV_STAMP) ## Re-resolve localstack/requirements.in -> localstack/requirements.lock (hashes; needs PyPI)
 	$(UV) pip compile localstack/requirements.in --python-version 3.13 --python-platform x86_64-manylinux2014 \

@@ -164,7 +164,12 @@ def policy_gate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
 def localstack_venv_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Create/refresh LocalStack's Python 3.13 virtualenv from localstack/requirements.lock (only when it changed)."""
     venv = localstack_venv.ensure(settings, _path(settings, args.lock))
-    state = f"installed in {venv.seconds:.1f} s" if venv.rebuilt else "up to date"
+    if venv.rebuilt:
+        state = f"installed in {venv.seconds:.1f} s"
+    elif venv.project_installed:
+        state = f"project package reinstalled in {venv.seconds:.1f} s"
+    else:
+        state = "up to date"
     print(f"{venv.path}: {state}", file=out)
     return 0
 

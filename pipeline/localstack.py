@@ -39,6 +39,9 @@ SQS_METRICS_INTERVAL_SECONDS = 5  # queue-depth metrics reach CloudWatch alarms 
 # LocalStack's S3 provider keeps object data in this fixed folder whatever TMPDIR says
 # (DEFAULT_S3_TMP_DIR in localstack/services/s3/provider.py).
 S3_STORAGE = Path("/tmp/localstack-s3-storage")
+# DynamoDB from moto in-process (localstack_ext/dynamodb.py, installed into LocalStack's venv with the
+# project package): LocalStack's own provider downloads Java and DynamoDB Local, which fails offline.
+DYNAMODB_PROVIDER = "paygate"
 PROC = Path("/proc")
 
 
@@ -138,6 +141,7 @@ def build_env(settings: Settings, port: int, run_dir: Path, extra: Mapping[str, 
         "XDG_CACHE_HOME": str(run_dir / "cache"),
         "DISABLE_EVENTS": "1",  # no analytics calls
         "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": str(SQS_METRICS_INTERVAL_SECONDS),
+        "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
     }
     env.update(extra or {})
     return env

@@ -30,6 +30,9 @@ from pipeline.toolchain import MISSING_LOCALSTACK_PYTHON, MissingPrerequisite, f
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
+# Installing a project builds it with hatchling, which `make venv` has put in the repository's uv cache
+# (the tests' own fresh caches would have to download it).
+REPO_UV_CACHE = {"UV_CACHE_DIR": str(REPO_ROOT / "build" / "cache" / "uv")}
 # pyenv finds its interpreters through PYENV_ROOT (the test settings point HOME elsewhere).
 PYENV = {name: os.environ[name] for name in ("PYENV_ROOT",) if name in os.environ}
 SettingsFactory = Callable[..., Settings]
@@ -158,20 +161,51 @@ def test_health_of_a_port_nobody_listens_on_is_none() -> None:
 # --- the virtualenv ----------------------------------------------------------------------------------
 
 
-def test_venv_is_rebuilt_only_when_the_lock_changes(make_settings: SettingsFactory, tmp_path: Path) -> None:
+def plugin_project(root: Path) -> Path:
+    """A minimal project with a ``localstack_ext`` package, standing in for the repository."""
+    (root / "localstack_ext").mkdir(parents=True)
+    (root / "localstack_ext" / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "probe"\nversion = "0"\n\n'
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n\n'
+        '[tool.hatch.build.targets.wheel]\npackages = ["localstack_ext"]\n'
+    )
+    return root
+
+
+def test_venv_is_rebuilt_only_when_the_lock_changes_and_the_project_reinstalled_when_it_changes(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
     # An empty lock keeps this fast; the real lock is installed by `make localstack-venv`.
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **REPO_UV_CACHE)
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("# nothing pinned\n")
+    project = plugin_project(tmp_path / "project")
+    assert not localstack_venv.is_current(settings, lock, project)
+    first = localstack_venv.ensure(settings, lock, project)
+    assert first.rebuilt and first.project_installed and first.python == localstack_venv.venv_python(settings)
+    site = next((localstack_venv.venv_dir(settings) / "lib").glob("python3.*/site-packages"))
+    assert (site / "localstack_ext" / "__init__.py").is_file()
+    assert localstack_venv.is_current(settings, lock, project)
+    assert localstack_venv.require(settings) == first.python
+    again = localstack_venv.ensure(settings, lock, project)
+    assert not again.rebuilt and not again.project_installed
+    (project / "localstack_ext" / "dynamodb.py").write_text("PROVIDER = 1\n")
+    assert not localstack_venv.is_current(settings, lock, project)
+    changed = localstack_venv.ensure(settings, lock, project)
+    assert (changed.rebuilt, changed.project_installed) == (False, True)
+    assert (site / "localstack_ext" / "dynamodb.py").read_text() == "PROVIDER = 1\n"
+    lock.write_text("# changed\n")
+    assert not localstack_venv.is_current(settings, lock, project)
+    assert localstack_venv.ensure(settings, lock, project).rebuilt
+
+
+def test_the_project_to_install_must_have_a_pyproject(make_settings: SettingsFactory, tmp_path: Path) -> None:
     settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV)
     lock = tmp_path / "requirements.lock"
     lock.write_text("# nothing pinned\n")
-    assert not localstack_venv.is_current(settings, lock)
-    first = localstack_venv.ensure(settings, lock)
-    assert first.rebuilt and first.python == localstack_venv.venv_python(settings)
-    assert localstack_venv.is_current(settings, lock)
-    assert localstack_venv.require(settings) == first.python
-    assert not localstack_venv.ensure(settings, lock).rebuilt
-    lock.write_text("# changed\n")
-    assert not localstack_venv.is_current(settings, lock)
-    assert localstack_venv.ensure(settings, lock).rebuilt
+    with pytest.raises(PipelineError, match=r"has no pyproject\.toml: it is not the project"):
+        localstack_venv.ensure(settings, lock, tmp_path / "empty")
 
 
 def test_venv_errors_say_what_to_run(make_settings: SettingsFactory, tmp_path: Path) -> None:
@@ -367,14 +401,19 @@ def test_cli_up_reuses_a_running_instance_reports_status_and_down_is_idempotent(
     assert (code, err) == (1, "error: LocalStack is not running: start it with `make localstack-up`.\n")
 
 
-def test_cli_localstack_venv_reports_an_up_to_date_venv(make_settings: SettingsFactory, tmp_path: Path) -> None:
+def test_cli_localstack_venv_reports_an_up_to_date_venv_and_a_reinstalled_project(
+    make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lock = tmp_path / "requirements.lock"
     lock.write_text("# nothing pinned\n")
-    environ = dict(make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV).environ)
+    environ = dict(make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **REPO_UV_CACHE).environ)
     code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
     assert code == 0 and "installed in" in out
     code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
     assert code == 0 and out.endswith(": up to date\n")
+    monkeypatch.setattr(localstack_venv, "project_digest", lambda project: "changed")
+    code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
+    assert code == 0 and ": project package reinstalled in " in out
 
 
 def test_clean_removes_the_shared_s3_storage_only_when_no_other_localstack_runs(

@@ -1,0 +1,191 @@
+"""DynamoDB on host-mode LocalStack through the project's plugin (``localstack_ext/dynamodb.py``: moto in-process).
+
+One real LocalStack for the module (started with ``PROVIDER_OVERRIDE_DYNAMODB=paygate`` by
+``pipeline.localstack``), driven with boto3 from the project venv; the last test checks that it is
+stopped. A missing LocalStack venv fails with the command to run, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from pipeline import localstack
+from pipeline.localstack import Instance
+from pipeline.settings import Settings, from_environ
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
+UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
+TABLE = "payments"
+INDEX = "by-merchant"
+REGION = "eu-west-1"
+
+_started: list[tuple[Settings, Instance]] = []
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    assert (REAL_VENV / "bin" / "python").is_file(), (
+        f"LocalStack's virtualenv is missing ({REAL_VENV}): run `make localstack-venv` (`make unit` does it first)"
+    )
+    tmp = tmp_path_factory.mktemp("localstack-dynamodb")
+    root = tmp / "ls"
+    root.mkdir()
+    (root / "venv").symlink_to(REAL_VENV)
+    environ = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp / "home"),
+        "PAYGATE_UV": str(UV),
+        "PAYGATE_CACHE_DIR": str(tmp / "cache"),
+        "PAYGATE_LOCALSTACK_DIR": str(root),
+    }
+    settings = from_environ(environ, tmp)
+    with localstack.running_localstack(settings) as running:
+        _started.append((settings, running))
+        yield running
+
+
+@pytest.fixture(scope="module")
+def dynamodb(instance: Instance) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=instance.endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def payment(payment_id: str, merchant: str, amount: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": payment_id}, "merchant": {"S": merchant}, "amount": {"N": str(amount)}}
+
+
+def test_a_table_with_a_gsi_is_created_and_active(dynamodb: Any) -> None:
+    dynamodb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "merchant", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": INDEX,
+                "KeySchema": [{"AttributeName": "merchant", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    table = dynamodb.describe_table(TableName=TABLE)["Table"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == [INDEX]
+    assert TABLE in dynamodb.list_tables()["TableNames"]
+
+
+def test_put_get_and_a_conditional_put_that_fails(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName=TABLE, Item=payment("p-1", "m-1", 100))
+    assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-1"}})["Item"] == payment("p-1", "m-1", 100)
+    with pytest.raises(ClientError) as failed:
+        dynamodb.put_item(
+            TableName=TABLE, Item=payment("p-1", "m-1", 999), ConditionExpression="attribute_not_exists(pk)"
+        )
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-1"}})["Item"]["amount"] == {"N": "100"}
+
+
+def test_update_with_a_condition_applies_only_when_it_holds(dynamodb: Any) -> None:
+    updated = dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "p-1"}},
+        UpdateExpression="SET amount = :new",
+        ConditionExpression="amount = :old",
+        ExpressionAttributeValues={":new": {"N": "150"}, ":old": {"N": "100"}},
+        ReturnValues="ALL_NEW",
+    )
+    assert updated["Attributes"]["amount"] == {"N": "150"}
+    with pytest.raises(ClientError) as failed:
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": "p-1"}},
+            UpdateExpression="SET amount = :new",
+            ConditionExpression="amount = :old",
+            ExpressionAttributeValues={":new": {"N": "1"}, ":old": {"N": "100"}},
+        )
+    assert failed.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def test_batch_write_and_a_gsi_query(dynamodb: Any) -> None:
+    items = [payment("p-2", "m-2", 20), payment("p-3", "m-2", 30), payment("p-4", "m-3", 40)]
+    result = dynamodb.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": item}} for item in items]})
+    assert result["UnprocessedItems"] == {}
+    found = dynamodb.query(
+        TableName=TABLE,
+        IndexName=INDEX,
+        KeyConditionExpression="merchant = :m",
+        ExpressionAttributeValues={":m": {"S": "m-2"}},
+    )
+    assert sorted(item["pk"]["S"] for item in found["Items"]) == ["p-2", "p-3"]
+
+
+def test_ttl_attribute_is_recorded(dynamodb: Any) -> None:
+    spec = dynamodb.update_time_to_live(
+        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )["TimeToLiveSpecification"]
+    assert spec == {"Enabled": True, "AttributeName": "expires_at"}
+    description = dynamodb.describe_time_to_live(TableName=TABLE)["TimeToLiveDescription"]
+    assert description["TimeToLiveStatus"] == "ENABLED" and description["AttributeName"] == "expires_at"
+
+
+def test_transact_write_items_commits_all_or_nothing(dynamodb: Any) -> None:
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": payment("p-5", "m-5", 50)}},
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"pk": {"S": "p-2"}},
+                    "UpdateExpression": "SET amount = amount + :d",
+                    "ExpressionAttributeValues": {":d": {"N": "5"}},
+                }
+            },
+        ]
+    )
+    assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-5"}})["Item"]["amount"] == {"N": "50"}
+    assert dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-2"}})["Item"]["amount"] == {"N": "25"}
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": payment("p-6", "m-6", 60)}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": {"pk": {"S": "p-1"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-6"}})
+
+
+def test_the_module_instance_is_stopped_and_cleaned_afterwards(instance: Instance) -> None:
+    # Runs last in this module: the module fixture is torn down after it; checked by the finalizer below.
+    assert localstack.is_localstack(instance.pid)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stopped_after_the_module() -> Iterator[None]:
+    yield
+    for settings, started in _started:
+        assert not localstack.is_localstack(started.pid)
+        assert localstack.group_members(started.pid) == []
+        assert localstack.read_state(localstack.Layout.of(settings)) is None
