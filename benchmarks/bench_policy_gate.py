@@ -13,19 +13,16 @@ Usage: .venv/bin/python benchmarks/bench_policy_gate.py [--runs N] [--out FILE]
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+import process_tree
+from process_tree import Sample
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = "cdktf.out/stacks/paygate/cdk.tf.json"
@@ -33,42 +30,12 @@ PLAN = "build/plan/plan.json"
 TARGET_BOTH_SECONDS = 15.0
 
 
-@dataclass(frozen=True)
-class Sample:
-    seconds: float
-    peak_mb: float
-    returncode: int
-
-
 def measure(cmd: list[str], env: dict[str, str]) -> Sample:
-    """Run ``cmd``; sample the RSS of it and all its descendants every 20 ms."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                total = 0
-                for p in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        total += p.memory_info().rss
-                peak = max(peak, total)
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    _, err = proc.communicate()
-    done.set()
-    thread.join()
-    if proc.returncode != 0:
-        sys.stderr.write(err.decode(errors="replace")[-2000:])
-    return Sample(time.perf_counter() - start, peak / 2**20, proc.returncode)
+    """Run ``cmd`` from the repository root; a failure is reported (its exit code is part of the result)."""
+    result = process_tree.measure(cmd, env, ROOT)
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-2000:])
+    return result
 
 
 def main() -> int:

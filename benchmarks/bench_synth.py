@@ -12,61 +12,28 @@ Usage: .venv/bin/python benchmarks/bench_synth.py [--runs N] [--verify-runs M] [
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+import process_tree
+from process_tree import Sample
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"synth": 1.25, "verify_seconds": 45.0}
 
 
-@dataclass(frozen=True)
-class Sample:
-    seconds: float
-    peak_mb: float
-
-
 def measure(cmd: list[str], env: dict[str, str]) -> Sample:
-    """Run ``cmd``; sample the RSS of it and all its descendants (node included) every 20 ms."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                total = 0
-                for p in procs:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        total += p.memory_info().rss
-                peak = max(peak, total)
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = proc.communicate()
-    elapsed = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
-    return Sample(elapsed, peak / 2**20)
+    """Run ``cmd`` from the repository root; stop the benchmark if it fails."""
+    result = process_tree.measure(cmd, env, ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
 
 
 def _commit() -> str:

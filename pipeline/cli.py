@@ -102,11 +102,16 @@ def package_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return 0
 
 
-def validate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """terraform init (offline, read-only lock) and validate on a synthesized stack."""
-    binary = toolchain.find_terraform(settings).path
+def _terraform(args: argparse.Namespace, settings: Settings, out: TextIO) -> tuple[Path, Path]:
+    """The terraform binary and this machine's CLI config, rendered to ``--tf-config``."""
     config = _path(settings, args.tf_config)
     _render_config(settings, config, out)
+    return toolchain.find_terraform(settings).path, config
+
+
+def validate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """terraform init (offline, read-only lock) and validate on a synthesized stack."""
+    binary, config = _terraform(args, settings, out)
     started = time.monotonic()
     result = terraform.validate(
         _path(settings, args.stack_dir),
@@ -121,9 +126,7 @@ def validate(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def plan_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Offline terraform plan of a copy of the synthesized stack (local STS stub) -> plan JSON."""
-    binary = toolchain.find_terraform(settings).path
-    config = _path(settings, args.tf_config)
-    _render_config(settings, config, out)
+    binary, config = _terraform(args, settings, out)
     started = time.monotonic()
     request = plan.PlanRequest(
         stack_dir=_path(settings, args.stack_dir),

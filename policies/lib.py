@@ -120,3 +120,7 @@ def allowed_statements(conf: Any) -> list[dict[str, Any]] | None:
         resources = ["*"] if "NotResource" in statement else as_list(statement.get("Resource"))
         allowed.append({"Action": actions, "Resource": resources})
     return allowed
+
+
+# Resources that carry an IAM policy document in their ``policy`` argument.
+IAM_POLICY_RESOURCES = ["aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy", "aws_iam_group_policy"]

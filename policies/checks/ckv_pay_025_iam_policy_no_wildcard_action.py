@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import allowed_statements
+from policies.lib import IAM_POLICY_RESOURCES, allowed_statements
 
 
 class IAMPolicyNoWildcardAction(BaseResourceCheck):
@@ -18,12 +18,7 @@ class IAMPolicyNoWildcardAction(BaseResourceCheck):
             name="Ensure IAM policies grant no wildcard actions (* or service:*)",
             id="CKV_PAY_025",
             categories=[CheckCategories.IAM],
-            supported_resources=[
-                "aws_iam_role_policy",
-                "aws_iam_policy",
-                "aws_iam_user_policy",
-                "aws_iam_group_policy",
-            ],
+            supported_resources=IAM_POLICY_RESOURCES,
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:

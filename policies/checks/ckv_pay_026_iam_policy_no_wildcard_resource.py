@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import allowed_statements
+from policies.lib import IAM_POLICY_RESOURCES, allowed_statements
 
 # Actions that have no resource-level permissions, so AWS requires Resource "*" (documented in README):
 # vended log delivery for Step Functions and X-Ray trace upload/sampling.
@@ -37,12 +37,7 @@ class IAMPolicyNoWildcardResource(BaseResourceCheck):
             name="Ensure IAM policies grant on * only the documented actions that have no resource ARN",
             id="CKV_PAY_026",
             categories=[CheckCategories.IAM],
-            supported_resources=[
-                "aws_iam_role_policy",
-                "aws_iam_policy",
-                "aws_iam_user_policy",
-                "aws_iam_group_policy",
-            ],
+            supported_resources=IAM_POLICY_RESOURCES,
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:

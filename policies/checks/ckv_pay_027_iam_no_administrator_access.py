@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import allowed_statements, as_list, get, unwrap
+from policies.lib import IAM_POLICY_RESOURCES, allowed_statements, as_list, get, unwrap
 
 ADMIN_POLICY = ":policy/AdministratorAccess"
 
@@ -21,10 +21,7 @@ class IAMNoAdministratorAccess(BaseResourceCheck):
             id="CKV_PAY_027",
             categories=[CheckCategories.IAM],
             supported_resources=[
-                "aws_iam_role_policy",
-                "aws_iam_policy",
-                "aws_iam_user_policy",
-                "aws_iam_group_policy",
+                *IAM_POLICY_RESOURCES,
                 "aws_iam_role",
                 "aws_iam_role_policy_attachment",
                 "aws_iam_user_policy_attachment",

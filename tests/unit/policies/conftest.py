@@ -1,4 +1,4 @@
-"""Fixtures for the pack's self-tests: one Checkov run per input kind over every fixture, the real stack once.
+"""Fixtures for the pack's self-tests: one Checkov run per input kind over every fixture; the session's stack.
 
 Fixture folders are discovered (``fixtures/<CHECK_ID>/main.tf.json`` + ``expected.yaml``). The plan of
 all fixtures is made once: every folder becomes a module of one root, planned offline with the same
@@ -92,31 +92,7 @@ def plan_fixture_scan(gate_settings: Settings, mapping: dict[str, pack.Entry]) -
 
 
 @pytest.fixture(scope="session")
-def real_stack(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The platform's cdk.tf.json (dev, us-east-1), synthesized once with plain ``App`` and dummy archives."""
-    import zipfile
-
-    from cdktf import App
-
-    from stacks.config import PlatformConfig
-    from stacks.constants import FUNCTION_HANDLERS, STACK_NAME
-    from stacks.payment_stack import PaymentPlatformStack
-
-    base = tmp_path_factory.mktemp("real-stack")
-    artifacts = base / "dist"
-    artifacts.mkdir()
-    for key in FUNCTION_HANDLERS:
-        with zipfile.ZipFile(artifacts / f"{key}.zip", "w") as archive:
-            archive.writestr(zipfile.ZipInfo(f"lambdas/{key}/handler.py", (1980, 1, 1, 0, 0, 0)), f"# {key}\n")
-    config = PlatformConfig(
-        environment="dev",
-        region="us-east-1",
-        state_bucket="paygate-terraform-state",
-        state_region="us-east-1",
-        artifacts_dir=artifacts,
-    )
-    app = App(outdir=str(base / "out"))
-    PaymentPlatformStack(app, STACK_NAME, config=config)
-    app.synth()
-    doc: dict[str, Any] = json.loads((base / "out" / "stacks" / STACK_NAME / "cdk.tf.json").read_text("utf-8"))
+def real_stack(stack: Any) -> dict[str, Any]:
+    """The platform's ``cdk.tf.json``: the session's default stack (tests mutate deep copies only)."""
+    doc: dict[str, Any] = stack.doc
     return doc

@@ -1,11 +1,12 @@
-"""Fixtures for the stack tests: one process synthesizes every stack (the provider import costs ~10 s).
+"""Synthesized-stack fixtures shared by the stack tests and the policy pack's self-tests.
 
-The default stack is synthesized once per session; tests read its ``cdk.tf.json`` through
-``Synthesized``. Lambda archives are small deterministic zips, different per function, so a
-test can tell one function's ``source_code_hash`` from another's.
+One process synthesizes every stack (the provider import costs ~10 s). The default stack is
+synthesized once per session; tests read its ``cdk.tf.json`` through ``Synthesized``. Lambda
+archives are small deterministic zips, different per function, so a test can tell one function's
+``source_code_hash`` from another's.
 
-The provider is imported lazily (inside fixtures), so the pure tests (config, naming) stay fast
-when run alone.
+Only the folders whose tests load the provider binding (``PROVIDER_FOLDERS``) import it, before
+their modules are collected; the other unit suites (pipeline, handlers, contracts) never pay for it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,14 @@ def _import_provider_untraced() -> None:
         current.start()
 
 
-_import_provider_untraced()
+PROVIDER_FOLDERS = frozenset({"stacks", "policies"})
+
+
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> None:
+    """Load the provider (coverage paused) before the first folder whose test modules import it."""
+    if path.name in PROVIDER_FOLDERS and path.parent == Path(__file__).parent:
+        _import_provider_untraced()
+
 
 ACCOUNT_TOKEN = "${data.aws_caller_identity.caller.account_id}"
 PARTITION_TOKEN = "${data.aws_partition.partition.partition}"
