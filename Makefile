@@ -53,7 +53,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
 .PHONY: help venv doctor lint types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
-	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-down localstack-status unit-localstack clean distclean
+	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -190,7 +190,14 @@ localstack-lock: $(UV_STAMP) ## Re-resolve localstack/requirements.in -> localst
 localstack-up: localstack-venv ## Start LocalStack on 127.0.0.1 (free port, or LOCALSTACK_PORT=n); reuses a running one
 	@$(PIPELINE) localstack-up --port $(or $(LOCALSTACK_PORT),0)
 
-localstack-down: doctor ## Stop LocalStack and remove its run dir, S3 storage and build/localstack/state.json (idempotent)
+localstack-deploy: policy localstack-venv ## Apply the artifact that passed `make policy` to LocalStack (started if needed) -> build/localstack/outputs.json
+	@$(PIPELINE) localstack-deploy --stack-dir $(STACK_DIR) --port $(or $(LOCALSTACK_PORT),0)
+
+localstack-destroy: doctor ## terraform destroy what was deployed to the running LocalStack (keeps it running)
+	@$(PIPELINE) localstack-destroy --stack-dir $(STACK_DIR)
+
+localstack-down: doctor ## Destroy the deployment, stop LocalStack, remove its run dir and state (idempotent)
+	@$(PIPELINE) localstack-destroy --stack-dir $(STACK_DIR)
 	@$(PIPELINE) localstack-down
 
 localstack-status: doctor ## Endpoint, health and memory of the running LocalStack (exit 1 when none runs)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline import (
+    artifact,
     dependencies,
+    deploy,
     gate,
     localstack,
     localstack_venv,
@@ -146,6 +148,8 @@ def policy_gate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     mapping = pack.load(_path(settings, args.mapping))
     waived = waivers.load(_path(settings, args.waivers))
     targets = [_path(settings, value) for value in args.input]
+    out_dir = _path(settings, args.out)
+    artifact.forget_evidence(out_dir)
     missing = [str(t) for t in targets if not t.is_file()]
     if missing:
         raise PipelineError(f"no such input: {', '.join(missing)}")
@@ -155,12 +159,16 @@ def policy_gate(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     verdict = gate.decide(
         scans, mapping, waived, args.today, require_every_check=args.require_every_check, declared=declared
     )
-    written = reports.write(verdict, _path(settings, args.out))
+    written = reports.write(verdict, out_dir)
     out.write(reports.console(verdict))
     print(f"reports: {', '.join(str(p) for p in written.values())} ({time.monotonic() - started:.1f} s)", file=out)
     if not verdict.ok:
         failed = ", ".join(sorted(verdict.failed_checks())) or "none"
         raise PipelineError(f"policy gate failed: failed checks: {failed}; problems: {len(verdict.problems)}")
+    stacks = [t.parent for t in targets if t.name == artifact.STACK_FILE]
+    for stack_dir in stacks[:1]:  # the deployable artifact: the stack dir of the synthesized JSON
+        evidence = artifact.record_evidence(out_dir, stack_dir, targets, dt.datetime.now(dt.UTC))
+        print(f"evidence: artifact {evidence.artifact_sha256} passed -> {out_dir / artifact.EVIDENCE_FILE}", file=out)
     return 0
 
 
@@ -194,9 +202,59 @@ def localstack_up(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     return 0
 
 
+def _deploy_request(args: argparse.Namespace, settings: Settings, out: TextIO) -> deploy.DeployRequest:
+    binary, config = _terraform(args, settings, out)
+    return deploy.DeployRequest(
+        stack_dir=_path(settings, args.stack_dir),
+        evidence=_path(settings, args.evidence),
+        lock_file=_path(settings, args.lock_file),
+        cli_config=config,
+        terraform=binary,
+    )
+
+
+def _printer(out: TextIO) -> Callable[[str], None]:
+    def show(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    return show
+
+
+def localstack_deploy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Apply the artifact the policy gate passed to LocalStack (started if needed); write its outputs.json."""
+    request = _deploy_request(args, settings, out)
+    artifact.require_evidence(request.evidence, request.stack_dir)  # refuse before starting anything
+    started = time.monotonic()
+    instance = localstack.start(settings, port=args.port, reuse=True)
+    up = time.monotonic() - started
+    result = deploy.deploy(request, instance, settings, _printer(out))
+    phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in {"up": up, **result.timings}.items())
+    print(
+        f"deployed artifact {result.artifact.sha256} to {instance.endpoint} ({phases}); outputs: {result.outputs_file}",
+        file=out,
+    )
+    return 0
+
+
+def localstack_destroy(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """terraform destroy what was deployed to the running LocalStack (nothing to do when nothing was)."""
+    instance = localstack.running(localstack.Layout.of(settings))
+    deploy.outputs_file(settings).unlink(missing_ok=True)
+    if instance is None:
+        print("LocalStack is not running: nothing deployed to destroy", file=out)
+        return 0
+    started = time.monotonic()
+    if deploy.destroy(instance, settings, _deploy_request(args, settings, out), _printer(out)):
+        print(f"destroyed the deployment in {time.monotonic() - started:.1f} s", file=out)
+    else:
+        print("nothing was deployed to this LocalStack", file=out)
+    return 0
+
+
 def localstack_down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Stop LocalStack (SIGTERM, SIGKILL after 20 s) and remove its run dir, S3 storage and state file."""
     started = time.monotonic()
+    deploy.outputs_file(settings).unlink(missing_ok=True)
     instance = localstack.stop(settings)
     if instance is None:
         print("LocalStack was not running; its state is clean", file=out)
@@ -263,6 +321,14 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=0, help="port on 127.0.0.1; default: a free one")
     up.add_argument("--timeout", type=float, default=localstack.START_TIMEOUT_SECONDS, help="seconds to healthy")
     add("localstack-down", localstack_down)
+    for name, handler in (("localstack-deploy", localstack_deploy), ("localstack-destroy", localstack_destroy)):
+        deployed = add(name, handler)
+        deployed.add_argument("--stack-dir", required=True)
+        deployed.add_argument("--evidence", default=f"{DEFAULT_POLICY_OUT}/{artifact.EVIDENCE_FILE}")
+        deployed.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
+        deployed.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    deployed_up = commands.choices["localstack-deploy"]
+    deployed_up.add_argument("--port", type=int, default=0, help="port for a LocalStack started here")
     add("localstack-status", localstack_status)
     return root
 

@@ -26,6 +26,7 @@ from pipeline import localstack_venv
 from pipeline.errors import PipelineError
 from pipeline.runner import spawn
 from pipeline.settings import Settings
+from pipeline.toolchain import find_python
 
 HOST = "127.0.0.1"
 MODULE = "localstack.runtime.main"
@@ -42,6 +43,10 @@ S3_STORAGE = Path("/tmp/localstack-s3-storage")
 # DynamoDB from moto in-process (localstack_ext/dynamodb.py, installed into LocalStack's venv with the
 # project package): LocalStack's own provider downloads Java and DynamoDB Local, which fails offline.
 DYNAMODB_PROVIDER = "paygate"
+# localstack_ext/s3.py: object bodies under $TMPDIR (the run dir), not the shared /tmp folder.
+S3_PROVIDER = "paygate"
+# localstack_ext/lambda_executor.py: python3.12 functions as local worker processes (no Docker).
+LAMBDA_EXECUTOR = "paygate-local"
 PROC = Path("/proc")
 
 
@@ -121,8 +126,17 @@ def free_port(host: str = HOST) -> int:
     return port
 
 
-def build_env(settings: Settings, port: int, run_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def build_env(
+    settings: Settings,
+    port: int,
+    run_dir: Path,
+    extra: Mapping[str, str] | None = None,
+    *,
+    lambda_python: Path | None = None,
+) -> dict[str, str]:
     """The whole environment of the LocalStack process: host mode, bound to 127.0.0.1, every file in ``run_dir``.
+
+    ``lambda_python`` (a Python 3.12) runs the functions' worker processes (localstack_ext/lambda_executor.py).
 
     Built from scratch (only ``PATH`` is inherited) so credentials or LOCALSTACK_* settings of the
     caller cannot change what runs.
@@ -142,7 +156,11 @@ def build_env(settings: Settings, port: int, run_dir: Path, extra: Mapping[str, 
         "DISABLE_EVENTS": "1",  # no analytics calls
         "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": str(SQS_METRICS_INTERVAL_SECONDS),
         "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
+        "PROVIDER_OVERRIDE_S3": S3_PROVIDER,
+        "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR,
     }
+    if lambda_python is not None:
+        env["PAYGATE_LAMBDA_PYTHON"] = str(lambda_python)
     env.update(extra or {})
     return env
 
@@ -324,7 +342,7 @@ def _start(
             "(a second LocalStack would log 'Ready.' while the first one answers)."
         )
     shutil.rmtree(layout.run_dir, ignore_errors=True)
-    env = build_env(settings, chosen, layout.run_dir, extra_env)
+    env = build_env(settings, chosen, layout.run_dir, extra_env, lambda_python=find_python(settings).path)
     for key in ("HOME", "FILESYSTEM_ROOT", "TMPDIR", "XDG_CACHE_HOME"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     child = spawn([python, "-m", MODULE], env=env, cwd=layout.run_dir, log=layout.log)

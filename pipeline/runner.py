@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,3 +86,66 @@ def spawn(args: Sequence[str | Path], *, env: Mapping[str, str], cwd: Path, log:
             )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise PipelineError(f"cannot execute {argv[0]}: {exc.strerror}") from None
+
+
+def stream(
+    args: Sequence[str | Path],
+    *,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    check: str,
+    timeout: float,
+    on_line: Callable[[str], None],
+) -> Completed:
+    """Run ``args`` like :func:`run` (output merged into ``stdout``), handing each line to ``on_line`` as it comes.
+
+    For long steps (terraform apply) whose progress the user should see. Past ``timeout`` the process
+    group is killed and the step fails with exit 124.
+    """
+    argv = tuple(str(arg) for arg in args)
+    lines: list[str] = []
+    try:
+        proc = subprocess.Popen(
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
+        raise CommandFailed(check, Completed(argv, 127, "", f"cannot execute {argv[0]}: {exc.strerror}")) from None
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        _kill_group(proc.pid)
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            on_line(line.rstrip("\n"))
+        returncode = proc.wait()
+    except BaseException:
+        _kill_group(proc.pid)
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+    timed_out = expired.is_set()
+    result = Completed(
+        argv, 124 if timed_out else returncode, "".join(lines), f"timed out after {timeout} s" if timed_out else ""
+    )
+    if result.returncode != 0:
+        raise CommandFailed(check, result)
+    return result
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -54,6 +54,10 @@ class PlatformConfig:
     deletion_protection: bool = False
     log_retention_days: int = MIN_LOG_RETENTION_DAYS
     max_payment_minor_units: int = 1_000_000_00
+    # Screening declines payments above this amount (risk review threshold, below the hard maximum the
+    # API refuses outright) and merchants over their hourly velocity.
+    screening_max_minor_units: int = 10_000_00
+    merchant_velocity_per_hour: int = 1000
     api_rate_limit: float = 50.0
     api_burst_limit: int = 100
     api_quota_per_day: int = 100_000
@@ -136,6 +140,13 @@ def _validate(config: PlatformConfig) -> None:
         )
     if config.max_payment_minor_units <= 0:
         raise ConfigError("max payment amount must be a positive integer of minor units")
+    if not (0 < config.screening_max_minor_units <= config.max_payment_minor_units):
+        raise ConfigError(
+            f"screening amount threshold {config.screening_max_minor_units} must be positive and at most the "
+            f"max payment amount {config.max_payment_minor_units}"
+        )
+    if config.merchant_velocity_per_hour <= 0:
+        raise ConfigError("merchant velocity per hour must be a positive number of payments")
     if not (0 < config.api_rate_limit <= 10_000) or not (0 < config.api_burst_limit <= 5_000):
         raise ConfigError("API throttling must be positive: rate 1-10000 req/s, burst 1-5000")
     if config.api_quota_per_day <= 0:
@@ -199,4 +210,6 @@ def from_environ(environ: Mapping[str, str]) -> PlatformConfig:
         commit=environ.get(ENV_PREFIX + "COMMIT") or None,
         deletion_protection=_flag(environ, "DELETION_PROTECTION", default=env in {"prod", "production"}),
         log_retention_days=_int(environ, "LOG_RETENTION_DAYS", MIN_LOG_RETENTION_DAYS),
+        screening_max_minor_units=_int(environ, "SCREENING_MAX_MINOR_UNITS", 10_000_00),
+        merchant_velocity_per_hour=_int(environ, "MERCHANT_VELOCITY_PER_HOUR", 1000),
     )

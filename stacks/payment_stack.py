@@ -68,6 +68,8 @@ class PaymentPlatformStack(TerraformStack):
             "PAYMENTS_TABLE": tables.payments.name,
             "AUDIT_TABLE": tables.audit.name,
             "MAX_PAYMENT_MINOR_UNITS": str(config.max_payment_minor_units),
+            "SCREENING_MAX_MINOR_UNITS": str(config.screening_max_minor_units),
+            "MERCHANT_VELOCITY_PER_HOUR": str(config.merchant_velocity_per_hour),
         }
 
         def function(key_name: str, **env: str) -> PaymentFunction:

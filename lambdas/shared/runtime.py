@@ -34,6 +34,8 @@ class Settings:
     batches_table: str | None = None
     payment_queue_url: str | None = None
     velocity_per_hour: int = DEFAULT_VELOCITY_PER_HOUR
+    # Screening declines above this (a risk threshold below the hard maximum); None: the hard maximum.
+    screening_max_minor_units: int | None = None
 
     @classmethod
     def from_environ(cls, env: dict[str, str] | None = None) -> Settings:
@@ -49,6 +51,9 @@ class Settings:
             batches_table=e.get("BATCHES_TABLE"),
             payment_queue_url=e.get("PAYMENT_QUEUE_URL"),
             velocity_per_hour=int(e.get("MERCHANT_VELOCITY_PER_HOUR", DEFAULT_VELOCITY_PER_HOUR)),
+            screening_max_minor_units=int(e["SCREENING_MAX_MINOR_UNITS"])
+            if e.get("SCREENING_MAX_MINOR_UNITS")
+            else None,
         )
 
     def require(self, name: str) -> str:
@@ -61,7 +66,8 @@ class Settings:
     @property
     def screening(self) -> ScreeningRules:
         return ScreeningRules(
-            max_amount_minor=self.max_payment_minor_units, max_payments_per_merchant_window=self.velocity_per_hour
+            max_amount_minor=self.screening_max_minor_units or self.max_payment_minor_units,
+            max_payments_per_merchant_window=self.velocity_per_hour,
         )
 
 

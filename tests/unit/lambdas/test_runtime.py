@@ -39,6 +39,11 @@ def test_settings_read_what_the_stack_sets() -> None:
     assert config.screening.max_amount_minor == 5000
 
 
+def test_screening_uses_its_own_threshold_below_the_hard_maximum() -> None:
+    config = Settings.from_environ(ENV | {"SCREENING_MAX_MINOR_UNITS": "1200", "MERCHANT_VELOCITY_PER_HOUR": "7"})
+    assert (config.screening.max_amount_minor, config.screening.max_payments_per_merchant_window) == (1200, 7)
+
+
 def test_a_function_without_a_setting_it_needs_fails_at_cold_start() -> None:
     config = Settings.from_environ(
         {k: ENV[k] for k in ("PAYGATE_ENVIRONMENT", "PAYMENTS_TABLE", "AUDIT_TABLE")} | {"MAX_PAYMENT_MINOR_UNITS": "1"}

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +36,8 @@ REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
 REPO_UV_CACHE = {"UV_CACHE_DIR": str(REPO_ROOT / "build" / "cache" / "uv")}
 # pyenv finds its interpreters through PYENV_ROOT (the test settings point HOME elsewhere).
 PYENV = {name: os.environ[name] for name in ("PYENV_ROOT",) if name in os.environ}
+# The interpreter LocalStack's Lambda workers run (pipeline.localstack resolves it before starting).
+LAMBDA_PYTHON = {"PAYGATE_PYTHON": str(Path(sys.base_prefix) / "bin" / "python3.12")}
 SettingsFactory = Callable[..., Settings]
 ExecutableFactory = Callable[[str, str], Path]
 
@@ -177,7 +180,7 @@ def test_venv_is_rebuilt_only_when_the_lock_changes_and_the_project_reinstalled_
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     # An empty lock keeps this fast; the real lock is installed by `make localstack-venv`.
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **REPO_UV_CACHE)
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON, **REPO_UV_CACHE)
     lock = tmp_path / "requirements.lock"
     lock.write_text("# nothing pinned\n")
     project = plugin_project(tmp_path / "project")
@@ -201,7 +204,7 @@ def test_venv_is_rebuilt_only_when_the_lock_changes_and_the_project_reinstalled_
 
 
 def test_the_project_to_install_must_have_a_pyproject(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV)
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON)
     lock = tmp_path / "requirements.lock"
     lock.write_text("# nothing pinned\n")
     with pytest.raises(PipelineError, match=r"has no pyproject\.toml: it is not the project"):
@@ -209,7 +212,7 @@ def test_the_project_to_install_must_have_a_pyproject(make_settings: SettingsFac
 
 
 def test_venv_errors_say_what_to_run(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV)
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON)
     with pytest.raises(PipelineError, match=r"requirements\.lock is missing: it is committed"):
         localstack_venv.ensure(settings, tmp_path / "requirements.lock")
     with pytest.raises(PipelineError, match=r"LocalStack's virtualenv is missing .*: run `make localstack-venv`\."):
@@ -221,7 +224,7 @@ def test_venv_errors_say_what_to_run(make_settings: SettingsFactory, tmp_path: P
 def test_python_313_is_found_or_missing_in_one_sentence(
     make_settings: SettingsFactory, make_executable: ExecutableFactory, tmp_path: Path
 ) -> None:
-    assert find_localstack_python(make_settings(**PYENV)).version.startswith("3.13.")
+    assert find_localstack_python(make_settings(**PYENV, **LAMBDA_PYTHON)).version.startswith("3.13.")
     with pytest.raises(MissingPrerequisite) as missing:
         find_localstack_python(make_settings(PATH=str(tmp_path / "empty")))
     assert str(missing.value) == MISSING_LOCALSTACK_PYTHON
@@ -234,7 +237,7 @@ def test_python_313_is_found_or_missing_in_one_sentence(
 
 
 def test_stop_is_idempotent_and_cleans_a_stale_state_file(make_settings: SettingsFactory, tmp_path: Path) -> None:
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV)
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON)
     layout = Layout.of(settings)
     assert localstack.stop(settings) is None
     layout.run_dir.mkdir(parents=True)
@@ -256,7 +259,7 @@ def fake_venv(make_settings: SettingsFactory, tmp_path: Path) -> Callable[[str],
         python = bin_dir / "python"
         python.write_text("#!/bin/sh\n" + script)
         python.chmod(0o755)
-        return make_settings(PAYGATE_LOCALSTACK_DIR=str(root))
+        return make_settings(PAYGATE_LOCALSTACK_DIR=str(root), **LAMBDA_PYTHON)
 
     return factory
 
@@ -337,7 +340,7 @@ def real_settings(make_settings: SettingsFactory, tmp_path: Path) -> Iterator[Se
     root = tmp_path / "ls"
     root.mkdir()
     (root / "venv").symlink_to(REAL_VENV)
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(root))
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(root), **LAMBDA_PYTHON)
     yield settings
     localstack.stop(settings)  # a failed assertion must not leave LocalStack running
 
@@ -406,7 +409,9 @@ def test_cli_localstack_venv_reports_an_up_to_date_venv_and_a_reinstalled_projec
 ) -> None:
     lock = tmp_path / "requirements.lock"
     lock.write_text("# nothing pinned\n")
-    environ = dict(make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **REPO_UV_CACHE).environ)
+    environ = dict(
+        make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON, **REPO_UV_CACHE).environ
+    )
     code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
     assert code == 0 and "installed in" in out
     code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
@@ -419,7 +424,7 @@ def test_cli_localstack_venv_reports_an_up_to_date_venv_and_a_reinstalled_projec
 def test_clean_removes_the_shared_s3_storage_only_when_no_other_localstack_runs(
     make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV)
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON)
     storage = tmp_path / "localstack-s3-storage"
     monkeypatch.setattr(localstack, "S3_STORAGE", storage)
     storage.mkdir()

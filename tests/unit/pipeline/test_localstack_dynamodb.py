@@ -8,6 +8,7 @@ stopped. A missing LocalStack venv fails with the command to run, it never skips
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
         "PAYGATE_UV": str(UV),
         "PAYGATE_CACHE_DIR": str(tmp / "cache"),
         "PAYGATE_LOCALSTACK_DIR": str(root),
+        # The functions' interpreter (LocalStack's Lambda workers); pyenv shims need the real HOME.
+        "PAYGATE_PYTHON": str(Path(sys.base_prefix) / "bin" / "python3.12"),
     }
     settings = from_environ(environ, tmp)
     with localstack.running_localstack(settings) as running:

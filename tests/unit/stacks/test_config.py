@@ -205,6 +205,13 @@ BAD_LIMITS = FunctionLimits(memory_mb=512, timeout_seconds=30, reserved_concurre
         pytest.param({"log_retention_days": 366}, "log retention 366 days", id="retention-not-a-cloudwatch-value"),
         pytest.param({"max_payment_minor_units": 0}, "max payment amount", id="max-payment-zero"),
         pytest.param({"max_payment_minor_units": -5}, "max payment amount", id="max-payment-negative"),
+        pytest.param({"screening_max_minor_units": 0}, "screening amount threshold 0", id="screening-zero"),
+        pytest.param(
+            {"max_payment_minor_units": 500, "screening_max_minor_units": 501},
+            "at most the max payment amount 500",
+            id="screening-above-max",
+        ),
+        pytest.param({"merchant_velocity_per_hour": 0}, "merchant velocity", id="velocity-zero"),
         pytest.param({"api_rate_limit": 0}, "API throttling", id="rate-zero"),
         pytest.param({"api_rate_limit": 10_001}, "API throttling", id="rate-too-high"),
         pytest.param({"api_burst_limit": 0}, "API throttling", id="burst-zero"),

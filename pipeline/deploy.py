@@ -1,0 +1,231 @@
+"""Deploy the checked artifact to a running LocalStack with terraform, and destroy it again.
+
+The synthesized stack directory is never changed: its artifact files are copied into the instance's run
+directory, the copy's digest must equal the one the policy gate passed (``evidence.json``), and only
+override files are added next to it: a local backend (state in the run directory, so it dies with the
+instance), and provider settings that send every service to LocalStack with fake credentials. Why not
+``tflocal``: it reads only ``*.tf`` files, misses the S3 backend in ``cdk.tf.json`` and wants HCL output.
+
+The stack outputs are written as one flat JSON map, plus the LocalStack endpoint, the region and the
+artifact digest, to ``build/localstack/outputs.json`` for the e2e suite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import artifact
+from pipeline.artifact import Artifact
+from pipeline.errors import PipelineError
+from pipeline.localstack import Instance
+from pipeline.runner import run, stream
+from pipeline.settings import Settings
+
+# Every service the stack's resources and data sources call (apigateway ... sts), sent to LocalStack.
+ENDPOINT_SERVICES = (
+    "apigateway",
+    "cloudwatch",
+    "dynamodb",
+    "events",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "s3",
+    "sfn",
+    "sns",
+    "sqs",
+    "sts",
+)
+FAKE_CREDENTIALS = "test"
+# A missing endpoint must fail in seconds, not after the provider's default of 25 retries.
+MAX_RETRIES = 2
+# 103 resources; the slow ones (SQS queues ~25 s each, KMS, Lambda) wait on LocalStack, not on CPU.
+PARALLELISM = 32
+APPLY_TIMEOUT_S = 900.0
+LOCK_FILE = ".terraform.lock.hcl"
+OUTPUTS_FILE = "outputs.json"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """What to deploy (``stack_dir``, which must match ``evidence``) and with which terraform setup."""
+
+    stack_dir: Path
+    evidence: Path
+    lock_file: Path
+    cli_config: Path
+    terraform: Path
+    parallelism: int = PARALLELISM
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A finished apply: the artifact, the flat outputs, and how long each terraform phase took."""
+
+    artifact: Artifact
+    outputs: dict[str, object]
+    outputs_file: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def work_dir(instance: Instance) -> Path:
+    """The copy that is applied: inside the instance's run dir, so stopping LocalStack removes it."""
+    return Path(instance.run_dir) / "deploy" / "stack"
+
+
+def state_file(instance: Instance) -> Path:
+    return Path(instance.run_dir) / "deploy" / "terraform.tfstate"
+
+
+def outputs_file(settings: Settings) -> Path:
+    return settings.localstack_dir / OUTPUTS_FILE
+
+
+def overrides(endpoint: str, state: Path) -> dict[str, dict[str, object]]:
+    """The override files (name -> content): local backend and a provider aimed at LocalStack."""
+    provider = {
+        "access_key": FAKE_CREDENTIALS,
+        "secret_key": FAKE_CREDENTIALS,
+        "skip_credentials_validation": True,
+        "skip_metadata_api_check": True,
+        "skip_region_validation": True,
+        # LocalStack answers iam:GetUser with account 000000000000, as the stack's ARNs expect.
+        "skip_requesting_account_id": False,
+        "s3_use_path_style": True,
+        "max_retries": MAX_RETRIES,
+        "endpoints": [dict.fromkeys(ENDPOINT_SERVICES, endpoint)],
+    }
+    return {
+        "backend_override.tf.json": {"terraform": {"backend": {"local": {"path": str(state)}}}},
+        "provider_override.tf.json": {"provider": {"aws": [provider]}},
+    }
+
+
+def _env(settings: Settings, cli_config: Path) -> dict[str, str]:
+    return settings.child_env(
+        TF_CLI_CONFIG_FILE=str(cli_config),
+        AWS_ACCESS_KEY_ID=FAKE_CREDENTIALS,
+        AWS_SECRET_ACCESS_KEY=FAKE_CREDENTIALS,
+        AWS_EC2_METADATA_DISABLED="true",
+        TF_INPUT="0",
+    )
+
+
+def prepare(request: DeployRequest, instance: Instance) -> tuple[Path, Artifact]:
+    """Check the evidence, copy the artifact next to the instance and write the override files."""
+    artifact.require_evidence(request.evidence, request.stack_dir)
+    target = work_dir(instance)
+    copied = artifact.copy_artifact(request.stack_dir, target)
+    artifact.require_evidence(request.evidence, target)  # what terraform reads is what the gate passed
+    shutil.copyfile(request.lock_file, target / LOCK_FILE)
+    state = state_file(instance)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    for name, content in overrides(instance.endpoint, state).items():
+        (target / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    return target, copied
+
+
+# "aws_sqs_queue.payments (abc123): Creation complete after 25s [id=...]"
+_DONE = re.compile(r"^(?P<address>\S+): (?P<what>Creation|Destruction|Modifications) complete after (?P<after>\S+)")
+
+
+class ApplyProgress:
+    """Turns terraform's output into one line per finished resource: ``[12/103] address created after 3s``."""
+
+    def __init__(self, progress: Progress, verb: str) -> None:
+        self.progress = progress
+        self.verb = verb
+        self.done = 0
+        self.total: int | None = None
+
+    def __call__(self, line: str) -> None:
+        if (match := re.search(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", line)) is not None:
+            self.total = int(match[1]) + int(match[2]) if self.verb != "destroyed" else int(match[3])
+            self.progress(f"  {line.strip()}")
+        elif (match := _DONE.match(line)) is not None:
+            self.done += 1
+            of = f"/{self.total}" if self.total is not None else ""
+            self.progress(f"  [{self.done}{of}] {match['address']} {self.verb} after {match['after']}")
+        elif line.startswith(("Error:", "│ Error:")):
+            self.progress(f"  {line.strip()}")
+
+
+def _init(tf: str, work: Path, env: dict[str, str]) -> None:
+    init = [tf, "init", "-input=false", "-lockfile=readonly", "-no-color", "-reconfigure"]
+    run(init, env=env, cwd=work, check=f"terraform init in {work}", timeout=APPLY_TIMEOUT_S)
+
+
+def deploy(request: DeployRequest, instance: Instance, settings: Settings, progress: Progress) -> Deployment:
+    """Apply the checked artifact to ``instance``; write and return the flat outputs."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    work, copied = prepare(request, instance)
+    env = _env(settings, request.cli_config)
+    tf = str(request.terraform)
+    _init(tf, work, env)
+    timings["init"] = time.monotonic() - started
+    progress(f"terraform apply of artifact {copied.short} to LocalStack at {instance.endpoint}")
+    started = time.monotonic()
+    apply = [tf, "apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={request.parallelism}"]
+    stream(
+        apply,
+        env=env,
+        cwd=work,
+        check=f"terraform apply in {work}",
+        timeout=APPLY_TIMEOUT_S,
+        on_line=ApplyProgress(progress, "created"),
+    )
+    timings["apply"] = time.monotonic() - started
+    shown = run([tf, "output", "-json"], env=env, cwd=work, check="terraform output -json", timeout=60)
+    outputs = flat_outputs(json.loads(shown.stdout))
+    outputs.update(
+        {"localstack_endpoint": instance.endpoint, "artifact_sha256": copied.sha256, "region": _region(work)}
+    )
+    target = outputs_file(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return Deployment(copied, outputs, target, timings)
+
+
+def flat_outputs(shown: dict[str, dict[str, object]]) -> dict[str, object]:
+    """``terraform output -json`` ({name: {value, type, sensitive}}) -> {name: value}; sensitive ones are left out."""
+    return {name: entry["value"] for name, entry in sorted(shown.items()) if not entry.get("sensitive")}
+
+
+def _region(work: Path) -> str:
+    stack = json.loads((work / artifact.STACK_FILE).read_text(encoding="utf-8"))
+    providers = stack.get("provider", {}).get("aws", [{}])
+    region = providers[0].get("region") if providers else None
+    if not isinstance(region, str):
+        raise PipelineError(f"{work / artifact.STACK_FILE} sets no provider region: the stack must name its region.")
+    return region
+
+
+def destroy(instance: Instance, settings: Settings, request: DeployRequest, progress: Progress) -> bool:
+    """``terraform destroy`` what was deployed to ``instance``; False when nothing was. Removes outputs.json."""
+    outputs_file(settings).unlink(missing_ok=True)
+    work = work_dir(instance)
+    if not state_file(instance).is_file() or not (work / artifact.STACK_FILE).is_file():
+        return False
+    env = _env(settings, request.cli_config)
+    tf = str(request.terraform)
+    if not (work / ".terraform").is_dir():
+        _init(tf, work, env)
+    command = [tf, "destroy", "-input=false", "-auto-approve", "-no-color", f"-parallelism={request.parallelism}"]
+    stream(
+        command,
+        env=env,
+        cwd=work,
+        check=f"terraform destroy in {work}",
+        timeout=APPLY_TIMEOUT_S,
+        on_line=ApplyProgress(progress, "destroyed"),
+    )
+    return True

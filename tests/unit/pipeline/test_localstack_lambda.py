@@ -1,0 +1,430 @@
+"""Lambda on host-mode LocalStack through the project's executor (``localstack_ext/lambda_executor.py``).
+
+One real LocalStack for the module (``pipeline.localstack`` starts it with
+``LAMBDA_RUNTIME_EXECUTOR=paygate-local`` and ``PAYGATE_LAMBDA_PYTHON``), functions created with boto3 from
+in-memory zips and invoked for real: results, context, environment, warm reuse, the AWS error shapes
+(unhandled, import error, missing handler, timeout, crash), recovery after a timeout or a crash, logs in
+CloudWatch Logs, and no worker process left once LocalStack is stopped. A missing LocalStack venv fails with
+the command to run, it never skips. The worker itself is also driven directly over its pipe protocol.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from pipeline import localstack
+from pipeline.localstack import Instance
+from pipeline.settings import Settings, from_environ
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
+UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
+WORKER = REPO_ROOT / "localstack_ext" / "lambda_worker.py"
+REGION = "eu-west-1"
+ROLE = "arn:aws:iam::000000000000:role/x"
+RUN_MARKER_VAR = "PAYGATE_TEST_RUN"
+BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
+
+APP = """
+import os
+import sys
+import time
+
+
+def handler(event, context):
+    print(f"hello from {context.function_name} {event.get('n')}")
+    print("to stderr", file=sys.stderr)
+    if event.get("fail"):
+        raise ValueError(f"boom {event['n']}")
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("exit") is not None:
+        os._exit(event["exit"])
+    if event.get("signal"):
+        os.kill(os.getpid(), event["signal"])
+    if event.get("unserializable"):
+        return {"x": object()}
+    return {
+        "event": event,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "function_name": context.function_name,
+        "memory": context.memory_limit_in_mb,
+        "arn": context.invoked_function_arn,
+        "log_group": context.log_group_name,
+        "greeting": os.environ.get("GREETING"),
+        "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+        "leaked": sorted(k for k in os.environ if k.startswith(("PAYGATE_WORKER", "PYTEST", "VIRTUAL_ENV"))),
+        "cwd": os.getcwd(),
+    }
+"""
+
+_started: list[tuple[Settings, Instance]] = []
+_run_marker: list[str] = []
+
+
+def zipped(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, textwrap.dedent(text))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    assert (REAL_VENV / "bin" / "python").is_file(), (
+        f"LocalStack's virtualenv is missing ({REAL_VENV}): run `make localstack-venv` (`make unit` does it first)"
+    )
+    tmp = tmp_path_factory.mktemp("localstack-lambda")
+    _run_marker.append(str(tmp))
+    root = tmp / "ls"
+    root.mkdir()
+    (root / "venv").symlink_to(REAL_VENV)
+    environ = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp / "home"),
+        "PAYGATE_UV": str(UV),
+        "PAYGATE_CACHE_DIR": str(tmp / "cache"),
+        "PAYGATE_LOCALSTACK_DIR": str(root),
+        # The workers' python3.12 (pipeline.localstack passes find_python() on as PAYGATE_LAMBDA_PYTHON): the
+        # project venv's base interpreter, so functions see their own code, not the project's packages.
+        "PAYGATE_PYTHON": str(BASE_PYTHON),
+    }
+    settings = from_environ(environ, tmp)
+    with localstack.running_localstack(settings) as running:
+        _started.append((settings, running))
+        yield running
+
+
+def client(instance: Instance, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=instance.endpoint,
+        region_name=REGION,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60),
+    )
+
+
+@pytest.fixture(scope="module")
+def lam(instance: Instance) -> Any:
+    return client(instance, "lambda")
+
+
+@pytest.fixture(scope="module")
+def functions(lam: Any) -> dict[str, str]:
+    """All functions of the module, created up front (they become active in parallel)."""
+    env = {"Variables": {"GREETING": "hi", RUN_MARKER_VAR: _run_marker[0]}}
+    specs = {
+        "app": ("app.handler", {"app.py": APP}, 3),
+        "slow": ("app.handler", {"app.py": APP}, 1),
+        "crashy": ("app.handler", {"app.py": APP}, 3),
+        "broken-import": ("bad.handler", {"bad.py": "import does_not_exist_anywhere\n"}, 3),
+        "no-handler": ("app.nope", {"app.py": APP}, 3),
+    }
+    for name, (handler, files, timeout) in specs.items():
+        lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=ROLE,
+            Handler=handler,
+            Code={"ZipFile": zipped(files)},
+            Timeout=timeout,
+            MemorySize=256,
+            Environment=env,
+        )
+    waiter = lam.get_waiter("function_active_v2")
+    for name in specs:
+        waiter.wait(FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150})
+    return {name: name for name in specs}
+
+
+def invoke(lam: Any, name: str, event: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
+    """(response, decoded payload, tail of the logs)."""
+    response = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    payload = json.loads(response["Payload"].read())
+    logs = base64.b64decode(response.get("LogResult", "")).decode()
+    return response, payload, logs
+
+
+def test_a_handler_gets_its_event_context_and_environment(lam: Any, functions: dict[str, str]) -> None:
+    started = time.perf_counter()
+    response, result, logs = invoke(lam, functions["app"], {"n": 1, "hello": "world"})
+    cold = time.perf_counter() - started
+    assert "FunctionError" not in response, result
+    assert result["event"] == {"n": 1, "hello": "world"}
+    assert result["function_name"] == "app" and result["memory"] == 256
+    assert result["arn"].endswith(":function:app")
+    assert result["log_group"] == "/aws/lambda/app"
+    assert 0 < result["remaining_ms"] <= 3000
+    assert result["greeting"] == "hi"
+    assert result["trace"] and result["trace"].startswith("Root=")
+    assert result["leaked"] == []
+    assert result["task_root"] == result["cwd"]
+    request_id = result["request_id"]
+    assert f"START RequestId: {request_id} Version: $LATEST" in logs
+    assert "hello from app 1" in logs and "to stderr" in logs
+    assert f"END RequestId: {request_id}" in logs
+    assert f"REPORT RequestId: {request_id}\tDuration:" in logs and "Init Duration:" in logs
+    assert "__paygate_end_" not in logs
+    print(f"cold invoke: {cold * 1000:.0f} ms")
+
+
+def test_the_worker_is_reused_while_warm(lam: Any, functions: dict[str, str]) -> None:
+    timings = []
+    pids = []
+    for n in range(3):
+        started = time.perf_counter()
+        _, result, logs = invoke(lam, functions["app"], {"n": n})
+        timings.append(time.perf_counter() - started)
+        pids.append(result["pid"])
+        assert "Init Duration" not in logs
+    assert len(set(pids)) == 1
+    print(f"warm invokes: {', '.join(f'{t * 1000:.0f} ms' for t in timings)}")
+
+
+def test_an_unhandled_exception_is_a_function_error(lam: Any, functions: dict[str, str]) -> None:
+    response, error, logs = invoke(lam, functions["app"], {"n": 7, "fail": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "ValueError" and error["errorMessage"] == "boom 7"
+    assert any("in handler" in frame for frame in error["stackTrace"])
+    assert "[ERROR] ValueError: boom 7" in logs and "Traceback (most recent call last):" in logs
+
+
+def test_an_unserializable_result_is_a_marshal_error(lam: Any, functions: dict[str, str]) -> None:
+    response, error, _ = invoke(lam, functions["app"], {"n": 8, "unserializable": True})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.MarshalError"
+
+
+def test_an_import_error_is_reported_as_aws_does(lam: Any, functions: dict[str, str]) -> None:
+    for _ in range(2):  # every invoke of a broken function answers the init error
+        response, error, logs = invoke(lam, functions["broken-import"], {})
+        assert response["FunctionError"] == "Unhandled"
+        assert error["errorType"] == "Runtime.ImportModuleError"
+        assert error["errorMessage"] == "Unable to import module 'bad': No module named 'does_not_exist_anywhere'"
+        assert "[ERROR] Runtime.ImportModuleError" in logs
+
+
+def test_a_missing_handler_is_reported_as_aws_does(lam: Any, functions: dict[str, str]) -> None:
+    response, error, _ = invoke(lam, functions["no-handler"], {})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.HandlerNotFound"
+    assert error["errorMessage"] == "Handler 'nope' missing on module 'app'"
+
+
+def test_a_timeout_kills_the_worker_and_the_next_invoke_starts_a_new_one(lam: Any, functions: dict[str, str]) -> None:
+    _, first, _ = invoke(lam, functions["slow"], {"n": 1})
+    started = time.perf_counter()
+    response, error, logs = invoke(lam, functions["slow"], {"n": 2, "sleep": 5})
+    elapsed = time.perf_counter() - started
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert error["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    assert "hello from slow 2" in logs and "Status: timeout" in logs
+    assert elapsed < 4
+    _, after, logs = invoke(lam, functions["slow"], {"n": 3})
+    assert after["pid"] != first["pid"] and "Init Duration" in logs
+    assert not Path(f"/proc/{first['pid']}").exists()
+
+
+def test_a_crash_is_an_exit_error_and_the_next_invoke_starts_a_new_one(lam: Any, functions: dict[str, str]) -> None:
+    _, first, _ = invoke(lam, functions["crashy"], {"n": 1})
+    response, error, logs = invoke(lam, functions["crashy"], {"n": 2, "exit": 3})
+    assert response["FunctionError"] == "Unhandled"
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+    assert "hello from crashy 2" in logs
+    _, after, _ = invoke(lam, functions["crashy"], {"n": 3})
+    assert after["pid"] != first["pid"]
+    response, error, _ = invoke(lam, functions["crashy"], {"n": 4, "signal": 9})
+    assert error["errorType"] == "Runtime.ExitError"
+    assert error["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
+    _, again, _ = invoke(lam, functions["crashy"], {"n": 5})
+    assert again["pid"] not in (first["pid"], after["pid"])
+
+
+def test_handler_output_reaches_cloudwatch_logs(instance: Instance, lam: Any, functions: dict[str, str]) -> None:
+    _, result, _ = invoke(lam, functions["app"], {"n": 42})
+    logs = client(instance, "logs")
+    deadline = time.monotonic() + 15
+    messages: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            events = logs.filter_log_events(logGroupName="/aws/lambda/app")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            events = []
+        messages = [event["message"] for event in events]
+        if any(f"END RequestId: {result['request_id']}" in message for message in messages):
+            break
+        time.sleep(0.1)
+    text = "".join(messages)
+    assert "hello from app 42" in text, text[-2000:]
+    assert f"START RequestId: {result['request_id']}" in text
+
+
+def test_a_runtime_other_than_python312_is_refused(lam: Any) -> None:
+    lam.create_function(
+        FunctionName="node",
+        Runtime="nodejs20.x",
+        Role=ROLE,
+        Handler="index.handler",
+        Code={"ZipFile": zipped({"index.js": "exports.handler = async () => 1;"})},
+    )
+    deadline = time.monotonic() + 15
+    config = lam.get_function(FunctionName="node")["Configuration"]
+    while config["State"] == "Pending" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        config = lam.get_function(FunctionName="node")["Configuration"]
+    assert config["State"] == "Failed"
+    assert "'nodejs20.x' is not supported" in config["StateReason"] and "python3.12" in config["StateReason"]
+
+
+def test_workers_run_while_localstack_does_with_only_the_function_environment(
+    instance: Instance, functions: dict[str, str]
+) -> None:
+    # Also the positive control for the finalizer below: our workers are visible with the run marker.
+    pids = worker_pids(_run_marker[0])
+    assert pids
+    for pid in pids:
+        names = {item.split(b"=", 1)[0].decode() for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")}
+        leaked = names & {"GATEWAY_LISTEN", "PAYGATE_LAMBDA_PYTHON", "LAMBDA_RUNTIME_EXECUTOR", "TMPDIR", "PAYGATE_UV"}
+        assert not leaked, leaked
+        assert {"_HANDLER", "AWS_ENDPOINT_URL", "GREETING", "LAMBDA_TASK_ROOT", "PYTHONPATH", "HOME"} <= names
+
+
+def test_the_module_instance_is_stopped_and_cleaned_afterwards(instance: Instance) -> None:
+    # Runs last in this module: the module fixture is torn down after it; checked by the finalizer below.
+    assert localstack.is_localstack(instance.pid)
+
+
+def worker_pids(marker: str) -> list[int]:
+    """Live lambda_worker.py processes whose environment carries this module's run marker."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        ours = f"{RUN_MARKER_VAR}={marker}".encode() in environ.split(b"\0")
+        if b"lambda_worker.py" in cmdline and ours and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stopped_after_the_module() -> Iterator[None]:
+    yield
+    for settings, started in _started:
+        assert not localstack.is_localstack(started.pid)
+        assert localstack.group_members(started.pid) == []
+        assert localstack.read_state(localstack.Layout.of(settings)) is None
+    for marker in _run_marker:
+        deadline = time.monotonic() + 5
+        while worker_pids(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert worker_pids(marker) == []
+
+
+# --- the worker alone, over its pipe protocol --------------------------------------------------------
+
+
+class DirectWorker:
+    """lambda_worker.py started as the executor starts it, driven from the test."""
+
+    def __init__(self, code: Path, handler: str, timeout: int = 3) -> None:
+        request_read, self.request_write = os.pipe()
+        self.response_read, response_write = os.pipe()
+        env = {
+            "PATH": os.environ["PATH"],
+            "_HANDLER": handler,
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
+            "AWS_LAMBDA_FUNCTION_NAME": "direct",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "LAMBDA_TASK_ROOT": str(code),
+            "PYTHONPATH": str(code),
+            "PAYGATE_WORKER_FDS": f"{request_read},{response_write}",
+            "PAYGATE_WORKER_MARKER": "END-MARK",
+        }
+        self.process = subprocess.Popen(
+            [str(BASE_PYTHON), "-u", "-s", str(WORKER)],
+            cwd=code,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(request_read, response_write),
+        )
+        os.close(request_read)
+        os.close(response_write)
+        self.requests = os.fdopen(self.request_write, "wb", buffering=0)
+        self.responses = os.fdopen(self.response_read, "rb")
+
+    def receive(self) -> dict[str, Any]:
+        message: dict[str, Any] = json.loads(self.responses.readline())
+        return message
+
+    def invoke(self, request_id: str, event: Any) -> dict[str, Any]:
+        request = {"invoke-id": request_id, "invoked-function-arn": "arn", "payload": json.dumps(event), "trace-id": ""}
+        self.requests.write(json.dumps(request).encode() + b"\n")
+        return self.receive()
+
+    def finish(self) -> str:
+        self.requests.close()
+        output, _ = self.process.communicate(timeout=10)
+        self.responses.close()
+        return output.decode()
+
+
+def test_worker_protocol_directly(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    worker = DirectWorker(tmp_path, "app.handler")
+    try:
+        ready = worker.receive()
+        assert ready["type"] == "ready" and ready["init_ms"] >= 0
+        ok = worker.invoke("r-1", {"n": 1})
+        assert ok["type"] == "result" and ok["ok"] is True
+        assert json.loads(ok["payload"])["request_id"] == "r-1"
+        failed = worker.invoke("r-2", {"n": 2, "fail": True})
+        assert failed["ok"] is False and json.loads(failed["payload"])["errorType"] == "ValueError"
+    finally:
+        output = worker.finish()
+    assert worker.process.returncode == 0
+    lines = output.splitlines()
+    assert lines.index("END-MARK init") < lines.index("hello from direct 1") < lines.index("END-MARK r-1")
+    assert "[ERROR] ValueError: boom 2" in output and lines[-1] == "END-MARK r-2"
+
+
+def test_worker_does_not_shadow_function_modules_with_its_own_folder(tmp_path: Path) -> None:
+    # localstack_ext/ holds s3.py; a function's own s3.py must win (sys.path[0] is the code, not the worker).
+    (tmp_path / "s3.py").write_text("WHO = 'function'\n")
+    (tmp_path / "app.py").write_text("import s3\n\ndef handler(event, context):\n    return s3.WHO\n")
+    worker = DirectWorker(tmp_path, "app.handler")
+    try:
+        assert worker.receive()["type"] == "ready"
+        assert json.loads(worker.invoke("r-1", {})["payload"]) == "function"
+    finally:
+        worker.finish()
