@@ -171,7 +171,9 @@ VERIFY_STEPS := lint types unit synth validate policy
 verify: ## Everything that runs without a cloud: lint, types, unit, synth, validate, plan, policy gate
 	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
 
-test: verify ## What CI runs (.ci/run)
+test: ## What CI runs (.ci/run): verify, then the LocalStack pipeline (each uses both cores; not side by side)
+	@$(MAKE) verify
+	@$(MAKE) localstack-e2e
 
 # --- LocalStack on the host (no Docker): its own Python 3.13 venv from a committed, hashed lock ------------
 
@@ -203,9 +205,14 @@ localstack-down: doctor ## Destroy the deployment, stop LocalStack, remove its r
 localstack-status: doctor ## Endpoint, health and memory of the running LocalStack (exit 1 when none runs)
 	@$(PIPELINE) localstack-status
 
-localstack-e2e: ## (not built yet) deploy to host LocalStack and run the e2e tests
-	@echo "localstack-e2e is not built yet: LocalStack starts and stops (make localstack-up / localstack-down), but deploying the checked artifact and the e2e suite are still to come (issue 5)." >&2
-	@exit 1
+# The whole LocalStack pipeline: synth -> policy gate (make policy) -> a fresh LocalStack of its own
+# (build/localstack-e2e) -> terraform apply of exactly the artifact that passed -> tests/localstack
+# (JUnit: build/e2e/junit.xml) -> destroy -> down; teardown always runs, a summary ends the output.
+E2E_JUNIT := $(BUILD)/e2e/junit.xml
+localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests, destroy, down (summary at the end)
+	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; \
+	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) \
+		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")"
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
 	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \

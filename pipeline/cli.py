@@ -15,6 +15,7 @@ from pipeline import (
     artifact,
     dependencies,
     deploy,
+    e2e,
     gate,
     localstack,
     localstack_venv,
@@ -251,6 +252,34 @@ def localstack_destroy(args: argparse.Namespace, settings: Settings, out: TextIO
     return 0
 
 
+def _phase(value: str) -> tuple[str, float]:
+    name, _, seconds = value.rpartition("=")
+    try:
+        return name, float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--phase wants NAME=SECONDS, not {value!r}") from None
+
+
+def localstack_e2e(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Fresh LocalStack -> deploy the checked artifact -> e2e tests (JUnit) -> destroy -> down; a summary."""
+    request = e2e.E2ERequest(
+        deploy=_deploy_request(args, settings, out),
+        python=Path(sys.executable),
+        tests=args.tests,
+        junit=_path(settings, args.junit),
+        work_root=_path(settings, args.work_root),
+        pytest_args=args.pytest_arg or (),
+        prior_phases=args.phase or (),
+    )
+    summary = e2e.run(request, settings, _printer(out))
+    out.write(summary.render())
+    if not summary.ok:
+        raise PipelineError(
+            "localstack-e2e failed: " + ("; ".join(summary.problems + summary.leftovers) or "see above")
+        )
+    return 0
+
+
 def localstack_down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Stop LocalStack (SIGTERM, SIGKILL after 20 s) and remove its run dir, S3 storage and state file."""
     started = time.monotonic()
@@ -327,6 +356,16 @@ def parser() -> argparse.ArgumentParser:
         deployed.add_argument("--evidence", default=f"{DEFAULT_POLICY_OUT}/{artifact.EVIDENCE_FILE}")
         deployed.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
         deployed.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    whole = add("localstack-e2e", localstack_e2e)
+    whole.add_argument("--stack-dir", required=True)
+    whole.add_argument("--evidence", default=f"{DEFAULT_POLICY_OUT}/{artifact.EVIDENCE_FILE}")
+    whole.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
+    whole.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    whole.add_argument("--junit", default="build/e2e/junit.xml")
+    whole.add_argument("--work-root", default="build/localstack-e2e", help="the e2e instance's own directory")
+    whole.add_argument("--tests", nargs="+", default=["tests/localstack"])
+    whole.add_argument("--pytest-arg", action="append", help="extra pytest argument; repeatable")
+    whole.add_argument("--phase", action="append", type=_phase, help="NAME=SECONDS of an earlier phase (summary)")
     deployed_up = commands.choices["localstack-deploy"]
     deployed_up.add_argument("--port", type=int, default=0, help="port for a LocalStack started here")
     add("localstack-status", localstack_status)

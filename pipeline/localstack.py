@@ -314,6 +314,13 @@ def start(
     return _start(settings, port=port, reuse=reuse, timeout=timeout, extra_env=extra_env)[0]
 
 
+def start_owned(
+    settings: Settings, *, port: int = 0, timeout: float = START_TIMEOUT_SECONDS
+) -> tuple[Instance, subprocess.Popen[bytes] | None]:
+    """A fresh instance and its process, for a caller that stops it itself (``stop(settings, child=...)``)."""
+    return _start(settings, port=port, reuse=False, timeout=timeout, extra_env=None)
+
+
 def _start(
     settings: Settings, *, port: int, reuse: bool, timeout: float, extra_env: Mapping[str, str] | None
 ) -> tuple[Instance, subprocess.Popen[bytes] | None]:

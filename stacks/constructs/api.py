@@ -10,6 +10,7 @@ from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
 from cdktf_cdktf_provider_aws.api_gateway_deployment import ApiGatewayDeployment
+from cdktf_cdktf_provider_aws.api_gateway_gateway_response import ApiGatewayGatewayResponse
 from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
 from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
 from cdktf_cdktf_provider_aws.api_gateway_method_settings import ApiGatewayMethodSettings
@@ -56,6 +57,31 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+# Answers API Gateway gives itself (before the handler runs), in the contract's error shape
+# (contracts/schemas/error.schema.json): response type -> (status, code, message). Messages are fixed
+# text: the gateway's own detail (e.g. validationErrorString) can quote request data, so it is not used.
+GATEWAY_RESPONSES: dict[str, tuple[str, str, str]] = {
+    "BAD_REQUEST_BODY": ("400", "VALIDATION_FAILED", "body does not match the create-payment contract"),
+    "BAD_REQUEST_PARAMETERS": ("400", "IDEMPOTENCY_KEY_INVALID", f"{IDEMPOTENCY_HEADER} header is required"),
+    "INVALID_API_KEY": ("403", "FORBIDDEN", "a valid API key is required"),
+    "MISSING_AUTHENTICATION_TOKEN": ("403", "FORBIDDEN", "missing authentication or no such route"),
+    "ACCESS_DENIED": ("403", "FORBIDDEN", "access denied"),
+    "EXPIRED_TOKEN": ("403", "FORBIDDEN", "the request signature has expired"),
+    "INVALID_SIGNATURE": ("403", "FORBIDDEN", "the request signature is not valid"),
+    "THROTTLED": ("429", "THROTTLED", "too many requests; retry with backoff"),
+    "QUOTA_EXCEEDED": ("429", "THROTTLED", "the API key's quota is used up"),
+    "REQUEST_TOO_LARGE": ("413", "VALIDATION_FAILED", "the request body is too large"),
+    "DEFAULT_4XX": ("400", "REQUEST_REJECTED", "the request was rejected"),
+    "DEFAULT_5XX": ("500", "INTERNAL_ERROR", "internal error"),
+}
+
+
+def gateway_response_template(code: str, message: str) -> str:
+    """The VTL body of a gateway response: the contract error with API Gateway's request id."""
+    body = {"error": {"code": code, "message": message, "request_id": "$context.requestId"}}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 def _route_definition() -> dict[str, Any]:
     """Everything that, when changed, needs a new deployment of the API."""
     return {
@@ -66,6 +92,7 @@ def _route_definition() -> dict[str, Any]:
         "model": load_schema(CREATE_PAYMENT_REQUEST),
         "validator": {"body": True, "params": True},
         "idempotency_header": IDEMPOTENCY_HEADER,
+        "gateway_responses": GATEWAY_RESPONSES,
     }
 
 
@@ -165,13 +192,24 @@ class PaymentsApi(Construct):
                 source_arn=f"{self.api.execution_arn}/*/{route}",
             )
 
+        responses = [
+            ApiGatewayGatewayResponse(
+                self,
+                f"gateway-response-{kind.lower().replace('_', '-')}",
+                rest_api_id=self.api.id,
+                response_type=kind,
+                status_code=status,
+                response_templates={"application/json": gateway_response_template(code, message)},
+            )
+            for kind, (status, code, message) in GATEWAY_RESPONSES.items()
+        ]
         deployment = ApiGatewayDeployment(
             self,
             "deployment",
             rest_api_id=self.api.id,
             triggers={"redeployment": deployment_fingerprint()},
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
-            depends_on=[create, get, *integrations, model, self.validator],
+            depends_on=[create, get, *integrations, model, self.validator, *responses],
         )
         account = self._account_logging_role(ctx)
         self.access_logs = CloudwatchLogGroup(

@@ -26,11 +26,23 @@ RETRY = {"ErrorEquals": list(TRANSIENT_ERRORS), "IntervalSeconds": 1, "MaxAttemp
 KMS_DATA_KEY_REUSE_SECONDS = 300
 
 
+# The optimized Lambda integration: Lambda's own errors reach Retry as Lambda.<Code> (a throttle is
+# Lambda.TooManyRequestsException); the state's output is the function's result (OutputPath).
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+
+
+def _invoke(function_arn: str, task: str) -> dict[str, Any]:
+    return {
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {"FunctionName": function_arn, "Payload": {"task": task, "payment.$": "$"}},
+        "OutputPath": "$.Payload",
+    }
+
+
 def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int) -> dict[str, Any]:
     state: dict[str, Any] = {
         "Type": "Task",
-        "Resource": function_arn,
-        "Parameters": {"task": task, "payment.$": "$"},
+        **_invoke(function_arn, task),
         "TimeoutSeconds": timeout,
         "Retry": [RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
@@ -62,8 +74,7 @@ def lifecycle_definition(function_arn: str, *, task_timeout: int) -> dict[str, A
             "Notify": _task(function_arn, "notify", None, timeout=t),
             "MarkFailed": {
                 "Type": "Task",
-                "Resource": function_arn,
-                "Parameters": {"task": "fail", "payment.$": "$"},
+                **_invoke(function_arn, "fail"),
                 "TimeoutSeconds": t,
                 "Retry": [RETRY],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.mark_failed_error", "Next": "Failed"}],

@@ -287,3 +287,24 @@ def test_deployment_fingerprint_ignores_key_order_in_the_model(monkeypatch: pyte
     before = deployment_fingerprint()
     monkeypatch.setattr(api_module, "load_schema", lambda name: dict(reversed(load_schema(name).items())))
     assert deployment_fingerprint() == before
+
+
+def test_every_answer_the_gateway_gives_itself_has_the_contract_error_shape(stack) -> None:
+    responses = stack.resources("aws_api_gateway_gateway_response")
+    assert {r["response_type"] for r in responses.values()} == set(api_module.GATEWAY_RESPONSES)
+    error_contract = load_schema("error")
+    for response in responses.values():
+        template = response["response_templates"]["application/json"]
+        rendered = json.loads(template.replace("$context.requestId", "a1b2c3"))
+        jsonschema.validate(rendered, error_contract, cls=jsonschema.Draft4Validator)
+        assert rendered["error"]["request_id"] == "a1b2c3"
+        assert "$context.error" not in template  # the gateway's detail can quote request data
+        status, code, _ = api_module.GATEWAY_RESPONSES[response["response_type"]]
+        assert (response["status_code"], rendered["error"]["code"]) == (status, code)
+
+
+def test_a_changed_gateway_response_redeploys_the_api(monkeypatch) -> None:
+    before = deployment_fingerprint()
+    changed = dict(api_module.GATEWAY_RESPONSES, THROTTLED=("429", "THROTTLED", "slow down"))
+    monkeypatch.setattr(api_module, "GATEWAY_RESPONSES", changed)
+    assert deployment_fingerprint() != before

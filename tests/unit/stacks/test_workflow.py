@@ -82,7 +82,9 @@ def test_every_task_invokes_the_workflow_function_within_a_timeout_above_its_own
     tasks = [s for s in definition_of(stack)["States"].values() if s["Type"] == "Task"]
     assert len(tasks) >= 5
     for task in tasks:
-        assert task["Resource"] == stack.ref("aws_lambda_function", function_id, "arn")
+        assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert task["Parameters"]["FunctionName"] == stack.ref("aws_lambda_function", function_id, "arn")
+        assert task["OutputPath"] == "$.Payload"
         assert task["TimeoutSeconds"] > function["timeout"]
         assert task["Retry"][0]["MaxAttempts"] >= 1
 

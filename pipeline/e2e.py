@@ -1,0 +1,285 @@
+"""``make localstack-e2e``: the checked artifact on a fresh LocalStack, the e2e suite, teardown, a summary.
+
+Phases: up -> deploy (terraform apply of the artifact the policy gate passed) -> tests (pytest on
+``tests/localstack``, JUnit XML) -> destroy -> down. Teardown always runs, also after a failure or
+Ctrl-C; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
+is a failure here). The instance lives in its own directory (``build/localstack-e2e``), so a
+LocalStack started with ``make localstack-up`` can keep running beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import artifact, deploy, localstack, localstack_venv
+from pipeline.errors import PipelineError
+from pipeline.runner import CommandFailed, stream
+from pipeline.settings import Settings
+
+PROC = Path("/proc")
+TESTS_TIMEOUT_S = 1200.0
+SAMPLE_S = 0.5
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class E2ERequest:
+    deploy: deploy.DeployRequest
+    python: Path
+    tests: Sequence[str]
+    junit: Path
+    work_root: Path
+    pytest_args: Sequence[str] = ()
+    prior_phases: Sequence[tuple[str, float]] = ()
+
+
+@dataclass
+class Counts:
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+    @property
+    def passed(self) -> int:
+        return self.tests - self.failures - self.errors - self.skipped
+
+    @property
+    def ok(self) -> bool:
+        return self.tests > 0 and self.failures == self.errors == self.skipped == 0
+
+
+@dataclass
+class Summary:
+    artifact_sha256: str = ""
+    endpoint: str = ""
+    phases: list[tuple[str, float, str]] = field(default_factory=list)
+    counts: Counts | None = None
+    peak_rss: int = 0
+    problems: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.leftovers and self.counts is not None and self.counts.ok
+
+    def render(self) -> str:
+        lines = ["", "== localstack-e2e summary =="]
+        lines.append(f"artifact  sha256 {self.artifact_sha256 or '(not reached)'}")
+        total = 0.0
+        for name, seconds, state in self.phases:
+            total += seconds
+            lines.append(f"  {name:<22} {seconds:7.1f} s  {state}")
+        lines.append(f"  {'total':<22} {total:7.1f} s")
+        if self.counts is not None:
+            c = self.counts
+            lines.append(
+                f"tests     {c.tests} run: {c.passed} passed, {c.failures} failed, "
+                f"{c.errors} errors, {c.skipped} skipped"
+            )
+        lines.append(f"LocalStack peak memory (process tree, with Lambda workers): {self.peak_rss / 2**20:.0f} MiB")
+        lines.append("leftovers: " + ("; ".join(self.leftovers) if self.leftovers else "none (no process, no state)"))
+        lines.extend(f"FAILED: {problem}" for problem in self.problems)
+        lines.append("result: " + ("PASSED" if self.ok else "FAILED"))
+        return "\n".join(lines) + "\n"
+
+
+def junit_counts(path: Path) -> Counts:
+    """Totals of a pytest JUnit XML report (``<testsuites><testsuite tests= failures= errors= skipped=>``)."""
+    if not path.is_file():
+        raise PipelineError(f"pytest wrote no JUnit report at {path}")
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    counts = Counts()
+    for suite in suites:
+        counts.tests += int(suite.get("tests", 0))
+        counts.failures += int(suite.get("failures", 0))
+        counts.errors += int(suite.get("errors", 0))
+        counts.skipped += int(suite.get("skipped", 0))
+    return counts
+
+
+class PeakMemory:
+    """Samples the resident memory of a process and all its descendants (Lambda workers have own sessions)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        return sum(rss_of(pid) for pid in [self.pid, *descendants(self.pid)])
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(SAMPLE_S)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # the process has gone
+        return ""
+
+
+def parent_of(pid: int) -> int | None:
+    stat = _read(PROC / str(pid) / "stat")
+    # "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so split after the last ')'.
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, grandchildren...), whatever their session."""
+    children: dict[int, list[int]] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (parent := parent_of(int(entry.name))) is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def rss_of(pid: int) -> int:
+    for line in _read(PROC / str(pid) / "status").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def e2e_settings(settings: Settings, work_root: Path) -> Settings:
+    """Settings for the e2e instance: its own directory, LocalStack's venv shared by a symlink."""
+    shared = localstack_venv.venv_dir(settings)
+    localstack_venv.require(settings)
+    work_root.mkdir(parents=True, exist_ok=True)
+    link = work_root / "venv"
+    if not link.is_symlink():
+        if link.exists():
+            raise PipelineError(f"{link} exists and is not a link to {shared}: remove it.")
+        link.symlink_to(shared.resolve())
+    return dataclasses.replace(settings, localstack_dir=work_root)
+
+
+@contextmanager
+def phase(summary: Summary, name: str, progress: Progress) -> Iterator[None]:
+    progress(f"== {name}")
+    started = time.monotonic()
+    try:
+        yield
+    except BaseException as exc:
+        summary.phases.append((name, time.monotonic() - started, "FAILED"))
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        summary.problems.append(f"{name}: {message}")
+        raise
+    summary.phases.append((name, time.monotonic() - started, "ok"))
+
+
+def run(request: E2ERequest, settings: Settings, progress: Progress) -> Summary:
+    """Every phase, teardown always; returns the summary (``ok`` says whether the run passed)."""
+    summary = Summary(phases=[(name, seconds, "ok") for name, seconds in request.prior_phases])
+    summary.artifact_sha256 = artifact.require_evidence(request.deploy.evidence, request.deploy.stack_dir).sha256
+    own = e2e_settings(settings, request.work_root)
+    instance: localstack.Instance | None = None
+    child = None
+    try:
+        with phase(summary, "localstack up", progress):
+            instance, child = localstack.start_owned(own)
+        summary.endpoint = instance.endpoint
+        progress(f"LocalStack at {instance.endpoint} (pid {instance.pid}); log {instance.log}")
+        with PeakMemory(instance.pid) as memory:
+            try:
+                with phase(summary, "deploy (terraform)", progress):
+                    deploy.deploy(request.deploy, instance, own, progress)
+                with phase(summary, "e2e tests", progress):
+                    _tests(request, own, progress)
+            except (PipelineError, OSError):
+                pass  # recorded by phase(); teardown follows
+            finally:
+                summary.counts = _counts(request.junit, summary)
+                with phase(summary, "destroy (terraform)", progress), _recorded():
+                    deploy.destroy(instance, own, request.deploy, progress)
+            summary.peak_rss = memory.peak
+    finally:
+        if instance is not None:
+            with phase(summary, "localstack down", progress), _recorded():
+                localstack.stop(own, child=child)
+        summary.leftovers = leftovers(own, instance)
+    return summary
+
+
+@contextmanager
+def _recorded() -> Iterator[None]:
+    """Teardown goes on after a failed step (phase() has recorded it)."""
+    with suppress(PipelineError, OSError):
+        yield
+
+
+def _counts(junit: Path, summary: Summary) -> Counts | None:
+    try:
+        return junit_counts(junit)
+    except (PipelineError, ET.ParseError) as exc:
+        if not summary.problems:
+            summary.problems.append(str(exc))
+        return None
+
+
+def _tests(request: E2ERequest, settings: Settings, progress: Progress) -> None:
+    request.junit.parent.mkdir(parents=True, exist_ok=True)
+    request.junit.unlink(missing_ok=True)
+    argv: list[str | Path] = [
+        request.python,
+        "-m",
+        "pytest",
+        *request.tests,
+        f"--junitxml={request.junit}",
+        "-p",
+        "no:cacheprovider",
+        "-rfEs",
+        *request.pytest_args,
+    ]
+    env = settings.child_env(PAYGATE_E2E_OUTPUTS=str(deploy.outputs_file(settings)))
+    try:
+        stream(argv, env=env, cwd=settings.repo_root, check="the e2e suite", timeout=TESTS_TIMEOUT_S, on_line=progress)
+    except CommandFailed as failed:
+        raise PipelineError(f"the e2e suite failed (exit {failed.result.returncode}); see the output above") from None
+
+
+def leftovers(settings: Settings, instance: localstack.Instance | None) -> list[str]:
+    """What a finished run must not leave: LocalStack or worker processes, its run dir, state, outputs."""
+    found = []
+    layout = localstack.Layout.of(settings)
+    marker = str(layout.run_dir)
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or " Z " in _read(entry / "stat").rpartition(")")[2][:3]:
+            continue
+        cmdline = _read(entry / "cmdline").replace("\0", " ")
+        try:
+            cwd = str((entry / "cwd").readlink())
+        except OSError:
+            cwd = ""
+        if (instance is not None and int(entry.name) == instance.pid) or marker in cmdline or cwd.startswith(marker):
+            found.append(f"process {entry.name} of the e2e LocalStack still runs: {cmdline[:80]}")
+    for path in (layout.run_dir, layout.state_file, deploy.outputs_file(settings)):
+        if path.exists():
+            found.append(f"{path} still exists")
+    return found

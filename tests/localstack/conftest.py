@@ -1,0 +1,98 @@
+"""The e2e suite runs against the system `make localstack-deploy` applied to host-mode LocalStack.
+
+It finds everything through ``build/localstack/outputs.json`` (or ``PAYGATE_E2E_OUTPUTS``). No
+deployment, or a LocalStack that does not answer, fails the whole session with that message: these
+tests never skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.localstack.support import Api, Deployed
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OUTPUTS = Path(os.environ.get("PAYGATE_E2E_OUTPUTS", REPO_ROOT / "build" / "localstack" / "outputs.json"))
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Deployed:
+    if not OUTPUTS.is_file():
+        pytest.fail(
+            f"no deployment outputs at {OUTPUTS}: LocalStack is not deployed; run `make localstack-e2e` "
+            "(or `make localstack-deploy` before running this suite)",
+            pytrace=False,
+        )
+    found = Deployed(json.loads(OUTPUTS.read_text(encoding="utf-8")))
+    try:
+        with urllib.request.urlopen(f"{found.endpoint}/_localstack/health", timeout=5) as answer:
+            health = json.loads(answer.read())
+    except OSError as error:
+        pytest.fail(
+            f"LocalStack is not reachable at {found.endpoint} ({error}): start it with `make localstack-deploy`",
+            pytrace=False,
+        )
+    broken = {name: state for name, state in health.get("services", {}).items() if state == "error"}
+    assert not broken, f"LocalStack services in error: {broken}"
+    return found
+
+
+@pytest.fixture(scope="session")
+def api(deployed: Deployed) -> Api:
+    key = deployed.client("apigateway").get_api_key(apiKey=deployed["api_key_id"], includeValue=True)["value"]
+    stage = deployed["api_stage"]
+    return Api(base=f"{deployed.endpoint}/_aws/execute-api/{deployed['api_id']}/{stage}", api_key=key)
+
+
+@pytest.fixture(scope="session")
+def tables(deployed: Deployed) -> dict[str, Any]:
+    dynamodb = deployed.client("dynamodb")
+    names = {
+        "payments": deployed["payments_table_name"],
+        "audit": deployed["audit_table_name"],
+        "batches": deployed["batches_table_name"],
+        "idempotency": deployed["idempotency_table_name"],
+    }
+    import boto3
+
+    resource = boto3.resource(
+        "dynamodb",
+        endpoint_url=deployed.endpoint,
+        region_name=deployed["region"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    assert dynamodb.list_tables()["TableNames"], "no DynamoDB tables in LocalStack"
+    return {purpose: resource.Table(name) for purpose, name in names.items()}
+
+
+@pytest.fixture(scope="session")
+def notifications(deployed: Deployed) -> Iterator[Inbox]:
+    inbox = Inbox(deployed.client("sqs"), deployed["notification_queue_url"])
+    yield inbox
+
+
+class Inbox:
+    """Payment events as they reach the notifications queue (SNS raw delivery), kept across tests."""
+
+    def __init__(self, sqs: Any, url: str) -> None:
+        self.sqs = sqs
+        self.url = url
+        self.events: list[dict[str, Any]] = []
+
+    def drain(self) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for message in answer.get("Messages", []):
+            self.events.append(json.loads(message["Body"]))
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+        return self.events
+
+    def of(self, payment_id: str) -> list[dict[str, Any]]:
+        return [event for event in self.drain() if event.get("payment_id") == payment_id]

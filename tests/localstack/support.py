@@ -1,0 +1,149 @@
+"""Helpers of the e2e suite: the deployed system's outputs, clients, the API, polling with deadlines."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from jsonschema import Draft4Validator
+
+from contracts import validator
+
+DEFAULT_DEADLINE_S = 60.0
+POLL_S = 0.25
+
+
+class Deadline(AssertionError):
+    """What we waited for did not happen in time (the message says what, and what was last seen)."""
+
+
+def poll[T](what: str, probe: Callable[[], T | None], deadline_s: float = DEFAULT_DEADLINE_S) -> T:
+    """Call ``probe`` until it returns something truthy; fail with ``what`` and the last value after the deadline."""
+    end = time.monotonic() + deadline_s
+    last: T | None = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > end:
+            raise Deadline(f"{what}: not seen within {deadline_s:.0f} s (last: {last!r})")
+        time.sleep(POLL_S)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def merchant() -> str:
+    """A merchant id of its own for one test (the contract: m_ + 6-32 lowercase letters/digits)."""
+    return unique("m_e2e")
+
+
+def assert_contract(schema: str, instance: Any) -> None:
+    """Fail with every violation when ``instance`` does not match the named contract."""
+    check: Draft4Validator = validator(schema)
+    errors = sorted(check.iter_errors(instance), key=lambda e: list(map(str, e.path)))
+    assert not errors, f"{schema} contract violated: " + "; ".join(
+        f"{'/'.join(map(str, e.absolute_path)) or '$'}: {e.message}" for e in errors
+    )
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The flat ``build/localstack/outputs.json`` written by ``make localstack-deploy``."""
+
+    outputs: Mapping[str, Any]
+
+    def __getitem__(self, name: str) -> Any:
+        assert name in self.outputs, f"the deployment has no output {name!r} (outputs: {sorted(self.outputs)})"
+        return self.outputs[name]
+
+    @property
+    def endpoint(self) -> str:
+        return str(self["localstack_endpoint"])
+
+    def client(self, service: str) -> Any:
+        client = boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=str(self["region"]),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        if service == "s3":
+            # botocore sends "Expect: 100-continue" with object bodies; LocalStack's hypercorn/h11 answers
+            # it with a response urllib3 cannot parse (BadStatusLine), so the header is dropped.
+            client.meta.events.register("before-send.s3.*", _drop_expect_header)
+        return client
+
+
+def _drop_expect_header(request: Any, **_: Any) -> None:
+    request.headers.pop("Expect", None)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw)
+
+
+@dataclass
+class Api:
+    """The REST API through LocalStack's path-style URL ``/_aws/execute-api/<api-id>/<stage>/...``."""
+
+    base: str
+    api_key: str
+    sent: list[Response] = field(default_factory=list)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        with_key: bool = True,
+    ) -> Response:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if with_key:
+            all_headers["x-api-key"] = self.api_key
+        request = urllib.request.Request(self.base + path, data=body, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                response = Response(answer.status, dict(answer.headers), answer.read())
+        except urllib.error.HTTPError as error:
+            response = Response(error.code, dict(error.headers), error.read())
+        self.sent.append(response)
+        return response
+
+    def create(self, payment: Mapping[str, Any] | bytes, key: str | None = None, **kwargs: Any) -> Response:
+        body = payment if isinstance(payment, bytes) else json.dumps(payment).encode()
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        return self.request("POST", "/payments", body, headers=headers, **kwargs)
+
+    def get(self, payment_id: str) -> Response:
+        return self.request("GET", f"/payments/{payment_id}")
+
+
+def payment_request(merchant_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "merchant_id": merchant_id,
+        "reference": unique("ref-"),
+        "amount": 1250,
+        "currency": "EUR",
+        "description": "e2e order",
+    }
+    body.update(overrides)
+    return body

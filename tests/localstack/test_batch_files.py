@@ -1,0 +1,123 @@
+"""Batch payment files: S3 upload -> batch_processor -> SQS -> payment_processor -> DynamoDB, on the deployed stack."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lambdas.batch_processor.handler import batch_id_for
+from tests.localstack.support import Deployed, assert_contract, merchant, poll, unique
+
+HEADER = "reference,merchant_id,amount,currency,description"
+
+
+def function_name(deployed: Deployed, role: str) -> str:
+    prefix = str(deployed["payments_table_name"]).removesuffix("payments")
+    return f"{prefix}{role}"
+
+
+def queue_drained(deployed: Deployed) -> bool:
+    sqs = deployed.client("sqs")
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=deployed["payment_queue_url"], AttributeNames=names)["Attributes"]
+    return all(attributes[name] == "0" for name in names)
+
+
+def payments_of(tables: dict[str, Any], merchant_id: str) -> list[dict[str, Any]]:
+    return list(
+        tables["payments"].query(
+            IndexName="by-merchant",
+            KeyConditionExpression="merchant_id = :m",
+            ExpressionAttributeValues={":m": merchant_id},
+        )["Items"]
+    )
+
+
+def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_changes_nothing(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    m = merchant()
+    lines = [
+        HEADER,
+        f"{unique('b1-')},{m},1000,EUR,first",
+        f"{unique('b2-')},{m},12.50,EUR,decimal amount",  # line 3: invalid amount
+        f"{unique('b3-')},{m},2500,GBP,",
+        f"{unique('b4-')},{m},300,XQQ,unknown currency",  # line 5: invalid currency
+        f"{unique('b5-')},{m},4200,USD,last",
+    ]
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('e2e-')}.csv"
+    s3 = deployed.client("s3")
+
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+
+    version = put["VersionId"]
+    batch_id = batch_id_for(bucket, key, version)
+    batch = poll(
+        f"batch {batch_id} to finish",
+        lambda: (
+            (item := tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True).get("Item"))
+            and item["status"] in ("COMPLETED", "FAILED")
+            and item
+        ),
+    )
+    assert batch["status"] == "COMPLETED", batch
+    assert (int(batch["accepted"]), int(batch["rejected"])) == (3, 2)
+    assert sorted(int(error["line"]) for error in batch["errors"]) == [3, 5]
+
+    payments = poll(
+        "the 3 accepted payments to be captured",
+        lambda: (
+            (found := payments_of(tables, m))
+            and len(found) == 3
+            and all(p["status"] == "CAPTURED" for p in found)
+            and found
+        ),
+    )
+    assert {p["source"] for p in payments} == {"batch"} and {p["batch_id"] for p in payments} == {batch_id}
+    assert sorted(int(p["amount"]) for p in payments) == [1000, 2500, 4200]
+
+    # The same S3 event delivered again (S3 delivers at least once): same batch, nothing enqueued twice.
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "awsRegion": deployed["region"],
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "versionId": version, "size": len(body)}},
+    }
+    answer = deployed.client("lambda").invoke(
+        FunctionName=function_name(deployed, "batch-processor"), Payload=json.dumps({"Records": [record]}).encode()
+    )
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    summary = json.loads(answer["Payload"].read())["batches"][0]
+    assert_contract("batch_status", summary)
+    assert (summary["batch_id"], summary["status"], summary["accepted"], summary["rejected"]) == (
+        batch_id,
+        "COMPLETED",
+        3,
+        2,
+    )
+    poll("the payment queue to drain", lambda: queue_drained(deployed))
+    assert len(payments_of(tables, m)) == 3
+
+
+def test_a_file_with_a_wrong_header_fails_as_a_whole_and_enqueues_nothing(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    m = merchant()
+    body = f"ref,merchant,amount\n{unique('x-')},{m},100\n".encode()
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('bad-')}.csv"
+
+    put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+
+    batch_id = batch_id_for(bucket, key, put["VersionId"])
+    batch = poll(
+        f"batch {batch_id} to finish",
+        lambda: (
+            (item := tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True).get("Item"))
+            and item["status"] in ("COMPLETED", "FAILED")
+            and item
+        ),
+    )
+    assert batch["status"] == "FAILED" and batch.get("failure"), batch
+    poll("the payment queue to drain", lambda: queue_drained(deployed))
+    assert payments_of(tables, m) == []

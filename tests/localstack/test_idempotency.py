@@ -1,0 +1,71 @@
+"""Idempotency-Key semantics of POST /payments on the deployed stack (Powertools idempotency on DynamoDB)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, poll, unique
+
+CONCURRENT = 20
+
+
+def executions_named(deployed: Deployed, name: str) -> list[dict[str, Any]]:
+    sfn = deployed.client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=deployed["state_machine_arn"])
+    return [e for page in pages for e in page["executions"] if e["name"] == name]
+
+
+def payments_of(tables: dict[str, Any], merchant_id: str) -> list[dict[str, Any]]:
+    return list(
+        tables["payments"].query(
+            IndexName="by-merchant",
+            KeyConditionExpression="merchant_id = :m",
+            ExpressionAttributeValues={":m": merchant_id},
+        )["Items"]
+    )
+
+
+def test_the_same_key_and_body_return_the_same_payment(api: Api) -> None:
+    request, key = payment_request(merchant()), unique("key-")
+
+    first = api.create(request, key=key)
+    second = api.create(request, key=key)
+
+    assert (first.status, second.status) == (201, 201), (first.raw, second.raw)
+    assert_contract("payment", second.body)
+    assert second.body == first.body
+
+
+def test_twenty_concurrent_identical_requests_make_one_payment_and_one_workflow(
+    api: Api, deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    request, key = payment_request(merchant()), unique("key-")
+
+    with ThreadPoolExecutor(CONCURRENT) as pool:
+        answers = list(pool.map(lambda _: api.create(request, key=key), range(CONCURRENT)))
+
+    statuses = sorted(answer.status for answer in answers)
+    # Every caller gets the payment, or is told its twin is still in flight (409) and may retry.
+    assert set(statuses) <= {201, 409}, statuses
+    created = [answer.body for answer in answers if answer.status == 201]
+    assert created, statuses
+    assert all(body == created[0] for body in created)
+    for answer in answers:
+        assert_contract("payment" if answer.status == 201 else "error", answer.body)
+    payment_id = created[0]["payment_id"]
+    assert [p["payment_id"] for p in payments_of(tables, request["merchant_id"])] == [payment_id]
+    executions = poll("the payment's workflow execution", lambda: executions_named(deployed, payment_id))
+    assert len(executions) == 1, executions
+
+
+def test_the_same_key_with_a_different_body_is_422(api: Api, tables: dict[str, Any]) -> None:
+    request, key = payment_request(merchant()), unique("key-")
+    assert api.create(request, key=key).status == 201
+
+    reused = api.create({**request, "amount": request["amount"] + 1}, key=key)
+
+    assert reused.status == 422, reused.raw
+    assert_contract("error", reused.body)
+    assert reused.body["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len(payments_of(tables, request["merchant_id"])) == 1

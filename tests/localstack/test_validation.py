@@ -1,0 +1,111 @@
+"""Bad requests get a 4xx with a precise error and leave nothing behind (no payment, audit or workflow).
+
+Two layers refuse input: API Gateway's request validator (the draft-4 model from ``contracts/``, the
+required Idempotency-Key header) and the handler (card numbers, currencies, limits). Requests the
+gateway refuses never reach the handler. On AWS the stack's gateway responses give those the contract
+error body too (tests/unit/stacks/test_api.py renders them); LocalStack 2026.3 applies a gateway
+response's status code but not its template (``_build_response_content`` in its
+``execute_api/handlers/gateway_exception.py``), so here such a body is the gateway's own
+``{"message": ...}``, checked word for word.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, unique
+
+CARD = "4111 1111 1111 1111"  # a Luhn-valid test PAN
+
+
+def execution_count(deployed: Deployed) -> int:
+    sfn = deployed.client("stepfunctions")
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=deployed["state_machine_arn"])
+    return sum(len(page["executions"]) for page in pages)
+
+
+def nothing_stored_for(tables: dict[str, Any], merchant_id: str) -> bool:
+    found = tables["payments"].query(
+        IndexName="by-merchant",
+        KeyConditionExpression="merchant_id = :m",
+        ExpressionAttributeValues={":m": merchant_id},
+    )["Items"]
+    return not found
+
+
+def body_of(merchant_id: str, case: str) -> bytes:
+    request = payment_request(merchant_id)
+    if case == "malformed-json":
+        return b'{"merchant_id": "' + merchant_id.encode() + b'", "amount": 12'
+    if case == "missing-fields":
+        del request["amount"], request["currency"]
+    elif case == "zero-amount":
+        request["amount"] = 0
+    elif case == "negative-amount":
+        request["amount"] = -100
+    elif case == "fractional-amount":
+        request["amount"] = 12.5
+    elif case == "unknown-currency":
+        request["currency"] = "XQQ"
+    elif case == "pan-in-description":
+        request["description"] = f"card {CARD} please"
+    elif case == "pan-in-reference":
+        request["reference"] = CARD.replace(" ", "")
+    elif case == "oversized-body":
+        request["description"] = "x" * 200_000
+    elif case == "unknown-field":
+        request["card_number"] = "tok"
+    return json.dumps(request).encode()
+
+
+BAD_BODY = "Invalid request body"  # LocalStack's text for the gateway's BAD_REQUEST_BODY
+# case -> (status, contract error code, who refuses it)
+CASES = {
+    "malformed-json": (400, "VALIDATION_FAILED", "gateway"),
+    "missing-fields": (400, "VALIDATION_FAILED", "gateway"),
+    "zero-amount": (400, "VALIDATION_FAILED", "gateway"),
+    "negative-amount": (400, "VALIDATION_FAILED", "gateway"),
+    "fractional-amount": (400, "VALIDATION_FAILED", "gateway"),
+    "oversized-body": (400, "VALIDATION_FAILED", "gateway"),
+    "unknown-field": (400, "VALIDATION_FAILED", "gateway"),
+    "unknown-currency": (422, "UNSUPPORTED_CURRENCY", "handler"),
+    "pan-in-description": (400, "CARD_DATA_REFUSED", "handler"),
+    "pan-in-reference": (400, "CARD_DATA_REFUSED", "handler"),
+}
+
+
+def assert_refusal(answer: Any, status: int, code: str, by: str, gateway_text: str = BAD_BODY) -> None:
+    assert answer.status == status, answer.raw[:300]
+    if by == "handler" or "error" in answer.body:
+        assert_contract("error", answer.body)
+        assert answer.body["error"]["code"] == code
+    else:
+        assert answer.body == {"message": gateway_text}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_bad_request_is_refused_precisely_and_writes_nothing(
+    case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    merchant_id = merchant()
+    before = execution_count(deployed)
+
+    answer = api.create(body_of(merchant_id, case), key=unique("key-"))
+
+    assert_refusal(answer, *CASES[case])
+    assert CARD.replace(" ", "") not in answer.raw.decode() and CARD not in answer.raw.decode()
+    assert nothing_stored_for(tables, merchant_id)
+    assert execution_count(deployed) == before
+
+
+def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> None:
+    merchant_id = merchant()
+
+    answer = api.create(payment_request(merchant_id))
+
+    text = "Missing required request parameters: [Idempotency-Key]"
+    assert_refusal(answer, 400, "IDEMPOTENCY_KEY_INVALID", "gateway", gateway_text=text)
+    assert nothing_stored_for(tables, merchant_id)
