@@ -255,6 +255,8 @@ def localstack_destroy(args: argparse.Namespace, settings: Settings, out: TextIO
 def _phase(value: str) -> tuple[str, float]:
     name, _, seconds = value.rpartition("=")
     try:
+        if not name.strip():
+            raise ValueError(value)
         return name, float(seconds)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--phase wants NAME=SECONDS, not {value!r}") from None

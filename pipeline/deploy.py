@@ -147,10 +147,12 @@ class ApplyProgress:
         self.total: int | None = None
 
     def __call__(self, line: str) -> None:
-        if (match := re.search(r"Plan: (\d+) to add, (\d+) to change, (\d+) to destroy", line)) is not None:
+        if (match := re.search(r"(\d+) to add, (\d+) to change, (\d+) to destroy", line)) is not None:
             self.total = int(match[1]) + int(match[2]) if self.verb != "destroyed" else int(match[3])
             self.progress(f"  {line.strip()}")
-        elif (match := _DONE.match(line)) is not None:
+        elif (match := _DONE.match(line)) is not None and (match["what"] == "Destruction") == (
+            self.verb == "destroyed"
+        ):
             self.done += 1
             of = f"/{self.total}" if self.total is not None else ""
             self.progress(f"  [{self.done}{of}] {match['address']} {self.verb} after {match['after']}")

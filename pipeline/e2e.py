@@ -173,6 +173,8 @@ def e2e_settings(settings: Settings, work_root: Path) -> Settings:
     localstack_venv.require(settings)
     work_root.mkdir(parents=True, exist_ok=True)
     link = work_root / "venv"
+    if link.is_symlink() and link.resolve() != shared.resolve():
+        link.unlink()  # dangling, or another venv
     if not link.is_symlink():
         if link.exists():
             raise PipelineError(f"{link} exists and is not a link to {shared}: remove it.")
@@ -277,7 +279,11 @@ def leftovers(settings: Settings, instance: localstack.Instance | None) -> list[
             cwd = str((entry / "cwd").readlink())
         except OSError:
             cwd = ""
-        if (instance is not None and int(entry.name) == instance.pid) or marker in cmdline or cwd.startswith(marker):
+        if (
+            (instance is not None and int(entry.name) == instance.pid)
+            or marker in cmdline
+            or (cwd and Path(cwd).is_relative_to(marker))
+        ):
             found.append(f"process {entry.name} of the e2e LocalStack still runs: {cmdline[:80]}")
     for path in (layout.run_dir, layout.state_file, deploy.outputs_file(settings)):
         if path.exists():

@@ -55,7 +55,15 @@ def run(
     argv = tuple(str(arg) for arg in args)
     try:
         proc = subprocess.run(
-            argv, env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+            argv,
+            env=dict(env),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            check=False,
         )
         result = Completed(argv, proc.returncode, proc.stdout, proc.stderr)
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
@@ -113,6 +121,8 @@ def stream(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            encoding="utf-8",
+            errors="replace",
             start_new_session=True,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:

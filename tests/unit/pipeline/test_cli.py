@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import json
 import os
 import runpy
 import shutil
@@ -12,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from pipeline import artifact, deploy, e2e, localstack
+from pipeline.cli import main, parser
 from pipeline.settings import Settings
 from pipeline.toolchain import MISSING_TERRAFORM
 from stacks.constants import FUNCTION_HANDLERS
@@ -183,3 +186,158 @@ def test_policy_gate_on_a_missing_input_exits_1(machine_environ: dict[str, str],
     code, _, err = run_cli("policy-gate", "--input", str(tmp_path / "nope.json"), environ=machine_environ)
     assert code == 1
     assert err == f"error: no such input: {tmp_path / 'nope.json'}\n"
+
+
+# --- the artifact's evidence and the LocalStack commands ---------------------------------------------
+
+
+def checkov_printing(tmp_path: Path, result: str) -> Path:
+    """A stand-in Checkov reporting one pack check with ``result`` on the SQS stack's queue."""
+    item = {
+        "check_id": "CKV_PAY_003",
+        "check_name": "Ensure SQS queues are encrypted",
+        "resource": "aws_sqs_queue.payments",
+        "file_path": "/cdk.tf.json",
+    }
+    outcome = {"passed": "passed_checks", "failed": "failed_checks"}[result]
+    report = {"check_type": "terraform_json", "results": {outcome: [item], "parsing_errors": []}}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    checkov = tmp_path / "fake-checkov"
+    checkov.write_text(f"#!/bin/sh\ncat {tmp_path / 'report.json'}\n")
+    checkov.chmod(0o755)
+    return checkov
+
+
+def gate_argv(stack_file: Path, out: Path, waivers: Path) -> tuple[str, ...]:
+    return ("policy-gate", "--input", str(stack_file), "--out", str(out), "--waivers", str(waivers))
+
+
+@pytest.fixture
+def no_waivers(tmp_path: Path) -> Path:
+    path = tmp_path / "waivers.yaml"
+    path.write_text("waivers: []\n")
+    return path
+
+
+def test_a_passing_policy_gate_records_evidence_for_the_stack_dir(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
+) -> None:
+    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
+    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "passed"))
+    out_dir = tmp_path / "policy"
+    code, out, err = run_cli(*gate_argv(sqs_stack / "cdk.tf.json", out_dir, no_waivers), environ=environ)
+    assert (code, err) == (0, "")
+    evidence = json.loads((out_dir / "evidence.json").read_text())
+    assert evidence["artifact_sha256"] == artifact.digest(sqs_stack).sha256
+    assert evidence["stack_dir"] == str(sqs_stack)
+    assert [name for name, _ in evidence["inputs"]] == [str(sqs_stack / "cdk.tf.json")]
+    assert out.endswith(f"evidence: artifact {evidence['artifact_sha256']} passed -> {out_dir / 'evidence.json'}\n")
+    assert artifact.require_evidence(out_dir / "evidence.json", sqs_stack).sha256 == evidence["artifact_sha256"]
+
+
+def test_a_policy_gate_on_an_input_not_named_cdk_tf_json_records_no_evidence(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
+) -> None:
+    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
+    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "passed"))
+    renamed = tmp_path / "stack.json"
+    shutil.copyfile(sqs_stack / "cdk.tf.json", renamed)
+    out_dir = tmp_path / "policy"
+    code, out, err = run_cli(*gate_argv(renamed, out_dir, no_waivers), environ=environ)
+    assert (code, err) == (0, "")
+    assert "evidence:" not in out
+    assert not (out_dir / "evidence.json").exists()
+
+
+def test_a_failing_policy_gate_forgets_the_old_evidence(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
+) -> None:
+    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
+    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "failed"))
+    out_dir = tmp_path / "policy"
+    artifact.record_evidence(out_dir, sqs_stack, [sqs_stack / "cdk.tf.json"], dt.datetime.now(dt.UTC))
+    code, _, err = run_cli(*gate_argv(sqs_stack / "cdk.tf.json", out_dir, no_waivers), environ=environ)
+    assert code == 1 and "policy gate failed: failed checks: CKV_PAY_003" in err
+    assert not (out_dir / "evidence.json").exists()
+
+
+def test_a_policy_gate_on_a_missing_input_forgets_the_old_evidence(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "policy"
+    artifact.record_evidence(out_dir, sqs_stack, [sqs_stack / "cdk.tf.json"], dt.datetime.now(dt.UTC))
+    argv = ("policy-gate", "--input", str(tmp_path / "nope.json"), "--out", str(out_dir))
+    code, _, err = run_cli(*argv, environ=machine_environ)
+    assert code == 1 and err.startswith("error: no such input:")
+    assert not (out_dir / "evidence.json").exists()
+
+
+def test_localstack_deploy_without_evidence_exits_1_before_starting_anything(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_start(*args: object, **kwargs: object) -> None:
+        raise AssertionError("LocalStack was started without evidence")
+
+    monkeypatch.setattr(localstack, "start", must_not_start)
+    monkeypatch.setattr(deploy, "deploy", must_not_start)
+    environ = {**machine_environ, "PAYGATE_LOCALSTACK_DIR": str(tmp_path / "localstack")}
+    evidence = tmp_path / "policy" / "evidence.json"
+    argv = ("localstack-deploy", "--stack-dir", str(sqs_stack), "--evidence", str(evidence))
+    code, _, err = run_cli(*argv, "--tf-config", str(tmp_path / "tfrc"), environ=environ)
+    assert code == 1
+    assert err == (
+        f"error: no policy evidence at {evidence}: the artifact has not passed the policy gate (`make policy`).\n"
+    )
+    assert not (tmp_path / "localstack").exists()
+
+
+def test_localstack_e2e_takes_earlier_phases_as_name_equals_seconds() -> None:
+    args = parser().parse_args(
+        ["localstack-e2e", "--stack-dir", "s", "--phase", "synth=12.5", "--phase", "policy gate=3", "--phase", "a=b=1"]
+    )
+    assert args.phase == [("synth", 12.5), ("policy gate", 3.0), ("a=b", 1.0)]
+    assert parser().parse_args(["localstack-e2e", "--stack-dir", "s"]).phase is None
+
+
+@pytest.mark.parametrize("value", ["synth", "synth=", "synth=fast"])
+def test_localstack_e2e_refuses_a_phase_without_seconds(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parser().parse_args(["localstack-e2e", "--stack-dir", "s", "--phase", value])
+    assert caught.value.code == 2
+    assert f"--phase wants NAME=SECONDS, not {value!r}" in capsys.readouterr().err
+
+
+def test_localstack_e2e_prints_the_summary_and_exits_by_its_verdict(
+    machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests: list[e2e.E2ERequest] = []
+    summaries = iter(
+        [
+            e2e.Summary(artifact_sha256="a" * 64, counts=e2e.Counts(tests=3)),
+            e2e.Summary(counts=e2e.Counts(tests=3, skipped=1), leftovers=["/x/run still exists"]),
+            e2e.Summary(),
+        ]
+    )
+
+    def fake_run(request: e2e.E2ERequest, settings: Settings, progress: Callable[[str], None]) -> e2e.Summary:
+        requests.append(request)
+        return next(summaries)
+
+    monkeypatch.setattr(e2e, "run", fake_run)
+    argv = ("localstack-e2e", "--stack-dir", str(sqs_stack), "--tf-config", str(tmp_path / "tfrc"))
+    code, out, err = run_cli(*argv, "--phase", "synth=2", "--pytest-arg=-x", environ=machine_environ)
+    assert (code, err) == (0, "")
+    assert out.endswith("result: PASSED\n")
+    (request,) = requests
+    assert (request.prior_phases, request.pytest_args, request.tests) == (
+        [("synth", 2.0)],
+        ["-x"],
+        ["tests/localstack"],
+    )
+    assert request.python == Path(sys.executable)
+    assert request.deploy.stack_dir == sqs_stack
+    code, out, err = run_cli(*argv, environ=machine_environ)
+    assert code == 1 and out.endswith("result: FAILED\n")
+    assert err == "error: localstack-e2e failed: /x/run still exists\n"
+    code, _, err = run_cli(*argv, environ=machine_environ)
+    assert err == "error: localstack-e2e failed: see above\n"

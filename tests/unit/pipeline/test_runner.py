@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.runner import OUTPUT_TAIL_LINES, CommandFailed, run
+from pipeline.runner import OUTPUT_TAIL_LINES, CommandFailed, run, stream
 
 PY = sys.executable
 
@@ -52,3 +54,100 @@ def test_timeout_reads_as_exit_124() -> None:
     result = run([PY, "-c", "import time; time.sleep(5)"], env={}, timeout=0.2)
     assert result.returncode == 124
     assert "timed out" in result.stderr
+
+
+# --- stream: long steps whose output the user watches -----------------------------------------------
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Whether ``pid`` has exited within ``within`` seconds (a zombie not yet reaped by its new parent counts)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_stream_hands_each_line_over_while_the_command_still_runs(tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    code = (
+        "import pathlib, sys, time\n"
+        "print('first', flush=True)\n"
+        "deadline = time.monotonic() + 5\n"
+        f"while not pathlib.Path({str(go)!r}).exists():\n"
+        "    if time.monotonic() > deadline: sys.exit('never saw the go file')\n"
+        "    time.sleep(0.01)\n"
+        "print('second', file=sys.stderr)\n"
+    )
+    seen: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        go.touch()  # the child only goes on once its first line has been handed over
+
+    result = stream([PY, "-c", code], env={}, cwd=tmp_path, check="two lines", timeout=10, on_line=on_line)
+    assert seen == ["first", "second"]
+    assert (result.returncode, result.stdout, result.stderr) == (0, "first\nsecond\n", "")
+    assert result.args == (PY, "-c", code)
+
+
+def test_stream_runs_with_exactly_the_given_environment(tmp_path: Path) -> None:
+    seen: list[str] = []
+    code = "import os; print(os.environ.get('ONLY'), os.environ.get('HOME'), os.getcwd())"
+    stream([PY, "-c", code], env={"ONLY": "yes"}, cwd=tmp_path, check="env", timeout=10, on_line=seen.append)
+    assert seen == [f"yes None {tmp_path}"]
+
+
+def test_stream_failure_raises_with_the_step_name_and_the_collected_output() -> None:
+    seen: list[str] = []
+    code = "import sys; print('partial', flush=True); print('boom', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(CommandFailed) as caught:
+        stream([PY, "-c", code], env={}, check="terraform apply in x", timeout=10, on_line=seen.append)
+    assert str(caught.value).startswith("terraform apply in x failed (exit 3): ")
+    assert caught.value.result.returncode == 3
+    assert caught.value.result.stdout == "partial\nboom\n"
+    assert "partial\nboom" in str(caught.value)
+    assert seen == ["partial", "boom"]
+
+
+def test_stream_timeout_kills_the_whole_process_group_and_reads_as_exit_124(tmp_path: Path) -> None:
+    # The grandchild keeps the output pipe open: only killing the group ends the read.
+    script = "sleep 30 & echo $!; sleep 30"
+    seen: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(CommandFailed) as caught:
+        stream(["sh", "-c", script], env={"PATH": os.defpath}, check="slow step", timeout=0.5, on_line=seen.append)
+    assert time.monotonic() - started < 10
+    result = caught.value.result
+    assert result.returncode == 124
+    assert result.stderr == "timed out after 0.5 s"
+    assert str(caught.value).startswith("slow step failed (exit 124): sh -c")
+    grandchild = int(seen[0])
+    assert gone(grandchild), f"the background sleep {grandchild} outlived the timeout"
+
+
+def test_stream_stops_the_command_when_the_line_handler_raises(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = f"echo $$ > {pid_file}; echo go; sleep 30"
+
+    def on_line(line: str) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        stream(["sh", "-c", script], env={"PATH": os.defpath}, check="interrupted", timeout=60, on_line=on_line)
+    assert time.monotonic() - started < 10
+    assert gone(int(pid_file.read_text()))
+
+
+def test_stream_of_a_missing_executable_fails_as_exit_127(tmp_path: Path) -> None:
+    with pytest.raises(CommandFailed) as caught:
+        stream([tmp_path / "no-such-program"], env={}, check="terraform init", timeout=10, on_line=print)
+    assert caught.value.result.returncode == 127
+    assert str(caught.value).startswith("terraform init failed (exit 127): ")
+    assert "cannot execute" in caught.value.result.stderr

@@ -1,0 +1,394 @@
+"""pipeline.e2e without LocalStack: JUnit totals, the summary, the process tree, leftovers, the e2e settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from pipeline import deploy, e2e, localstack, localstack_venv
+from pipeline.errors import PipelineError
+from pipeline.localstack import Instance
+from pipeline.runner import CommandFailed, Completed
+from pipeline.settings import Settings
+
+SettingsFactory = Callable[..., Settings]
+
+
+def write_junit(path: Path, text: str) -> Path:
+    path.write_text(f'<?xml version="1.0" encoding="utf-8"?>{text}')
+    return path
+
+
+@pytest.fixture
+def e2e_dir(make_settings: SettingsFactory, tmp_path: Path) -> Settings:
+    """Settings whose LocalStack directory is a scratch folder (as e2e_settings makes for the e2e instance)."""
+    return make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "e2e"))
+
+
+@pytest.fixture
+def tree() -> Iterator[subprocess.Popen[bytes]]:
+    """A shell with two sleeping children, killed (as a group) afterwards."""
+    proc = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
+    deadline = time.monotonic() + 5
+    while len(e2e.descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield proc
+    os.killpg(proc.pid, 9)
+    proc.wait()
+
+
+# --- JUnit totals and the summary ---------------------------------------------------------------------
+
+
+def test_junit_counts_add_up_every_testsuite(tmp_path: Path) -> None:
+    report = write_junit(
+        tmp_path / "junit.xml",
+        '<testsuites><testsuite name="pytest" tests="12" failures="2" errors="1" skipped="3" time="1.0">'
+        '<testcase name="a"/></testsuite>'
+        '<testsuite name="more" tests="4" failures="0" errors="0" skipped="1"/></testsuites>',
+    )
+    counts = e2e.junit_counts(report)
+    assert counts == e2e.Counts(tests=16, failures=2, errors=1, skipped=4)
+    assert counts.passed == 9
+
+
+def test_junit_counts_read_a_bare_testsuite_and_missing_attributes_as_zero(tmp_path: Path) -> None:
+    report = write_junit(tmp_path / "junit.xml", '<testsuite name="pytest" tests="5" failures="1"/>')
+    assert e2e.junit_counts(report) == e2e.Counts(tests=5, failures=1, errors=0, skipped=0)
+
+
+def test_a_missing_junit_report_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=re.escape(f"pytest wrote no JUnit report at {tmp_path / 'junit.xml'}")):
+        e2e.junit_counts(tmp_path / "junit.xml")
+
+
+@pytest.mark.parametrize(
+    ("counts", "ok"),
+    [
+        (e2e.Counts(tests=3), True),
+        (e2e.Counts(tests=3, skipped=1), False),
+        (e2e.Counts(tests=3, failures=1), False),
+        (e2e.Counts(tests=3, errors=1), False),
+        (e2e.Counts(), False),
+    ],
+    ids=["all-passed", "one-skipped", "one-failed", "one-error", "no-tests"],
+)
+def test_only_a_run_where_every_test_passed_is_ok(counts: e2e.Counts, ok: bool) -> None:
+    assert counts.ok is ok
+
+
+def test_the_summary_is_ok_only_with_passing_tests_no_problem_and_no_leftover() -> None:
+    assert e2e.Summary(counts=e2e.Counts(tests=2)).ok
+    assert not e2e.Summary().ok
+    assert not e2e.Summary(counts=e2e.Counts(tests=2, skipped=1)).ok
+    assert not e2e.Summary(counts=e2e.Counts(tests=2), problems=["deploy (terraform): boom"]).ok
+    assert not e2e.Summary(counts=e2e.Counts(tests=2), leftovers=["x still exists"]).ok
+
+
+def test_a_passing_summary_renders_every_phase_the_totals_and_the_memory() -> None:
+    summary = e2e.Summary(
+        artifact_sha256="ab" * 32,
+        phases=[("synth", 12.34, "ok"), ("localstack up", 3.0, "ok")],
+        counts=e2e.Counts(tests=10, skipped=0),
+        peak_rss=512 * 2**20,
+    )
+    assert summary.render() == (
+        "\n== localstack-e2e summary ==\n"
+        f"artifact  sha256 {'ab' * 32}\n"
+        "  synth                     12.3 s  ok\n"
+        "  localstack up              3.0 s  ok\n"
+        "  total                     15.3 s\n"
+        "tests     10 run: 10 passed, 0 failed, 0 errors, 0 skipped\n"
+        "LocalStack peak memory (process tree, with Lambda workers): 512 MiB\n"
+        "leftovers: none (no process, no state)\n"
+        "result: PASSED\n"
+    )
+
+
+def test_a_failed_summary_renders_problems_leftovers_and_no_test_line() -> None:
+    summary = e2e.Summary(
+        phases=[("deploy (terraform)", 1.0, "FAILED")],
+        problems=["deploy (terraform): terraform apply failed"],
+        leftovers=["/x/run still exists", "/x/state.json still exists"],
+    )
+    text = summary.render()
+    assert "artifact  sha256 (not reached)\n" in text
+    assert "tests " not in text
+    assert "leftovers: /x/run still exists; /x/state.json still exists\n" in text
+    assert text.endswith("FAILED: deploy (terraform): terraform apply failed\nresult: FAILED\n")
+
+
+def test_a_phase_records_its_time_and_state_and_a_failure_as_a_problem() -> None:
+    summary = e2e.Summary()
+    shown: list[str] = []
+    with e2e.phase(summary, "up", shown.append):
+        pass
+    with pytest.raises(PipelineError), e2e.phase(summary, "deploy", shown.append):
+        raise PipelineError("terraform apply failed (exit 1)\nlong output")
+    with pytest.raises(KeyboardInterrupt), e2e.phase(summary, "tests", shown.append):
+        raise KeyboardInterrupt
+    assert shown == ["== up", "== deploy", "== tests"]
+    assert [(name, state) for name, _, state in summary.phases] == [
+        ("up", "ok"),
+        ("deploy", "FAILED"),
+        ("tests", "FAILED"),
+    ]
+    assert summary.problems == ["deploy: terraform apply failed (exit 1)", "tests: KeyboardInterrupt"]
+
+
+def test_counts_of_a_run_report_a_missing_or_broken_report_once(tmp_path: Path) -> None:
+    summary = e2e.Summary()
+    assert e2e._counts(tmp_path / "junit.xml", summary) is None
+    assert summary.problems == [f"pytest wrote no JUnit report at {tmp_path / 'junit.xml'}"]
+    broken = write_junit(tmp_path / "broken.xml", "<testsuites>")
+    assert e2e._counts(broken, summary) is None
+    assert len(summary.problems) == 1, "a phase that failed already explains the missing report"
+    fresh = e2e.Summary()
+    assert e2e._counts(broken, fresh) is None and len(fresh.problems) == 1
+    good = write_junit(tmp_path / "good.xml", '<testsuite tests="1"/>')
+    assert e2e._counts(good, fresh) == e2e.Counts(tests=1)
+
+
+def raising(exc: BaseException) -> None:
+    raise exc
+
+
+def test_teardown_steps_go_on_after_a_pipeline_or_os_error_only() -> None:
+    with e2e._recorded():
+        raising(PipelineError("terraform destroy failed"))
+    with e2e._recorded():
+        raising(FileNotFoundError("state"))
+    with pytest.raises(KeyboardInterrupt), e2e._recorded():
+        raising(KeyboardInterrupt())
+
+
+def e2e_request(tmp_path: Path, junit: Path) -> e2e.E2ERequest:
+    deploy_request = deploy.DeployRequest(
+        stack_dir=tmp_path / "stack",
+        evidence=tmp_path / "evidence.json",
+        lock_file=tmp_path / "lock.hcl",
+        cli_config=tmp_path / "tfrc",
+        terraform=tmp_path / "terraform",
+    )
+    return e2e.E2ERequest(
+        deploy=deploy_request,
+        python=Path("/venv/bin/python"),
+        tests=["tests/localstack"],
+        junit=junit,
+        work_root=tmp_path / "e2e",
+        pytest_args=["-x"],
+    )
+
+
+def test_the_suite_runs_pytest_with_a_fresh_junit_report_and_the_outputs_file(
+    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    junit = tmp_path / "e2e-reports" / "junit.xml"
+    junit.parent.mkdir()
+    junit.write_text("an old report")
+    calls: list[tuple[tuple[str, ...], dict[str, str], Path | None, str]] = []
+
+    def fake_stream(
+        args: Sequence[str | Path],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        check: str,
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> Completed:
+        calls.append((tuple(str(a) for a in args), dict(env), cwd, check))
+        assert not junit.exists(), "the old report is gone before pytest runs"
+        on_line("1 passed")
+        return Completed(tuple(str(a) for a in args), 0, "1 passed\n", "")
+
+    monkeypatch.setattr(e2e, "stream", fake_stream)
+    shown: list[str] = []
+    e2e._tests(e2e_request(tmp_path, junit), e2e_dir, shown.append)
+
+    ((argv, env, cwd, check),) = calls
+    assert argv == (
+        "/venv/bin/python",
+        "-m",
+        "pytest",
+        "tests/localstack",
+        f"--junitxml={junit}",
+        "-p",
+        "no:cacheprovider",
+        "-rfEs",
+        "-x",
+    )
+    assert env["PAYGATE_E2E_OUTPUTS"] == str(e2e_dir.localstack_dir / "outputs.json")
+    assert (cwd, check) == (e2e_dir.repo_root, "the e2e suite")
+    assert shown == ["1 passed"]
+
+
+def test_a_failing_suite_is_one_sentence_pointing_at_the_output_above(
+    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_stream(
+        args: Sequence[str | Path],
+        *,
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        check: str,
+        timeout: float,
+        on_line: Callable[[str], None],
+    ) -> Completed:
+        raise CommandFailed(check, Completed(tuple(str(a) for a in args), 1, "long pytest output", ""))
+
+    monkeypatch.setattr(e2e, "stream", fake_stream)
+    with pytest.raises(PipelineError) as caught:
+        e2e._tests(e2e_request(tmp_path, tmp_path / "new" / "junit.xml"), e2e_dir, print)
+    assert str(caught.value) == "the e2e suite failed (exit 1); see the output above"
+    assert (tmp_path / "new").is_dir()
+
+
+# --- the process tree -----------------------------------------------------------------------------------
+
+
+def test_descendants_and_parents_follow_a_real_process_tree(tree: subprocess.Popen[bytes]) -> None:
+    children = e2e.descendants(tree.pid)
+    assert len(children) == 2
+    assert all(e2e.parent_of(child) == tree.pid for child in children)
+    assert e2e.parent_of(tree.pid) == os.getpid()
+    assert tree.pid in e2e.descendants(os.getpid())
+    assert set(children) <= set(e2e.descendants(os.getpid()))
+    assert e2e.descendants(children[0]) == []
+
+
+def test_rss_is_read_for_a_live_process_and_zero_for_a_gone_one(tree: subprocess.Popen[bytes]) -> None:
+    assert e2e.rss_of(tree.pid) > 0
+    assert e2e.rss_of(os.getpid()) > 10 * 2**20
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert e2e.rss_of(gone.pid) == 0
+    assert e2e.parent_of(gone.pid) is None
+
+
+def test_peak_memory_covers_the_process_and_its_descendants(tree: subprocess.Popen[bytes]) -> None:
+    own = e2e.rss_of(tree.pid)
+    with e2e.PeakMemory(tree.pid) as memory:
+        time.sleep(0.05)
+    assert memory.peak > own
+    assert not memory._thread.is_alive()
+
+
+# --- leftovers -------------------------------------------------------------------------------------------
+
+
+def test_a_clean_run_leaves_nothing(e2e_dir: Settings) -> None:
+    assert e2e.leftovers(e2e_dir, None) == []
+    e2e_dir.localstack_dir.mkdir()
+    (e2e_dir.localstack_dir / "venv").mkdir()  # the shared venv link stays, by design
+    assert e2e.leftovers(e2e_dir, None) == []
+
+
+def test_a_left_run_dir_state_file_and_outputs_are_reported(e2e_dir: Settings) -> None:
+    layout = localstack.Layout.of(e2e_dir)
+    layout.run_dir.mkdir(parents=True)
+    layout.state_file.write_text("{}")
+    (e2e_dir.localstack_dir / "outputs.json").write_text("{}")
+    assert e2e.leftovers(e2e_dir, None) == [
+        f"{layout.run_dir} still exists",
+        f"{layout.state_file} still exists",
+        f"{e2e_dir.localstack_dir / 'outputs.json'} still exists",
+    ]
+
+
+def test_a_process_working_in_the_run_dir_is_reported(e2e_dir: Settings) -> None:
+    run_dir = localstack.Layout.of(e2e_dir).run_dir
+    (run_dir / "lambda").mkdir(parents=True)
+    worker = subprocess.Popen(["sleep", "30"], cwd=run_dir / "lambda")
+    try:
+        found = e2e.leftovers(e2e_dir, None)
+    finally:
+        worker.kill()
+        worker.wait()
+    assert f"process {worker.pid} of the e2e LocalStack still runs: sleep 30 " in found
+    assert f"{run_dir} still exists" in found
+    assert not any(f"process {worker.pid} " in line for line in e2e.leftovers(e2e_dir, None))
+
+
+def test_a_process_naming_the_run_dir_or_the_instance_pid_is_reported(e2e_dir: Settings, tmp_path: Path) -> None:
+    run_dir = localstack.Layout.of(e2e_dir).run_dir
+    named = subprocess.Popen(["sh", "-c", "sleep 30", str(run_dir / "x")], cwd=tmp_path)
+    leader = subprocess.Popen(["sleep", "31"], cwd=tmp_path)
+    instance = Instance(leader.pid, 4599, "http://localhost:4599", str(run_dir), str(run_dir / "localstack.log"))
+    try:
+        found = [line for line in e2e.leftovers(e2e_dir, instance) if line.startswith("process ")]
+    finally:
+        for proc in (named, leader):
+            proc.kill()
+            proc.wait()
+    named_cmdline = f"sh -c sleep 30 {run_dir / 'x'} "
+    assert sorted(found) == sorted(
+        [
+            f"process {named.pid} of the e2e LocalStack still runs: {named_cmdline[:80]}",
+            f"process {leader.pid} of the e2e LocalStack still runs: sleep 31 ",
+        ]
+    )
+
+
+def test_a_zombie_is_not_a_leftover(e2e_dir: Settings) -> None:
+    run_dir = localstack.Layout.of(e2e_dir).run_dir
+    run_dir.mkdir(parents=True)
+    zombie = subprocess.Popen(["true"], cwd=run_dir)
+    deadline = time.monotonic() + 5
+    while " Z " not in Path(f"/proc/{zombie.pid}/stat").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        found = e2e.leftovers(e2e_dir, None)
+    finally:
+        zombie.wait()
+    assert found == [f"{run_dir} still exists"]
+
+
+# --- the e2e instance's settings -------------------------------------------------------------------------
+
+
+def shared_venv(settings: Settings) -> Path:
+    python = localstack_venv.venv_python(settings)
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    return localstack_venv.venv_dir(settings)
+
+
+def test_e2e_settings_use_their_own_directory_and_link_the_shared_venv(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "localstack"))
+    venv = shared_venv(settings)
+    work_root = tmp_path / "build" / "localstack-e2e"
+
+    own = e2e.e2e_settings(settings, work_root)
+
+    assert own.localstack_dir == work_root
+    assert (own.repo_root, own.environ) == (settings.repo_root, settings.environ)
+    link = work_root / "venv"
+    assert link.is_symlink() and link.readlink() == venv.resolve()
+    assert localstack_venv.require(own) == link / "bin" / "python"
+    assert e2e.e2e_settings(settings, work_root) == own, "a second run reuses the link"
+
+
+def test_e2e_settings_refuse_a_venv_that_is_not_a_link(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "localstack"))
+    venv = shared_venv(settings)
+    work_root = tmp_path / "e2e"
+    (work_root / "venv").mkdir(parents=True)
+    with pytest.raises(PipelineError) as caught:
+        e2e.e2e_settings(settings, work_root)
+    assert str(caught.value) == f"{work_root / 'venv'} exists and is not a link to {venv}: remove it."
+
+
+def test_e2e_settings_need_the_shared_venv(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "localstack"))
+    with pytest.raises(PipelineError, match=r"LocalStack's virtualenv is missing .*`make localstack-venv`"):
+        e2e.e2e_settings(settings, tmp_path / "e2e")
+    assert not (tmp_path / "e2e").exists()
