@@ -26,23 +26,24 @@ RETRY = {"ErrorEquals": list(TRANSIENT_ERRORS), "IntervalSeconds": 1, "MaxAttemp
 KMS_DATA_KEY_REUSE_SECONDS = 300
 
 
-# The optimized Lambda integration: Lambda's own errors reach Retry as Lambda.<Code> (a throttle is
-# Lambda.TooManyRequestsException); the state's output is the function's result (OutputPath).
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+def lambda_invoke(partition: str) -> str:
+    """The optimized Lambda integration: Lambda's own errors reach Retry as Lambda.<Code> (a throttle is
+    Lambda.TooManyRequestsException); the state's output is the function's result (OutputPath)."""
+    return f"arn:{partition}:states:::lambda:invoke"
 
 
-def _invoke(function_arn: str, task: str) -> dict[str, Any]:
+def _invoke(function_arn: str, task: str, partition: str) -> dict[str, Any]:
     return {
-        "Resource": LAMBDA_INVOKE,
+        "Resource": lambda_invoke(partition),
         "Parameters": {"FunctionName": function_arn, "Payload": {"task": task, "payment.$": "$"}},
         "OutputPath": "$.Payload",
     }
 
 
-def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int) -> dict[str, Any]:
+def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int, partition: str) -> dict[str, Any]:
     state: dict[str, Any] = {
         "Type": "Task",
-        **_invoke(function_arn, task),
+        **_invoke(function_arn, task, partition),
         "TimeoutSeconds": timeout,
         "Retry": [RETRY],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
@@ -54,27 +55,27 @@ def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int)
     return state
 
 
-def lifecycle_definition(function_arn: str, *, task_timeout: int) -> dict[str, Any]:
+def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str = "aws") -> dict[str, Any]:
     """validate -> screen -> (authorize -> record | decline) -> notify; any error -> MarkFailed -> Fail."""
     t = task_timeout
     return {
         "Comment": "paygate payment lifecycle",
         "StartAt": "Validate",
         "States": {
-            "Validate": _task(function_arn, "validate", "Screen", timeout=t),
-            "Screen": _task(function_arn, "screen", "ScreeningDecision", timeout=t),
+            "Validate": _task(function_arn, "validate", "Screen", timeout=t, partition=partition),
+            "Screen": _task(function_arn, "screen", "ScreeningDecision", timeout=t, partition=partition),
             "ScreeningDecision": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.decision", "StringEquals": "APPROVE", "Next": "Authorize"}],
                 "Default": "Decline",
             },
-            "Authorize": _task(function_arn, "authorize", "Record", timeout=t),
-            "Record": _task(function_arn, "record", "Notify", timeout=t),
-            "Decline": _task(function_arn, "decline", "Notify", timeout=t),
-            "Notify": _task(function_arn, "notify", None, timeout=t),
+            "Authorize": _task(function_arn, "authorize", "Record", timeout=t, partition=partition),
+            "Record": _task(function_arn, "record", "Notify", timeout=t, partition=partition),
+            "Decline": _task(function_arn, "decline", "Notify", timeout=t, partition=partition),
+            "Notify": _task(function_arn, "notify", None, timeout=t, partition=partition),
             "MarkFailed": {
                 "Type": "Task",
-                **_invoke(function_arn, "fail"),
+                **_invoke(function_arn, "fail", partition),
                 "TimeoutSeconds": t,
                 "Retry": [RETRY],
                 "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.mark_failed_error", "Next": "Failed"}],
@@ -162,7 +163,8 @@ class PaymentWorkflow(Construct):
             type="STANDARD",
             role_arn=role.arn,
             definition=json.dumps(
-                lifecycle_definition(tasks.arn, task_timeout=tasks.timeout_seconds + 5), sort_keys=True
+                lifecycle_definition(tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition),
+                sort_keys=True,
             ),
             logging_configuration={
                 "log_destination": f"{self.log_group.arn}:*",

@@ -82,7 +82,7 @@ def test_every_task_invokes_the_workflow_function_within_a_timeout_above_its_own
     tasks = [s for s in definition_of(stack)["States"].values() if s["Type"] == "Task"]
     assert len(tasks) >= 5
     for task in tasks:
-        assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+        assert task["Resource"] == "arn:${data.aws_partition.partition.partition}:states:::lambda:invoke"
         assert task["Parameters"]["FunctionName"] == stack.ref("aws_lambda_function", function_id, "arn")
         assert task["OutputPath"] == "$.Payload"
         assert task["TimeoutSeconds"] > function["timeout"]
@@ -154,8 +154,8 @@ def test_workflow_role_invokes_only_the_workflow_function(stack) -> None:
 
 
 def test_a_task_ends_or_moves_on_and_always_has_the_failure_path() -> None:
-    final = _task("arn:fn", "notify", None, timeout=5)
-    middle = _task("arn:fn", "screen", "Next", timeout=5)
+    final = _task("arn:fn", "notify", None, timeout=5, partition="aws")
+    middle = _task("arn:fn", "screen", "Next", timeout=5, partition="aws")
 
     assert final["Catch"][0]["Next"] == "MarkFailed"
     assert final["End"] is True

@@ -1,0 +1,71 @@
+"""LocalStack pipeline benchmark: phase timings of `make localstack-e2e` from cold, and LocalStack's peak memory.
+
+"Cold": `make clean` first (no synthesized stack, no plan, no policy reports or evidence) and no
+LocalStack running, so every phase runs: synth + policy gate, LocalStack start, terraform apply of the
+artifact, the e2e suite, terraform destroy, stop. The installed virtualenvs are kept (their install
+is set-up, measured by the fresh-clone CI run). One run; phases come from the pipeline's own summary,
+side by side with the wall time of the whole make call and the target.
+
+Usage: .venv/bin/python benchmarks/bench_localstack_e2e.py [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_SECONDS = 150.0
+PHASE = re.compile(r"^  (?P<name>.+?)\s{2,}(?P<seconds>[0-9.]+) s  (?P<state>\S+)$")
+
+
+def run(cmd: list[str]) -> tuple[int, str, float]:
+    started = time.monotonic()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, errors="replace", check=False)
+    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    clean_rc, clean_out, _ = run(["make", "clean"])
+    if clean_rc != 0:
+        sys.stderr.write(clean_out)
+        return 1
+    rc, output, wall = run(["make", "localstack-e2e"])
+    summary = output[output.rfind("== localstack-e2e summary ==") :] if "summary ==" in output else output[-3000:]
+    phases = [(m["name"], float(m["seconds"]), m["state"]) for m in map(PHASE.match, summary.splitlines()) if m]
+    total = sum(seconds for name, seconds, _ in phases if name != "total")
+    lines = [
+        f"# make localstack-e2e from cold (make clean first), {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"# {platform.node()} {platform.machine()}, {os.cpu_count()} cores, commit {commit.strip()}",
+        f"# exit status {rc}; wall time of the make call {wall:.1f} s; target <= {TARGET_SECONDS:.0f} s",
+        "",
+        f"{'phase':<24} {'seconds':>8} {'share':>7}",
+    ]
+    for name, seconds, state in phases:
+        if name == "total":
+            continue
+        lines.append(f"{name:<24} {seconds:8.1f} {seconds / total:7.1%}  {state}")
+    lines.append(f"{'sum of phases':<24} {total:8.1f}")
+    lines.append(f"{'make wall time':<24} {wall:8.1f}   ratio to target {wall / TARGET_SECONDS:.2f}")
+    lines.append("")
+    lines.append("pipeline summary:")
+    lines.extend("  " + line for line in summary.strip().splitlines())
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
