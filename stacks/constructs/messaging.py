@@ -8,7 +8,6 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from cdktf_cdktf_provider_aws.sns_topic_subscription import SnsTopicSubscription
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
-from cdktf_cdktf_provider_aws.sqs_queue_policy import SqsQueuePolicy
 from constructs import Construct
 
 from stacks.constants import DLQ_RETENTION_SECONDS, PAYMENT_QUEUE_MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_FACTOR
@@ -36,6 +35,12 @@ class Messaging(Construct):
         self._ctx = ctx
         self._key = key
 
+        # Topics first: the notification queue's policy names the events topic.
+        self.events_topic = self._topic("payment-events", classification="confidential")
+        self.alarm_topic = self._topic("alarms", classification="internal")
+        self._topic_policy(self.events_topic, "events", publishers=None)
+        self._topic_policy(self.alarm_topic, "alarms", publishers="cloudwatch.amazonaws.com")
+
         self.payment_dlq = self._queue("payments-dlq", retention=DLQ_RETENTION_SECONDS)
         self.payment_queue = self._queue(
             "payments",
@@ -43,7 +48,18 @@ class Messaging(Construct):
             dead_letter=self.payment_dlq,
         )
         self.notification_dlq = self._queue("notifications-dlq", retention=DLQ_RETENTION_SECONDS)
-        self.notification_queue = self._queue("notifications", dead_letter=self.notification_dlq)
+        notifications_arn = ctx.arn("sqs", ctx.naming.queue("notifications"))
+        self.notification_queue = self._queue(
+            "notifications",
+            dead_letter=self.notification_dlq,
+            allow=Statement(
+                sid="AllowPaymentEventsTopicDelivery",
+                principals={"Service": "sns.amazonaws.com"},
+                actions=("sqs:SendMessage",),
+                resources=(notifications_arn,),
+                conditions={"ArnEquals": {"aws:SourceArn": self.events_topic.arn}},
+            ),
+        )
         # Where Lambda puts events it could not process (async invocations and dead-letter config).
         self.function_dlq = self._queue("function-failures-dlq", retention=DLQ_RETENTION_SECONDS)
         self.dead_letter_queues = {
@@ -52,29 +68,6 @@ class Messaging(Construct):
             "function-failures-dlq": self.function_dlq,
         }
 
-        self.events_topic = self._topic("payment-events", classification="confidential")
-        self.alarm_topic = self._topic("alarms", classification="internal")
-        self._topic_policy(self.events_topic, "events", publishers=None)
-        self._topic_policy(self.alarm_topic, "alarms", publishers="cloudwatch.amazonaws.com")
-
-        for name, queue in (
-            ("payments", self.payment_queue),
-            ("payments-dlq", self.payment_dlq),
-            ("notifications-dlq", self.notification_dlq),
-            ("function-failures-dlq", self.function_dlq),
-        ):
-            self._queue_policy(name, queue)
-        self._queue_policy(
-            "notifications",
-            self.notification_queue,
-            Statement(
-                sid="AllowPaymentEventsTopicDelivery",
-                principals={"Service": "sns.amazonaws.com"},
-                actions=("sqs:SendMessage",),
-                resources=(self.notification_queue.arn,),
-                conditions={"ArnEquals": {"aws:SourceArn": self.events_topic.arn}},
-            ),
-        )
         SnsTopicSubscription(
             self,
             "events-to-notifications",
@@ -91,11 +84,19 @@ class Messaging(Construct):
         visibility_timeout: int = 30,
         retention: int = MESSAGE_RETENTION_SECONDS,
         dead_letter: SqsQueue | None = None,
+        allow: Statement | None = None,
     ) -> SqsQueue:
+        """A CMK-encrypted queue whose policy (inline: a separate aws_sqs_queue_policy would wait for the
+        queue and then for its own propagation, ~25 s more on every apply) refuses requests without TLS."""
+        name = self._ctx.naming.queue(purpose)
+        # Built from the name: the policy cannot reference the queue it belongs to.
+        arn = self._ctx.arn("sqs", name)
+        statements = [deny_insecure_transport("sqs", (arn,)), *([allow] if allow is not None else [])]
         queue = SqsQueue(
             self,
             purpose,
-            name=self._ctx.naming.queue(purpose),
+            name=name,
+            policy=policy_document(statements),
             kms_master_key_id=self._key.arn,
             kms_data_key_reuse_period_seconds=KMS_DATA_KEY_REUSE_SECONDS,
             visibility_timeout_seconds=visibility_timeout,
@@ -110,14 +111,6 @@ class Messaging(Construct):
             ),
         )
         return queue
-
-    def _queue_policy(self, purpose: str, queue: SqsQueue, *extra: Statement) -> None:
-        SqsQueuePolicy(
-            self,
-            f"{purpose}-policy",
-            queue_url=queue.url,
-            policy=policy_document([deny_insecure_transport("sqs", (queue.arn,)), *extra]),
-        )
 
     def _topic(self, purpose: str, *, classification: str) -> SnsTopic:
         return SnsTopic(

@@ -33,7 +33,7 @@ STAR_RESOURCE_ALLOW_LIST = frozenset(
 RESOURCE_POLICIES = {
     "aws_kms_key": "policy",
     "aws_s3_bucket_policy": "policy",
-    "aws_sqs_queue_policy": "policy",
+    "aws_sqs_queue": "policy",
     "aws_sns_topic_policy": "policy",
 }
 

@@ -11,9 +11,14 @@ from stacks.constants import PAYMENT_QUEUE_MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT
 
 
 def queue_policy(stack: Any, queue_id: str) -> list[dict[str, Any]]:
-    url = stack.ref("aws_sqs_queue", queue_id, "url")
-    (policy,) = [p for p in stack.resources("aws_sqs_queue_policy").values() if p["queue_url"] == url]
-    return stack.statements(policy["policy"])
+    return stack.statements(stack.resources("aws_sqs_queue")[queue_id]["policy"])
+
+
+def queue_arn(stack: Any, queue_id: str) -> str:
+    """The ARN a queue's inline policy names: built from its name (it cannot reference itself)."""
+    name = stack.resources("aws_sqs_queue")[queue_id]["name"]
+    partition, account = "${data.aws_partition.partition.partition}", "${data.aws_caller_identity.caller.account_id}"
+    return f"arn:{partition}:sqs:{stack.config.region}:{account}:{name}"
 
 
 @pytest.mark.parametrize(("queue", "dlq"), [("payments", "payments-dlq"), ("notifications", "notifications-dlq")])
@@ -53,7 +58,8 @@ def test_dead_letter_queues_keep_messages_for_fourteen_days(stack) -> None:
 
 def test_every_queue_policy_denies_requests_without_tls(stack) -> None:
     queues = stack.resources("aws_sqs_queue")
-    assert len(stack.resources("aws_sqs_queue_policy")) == len(queues) == 5
+    assert not stack.resources("aws_sqs_queue_policy")  # inline: one resource, no second propagation wait
+    assert len(queues) == 5
     for queue_id in queues:
         deny = [s for s in queue_policy(stack, queue_id) if s["Effect"] == "Deny"]
         assert deny == [
@@ -62,7 +68,7 @@ def test_every_queue_policy_denies_requests_without_tls(stack) -> None:
                 "Effect": "Deny",
                 "Principal": {"AWS": "*"},
                 "Action": ["sqs:*"],
-                "Resource": [stack.ref("aws_sqs_queue", queue_id, "arn")],
+                "Resource": [queue_arn(stack, queue_id)],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             }
         ]
@@ -79,7 +85,7 @@ def test_notification_queue_accepts_messages_only_from_the_events_topic(stack) -
             "Effect": "Allow",
             "Principal": {"Service": "sns.amazonaws.com"},
             "Action": ["sqs:SendMessage"],
-            "Resource": [stack.ref("aws_sqs_queue", queue_id, "arn")],
+            "Resource": [queue_arn(stack, queue_id)],
             "Condition": {"ArnEquals": {"aws:SourceArn": stack.ref("aws_sns_topic", topic_id, "arn")}},
         }
     ]
