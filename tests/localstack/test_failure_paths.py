@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
 import pytest
 
-from tests.localstack.support import Api, Deployed, merchant, payment_request, poll, unique
+from tests.localstack.support import Api, Deadline, Deployed, merchant, payment_request, poll, unique
 
-RECEIVE_COUNT_DEADLINE_S = 90.0
-# The DLQ alarm's period is 60 s and LocalStack evaluates it once a period; queue metrics arrive every 5 s.
-ALARM_DEADLINE_S = 150.0
+# 5 receives, each followed by the suite's 5 s visibility timeout and the event source mapping's next poll.
+RECEIVE_COUNT_DEADLINE_S = 180.0
+# Queue metrics reach CloudWatch every 5 s here (SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL).
+METRIC_DEADLINE_S = 30.0
+ALARM_DEADLINE_S = 30.0
+# What PutMetricAlarm takes back from DescribeAlarms (the definition, not the state).
+ALARM_DEFINITION = (
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "Dimensions",
+    "Period",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
 
 
 def workflow_tasks(deployed: Deployed) -> str:
@@ -57,6 +79,18 @@ def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api
     assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
 
 
+def consumer_state(deployed: Deployed) -> str:
+    """What the payment queue and its consumer look like (for a failure message)."""
+    sqs, names = deployed.client("sqs"), ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    queues = {
+        url.rsplit("/", 1)[-1]: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        for url in (deployed["payment_queue_url"], deployed["payment_dlq_url"])
+    }
+    mappings = deployed.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    states = [(m["FunctionArn"].rsplit(":", 1)[-1], m["State"], m.get("LastProcessingResult")) for m in mappings]
+    return f"queues {queues}; event source mappings {states}"
+
+
 def dlq_alarm(deployed: Deployed) -> dict[str, Any]:
     dlq_name = str(deployed["payment_dlq_url"]).rsplit("/", 1)[-1]
     alarms = deployed.client("cloudwatch").describe_alarms()["MetricAlarms"]
@@ -86,8 +120,36 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
         )
         return [m for m in answer.get("Messages", []) if m["Body"] == poison]
 
-    landed = poll("the poison message in the DLQ", in_dlq, deadline_s=RECEIVE_COUNT_DEADLINE_S)
+    try:
+        landed = poll("the poison message in the DLQ", in_dlq, deadline_s=RECEIVE_COUNT_DEADLINE_S)
+    except Deadline as late:
+        raise Deadline(f"{late}; {consumer_state(deployed)}") from None
     assert int(landed[0]["Attributes"]["ApproximateReceiveCount"]) >= 1
+
+    cloudwatch = deployed.client("cloudwatch")
+    deployed_alarm = dlq_alarm(deployed)
+
+    def dlq_depth_seen() -> bool:
+        now = datetime.datetime.now(datetime.UTC)
+        points = cloudwatch.get_metric_statistics(
+            Namespace=deployed_alarm["Namespace"],
+            MetricName=deployed_alarm["MetricName"],
+            Dimensions=deployed_alarm["Dimensions"],
+            StartTime=now - datetime.timedelta(minutes=5),
+            EndTime=now + datetime.timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return any(point["Maximum"] > 0 for point in points)
+
+    poll("the DLQ depth in CloudWatch metrics", dlq_depth_seen, deadline_s=METRIC_DEADLINE_S)
+    # AWS evaluates an alarm every minute; LocalStack once per period counted from the alarm's creation
+    # (during the deploy), which can leave the alarm a minute behind the metric. Putting back the
+    # deployed definition unchanged makes LocalStack evaluate it now; the verdict is still its own, on
+    # the real metric.
+    definition = {k: deployed_alarm[k] for k in ALARM_DEFINITION if k in deployed_alarm}
+    cloudwatch.put_metric_alarm(**definition)
+    assert {k: dlq_alarm(deployed).get(k) for k in definition} == definition
     alarm = poll(
         "the DLQ depth alarm in ALARM",
         lambda: (a := dlq_alarm(deployed))["StateValue"] == "ALARM" and a,
