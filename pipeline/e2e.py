@@ -10,6 +10,7 @@ LocalStack started with ``make localstack-up`` can keep running beside it.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -24,6 +25,7 @@ from pipeline.runner import CommandFailed, stream
 from pipeline.settings import Settings
 
 PROC = Path("/proc")
+LOG_COPY = "localstack.log"  # next to the JUnit report
 TESTS_TIMEOUT_S = 1200.0
 SAMPLE_S = 0.5
 Progress = Callable[[str], None]
@@ -223,10 +225,22 @@ def run(request: E2ERequest, settings: Settings, progress: Progress) -> Summary:
             summary.peak_rss = memory.peak
     finally:
         if instance is not None:
+            keep_log(Path(instance.log), request.junit.parent / LOG_COPY, progress)
             with phase(summary, "localstack down", progress), _recorded():
                 localstack.stop(own, child=child)
         summary.leftovers = leftovers(own, instance)
     return summary
+
+
+def keep_log(log: Path, target: Path, progress: Progress) -> None:
+    """LocalStack's log outlives its run dir (removed on stop): evidence when a phase failed."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, target)
+    except OSError as exc:
+        progress(f"could not keep LocalStack's log {log}: {exc}")
+        return
+    progress(f"LocalStack's log: {target}")
 
 
 @contextmanager
