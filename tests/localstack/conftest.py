@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,35 +73,15 @@ def tables(deployed: Deployed) -> dict[str, Any]:
     return {purpose: resource.Table(name) for purpose, name in names.items()}
 
 
-# The deployed queue hides a received message for 6x the consumer's timeout (180 s), as AWS advises;
-# the suite shortens it while it runs so that maxReceiveCount (5) receives take seconds, not 15 minutes.
-# Long enough that a healthy message is never redelivered while its (cold) consumer still works on it.
-SUITE_VISIBILITY_S = "5"
-LATE = "late"  # marker: runs after everything else (waits on CloudWatch's alarm period)
+LATE = "late"  # marker: runs after everything else
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{LATE}: run after the other e2e tests (they overlap its wait)")
+    config.addinivalue_line("markers", f"{LATE}: run after the other e2e tests")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker(LATE) is not None)  # stable: order kept otherwise
-
-
-@pytest.fixture(scope="session", autouse=True)
-def poison(deployed: Deployed) -> Iterator[str]:
-    """A poison message sent to the payment queue when the session starts: while the other tests run,
-    it is received and refused maxReceiveCount times, moves to the DLQ, and the DLQ alarm evaluates."""
-    sqs = deployed.client("sqs")
-    url = deployed["payment_queue_url"]
-    original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
-    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": SUITE_VISIBILITY_S})
-    body = json.dumps({"message_type": "payment.requested", "payment_id": f"not-a-payment-{uuid.uuid4().hex}"})
-    sqs.send_message(QueueUrl=url, MessageBody=body)
-    try:
-        yield body
-    finally:
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
 
 
 @pytest.fixture(scope="session")
