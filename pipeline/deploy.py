@@ -165,6 +165,12 @@ def _init(tf: str, work: Path, env: dict[str, str]) -> None:
     run(init, env=env, cwd=work, check=f"terraform init in {work}", timeout=APPLY_TIMEOUT_S)
 
 
+def _change(tf: str, verb: str, work: Path, env: dict[str, str], parallelism: int, progress: ApplyProgress) -> None:
+    """``terraform apply|destroy`` without questions, its progress shown resource by resource."""
+    command = [tf, verb, "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}"]
+    stream(command, env=env, cwd=work, check=f"terraform {verb} in {work}", timeout=APPLY_TIMEOUT_S, on_line=progress)
+
+
 def deploy(request: DeployRequest, instance: Instance, settings: Settings, progress: Progress) -> Deployment:
     """Apply the checked artifact to ``instance``; write and return the flat outputs."""
     timings: dict[str, float] = {}
@@ -176,15 +182,7 @@ def deploy(request: DeployRequest, instance: Instance, settings: Settings, progr
     timings["init"] = time.monotonic() - started
     progress(f"terraform apply of artifact {copied.short} to LocalStack at {instance.endpoint}")
     started = time.monotonic()
-    apply = [tf, "apply", "-input=false", "-auto-approve", "-no-color", f"-parallelism={request.parallelism}"]
-    stream(
-        apply,
-        env=env,
-        cwd=work,
-        check=f"terraform apply in {work}",
-        timeout=APPLY_TIMEOUT_S,
-        on_line=ApplyProgress(progress, "created"),
-    )
+    _change(tf, "apply", work, env, request.parallelism, ApplyProgress(progress, "created"))
     timings["apply"] = time.monotonic() - started
     shown = run([tf, "output", "-json"], env=env, cwd=work, check="terraform output -json", timeout=60)
     outputs = flat_outputs(json.loads(shown.stdout))
@@ -221,13 +219,5 @@ def destroy(instance: Instance, settings: Settings, request: DeployRequest, prog
     tf = str(request.terraform)
     if not (work / ".terraform").is_dir():
         _init(tf, work, env)
-    command = [tf, "destroy", "-input=false", "-auto-approve", "-no-color", f"-parallelism={request.parallelism}"]
-    stream(
-        command,
-        env=env,
-        cwd=work,
-        check=f"terraform destroy in {work}",
-        timeout=APPLY_TIMEOUT_S,
-        on_line=ApplyProgress(progress, "destroyed"),
-    )
+    _change(tf, "destroy", work, env, request.parallelism, ApplyProgress(progress, "destroyed"))
     return True
