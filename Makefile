@@ -198,9 +198,10 @@ localstack-deploy: policy localstack-venv ## Apply the artifact that passed `mak
 localstack-destroy: doctor ## terraform destroy what was deployed to the running LocalStack (keeps it running)
 	@$(PIPELINE) localstack-destroy --stack-dir $(STACK_DIR)
 
-localstack-down: doctor ## Destroy the deployment, stop LocalStack, remove its run dir and state (idempotent)
+localstack-down: doctor ## Destroy the deployment, stop LocalStack (and an e2e instance left by a killed run), remove their state (idempotent)
 	@$(PIPELINE) localstack-destroy --stack-dir $(STACK_DIR)
 	@$(PIPELINE) localstack-down
+	@PAYGATE_LOCALSTACK_DIR=$(E2E_DIR) $(PIPELINE) localstack-down
 
 localstack-status: doctor ## Endpoint, health and memory of the running LocalStack (exit 1 when none runs)
 	@$(PIPELINE) localstack-status
@@ -209,9 +210,10 @@ localstack-status: doctor ## Endpoint, health and memory of the running LocalSta
 # (build/localstack-e2e) -> terraform apply of exactly the artifact that passed -> tests/localstack
 # (JUnit: build/e2e/junit.xml) -> destroy -> down; teardown always runs, a summary ends the output.
 E2E_JUNIT := $(BUILD)/e2e/junit.xml
+E2E_DIR := $(BUILD)/localstack-e2e
 localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests, destroy, down (summary at the end)
 	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; \
-	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) \
+	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) --work-root $(E2E_DIR) \
 		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")"
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)

@@ -2,6 +2,7 @@
 
 import sys
 
-from pipeline.cli import main
+from pipeline.cli import interrupt_on_sigterm, main
 
+interrupt_on_sigterm()
 sys.exit(main())

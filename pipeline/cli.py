@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -372,6 +373,15 @@ def parser() -> argparse.ArgumentParser:
     deployed_up.add_argument("--port", type=int, default=0, help="port for a LocalStack started here")
     add("localstack-status", localstack_status)
     return root
+
+
+def interrupt_on_sigterm() -> None:
+    """A CI cancel sends SIGTERM: unwind like Ctrl-C, so every teardown (LocalStack, terraform) runs."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def main(

@@ -86,6 +86,8 @@ class Summary:
                 f"tests     {c.tests} run: {c.passed} passed, {c.failures} failed, "
                 f"{c.errors} errors, {c.skipped} skipped"
             )
+        else:
+            lines.append("tests     not run (no JUnit report)")
         lines.append(f"LocalStack peak memory (process tree, with Lambda workers): {self.peak_rss / 2**20:.0f} MiB")
         lines.append("leftovers: " + ("; ".join(self.leftovers) if self.leftovers else "none (no process, no state)"))
         lines.extend(f"FAILED: {problem}" for problem in self.problems)
@@ -199,10 +201,24 @@ def phase(summary: Summary, name: str, progress: Progress) -> Iterator[None]:
 
 
 def run(request: E2ERequest, settings: Settings, progress: Progress) -> Summary:
-    """Every phase, teardown always; returns the summary (``ok`` says whether the run passed)."""
+    """Every phase, teardown always; returns the summary (``ok`` says whether the run passed).
+
+    An interrupt (Ctrl-C, or SIGTERM, which the CLI turns into one) stops the phase that runs; teardown
+    still runs (a second interrupt skips the destroy, LocalStack is stopped either way) and the
+    summary says it was interrupted.
+    """
     summary = Summary(phases=[(name, seconds, "ok") for name, seconds in request.prior_phases])
     summary.artifact_sha256 = artifact.require_evidence(request.deploy.evidence, request.deploy.stack_dir).sha256
     own = e2e_settings(settings, request.work_root)
+    request.junit.unlink(missing_ok=True)  # counts come from this run's report or from none
+    try:
+        _run(request, own, summary, progress)
+    except KeyboardInterrupt:
+        summary.problems.append("interrupted; teardown ran")
+    return summary
+
+
+def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progress) -> None:
     instance: localstack.Instance | None = None
     child = None
     try:
@@ -220,16 +236,15 @@ def run(request: E2ERequest, settings: Settings, progress: Progress) -> Summary:
                 pass  # recorded by phase(); teardown follows
             finally:
                 summary.counts = _counts(request.junit, summary)
+                summary.peak_rss = memory.peak
                 with phase(summary, "destroy (terraform)", progress), _recorded():
                     deploy.destroy(instance, own, request.deploy, progress)
-            summary.peak_rss = memory.peak
     finally:
         if instance is not None:
             keep_log(Path(instance.log), request.junit.parent / LOG_COPY, progress)
             with phase(summary, "localstack down", progress), _recorded():
                 localstack.stop(own, child=child)
         summary.leftovers = leftovers(own, instance)
-    return summary
 
 
 def keep_log(log: Path, target: Path, progress: Progress) -> None:

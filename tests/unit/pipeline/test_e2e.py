@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_a_passing_summary_renders_every_phase_the_totals_and_the_memory() -> No
     )
 
 
-def test_a_failed_summary_renders_problems_leftovers_and_no_test_line() -> None:
+def test_a_failed_summary_renders_problems_leftovers_and_says_no_tests_ran() -> None:
     summary = e2e.Summary(
         phases=[("deploy (terraform)", 1.0, "FAILED")],
         problems=["deploy (terraform): terraform apply failed"],
@@ -119,7 +120,7 @@ def test_a_failed_summary_renders_problems_leftovers_and_no_test_line() -> None:
     )
     text = summary.render()
     assert "artifact  sha256 (not reached)\n" in text
-    assert "tests " not in text
+    assert "tests     not run (no JUnit report)\n" in text
     assert "leftovers: /x/run still exists; /x/state.json still exists\n" in text
     assert text.endswith("FAILED: deploy (terraform): terraform apply failed\nresult: FAILED\n")
 
@@ -392,3 +393,52 @@ def test_e2e_settings_need_the_shared_venv(make_settings: SettingsFactory, tmp_p
     with pytest.raises(PipelineError, match=r"LocalStack's virtualenv is missing .*`make localstack-venv`"):
         e2e.e2e_settings(settings, tmp_path / "e2e")
     assert not (tmp_path / "e2e").exists()
+
+
+def test_an_interrupt_stops_the_run_but_not_its_teardown(
+    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    instance = Instance(4242, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "run" / "ls.log"))
+    monkeypatch.setattr(e2e.artifact, "require_evidence", lambda evidence, stack: e2e.artifact.Artifact("ab" * 32, ()))
+    monkeypatch.setattr(e2e, "e2e_settings", lambda settings, root: e2e_dir)
+    monkeypatch.setattr(localstack, "start_owned", lambda settings: (calls.append("up") or instance, None))
+
+    def interrupted(*_: object) -> None:
+        calls.append("deploy")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy, "deploy", interrupted)
+    monkeypatch.setattr(deploy, "destroy", lambda *_: calls.append("destroy") or True)
+    monkeypatch.setattr(localstack, "stop", lambda settings, child=None: calls.append("down"))
+    monkeypatch.setattr(e2e, "keep_log", lambda *_: calls.append("keep log"))
+    request = e2e.E2ERequest(
+        deploy=deploy.DeployRequest(tmp_path, tmp_path / "evidence.json", tmp_path, tmp_path, tmp_path),
+        python=Path("python"),
+        tests=["tests/localstack"],
+        junit=tmp_path / "junit.xml",
+        work_root=tmp_path / "e2e",
+    )
+
+    summary = e2e.run(request, e2e_dir, lambda line: None)
+
+    assert calls == ["up", "deploy", "destroy", "keep log", "down"]
+    assert not summary.ok
+    assert summary.problems[-1] == "interrupted; teardown ran"
+    assert [name for name, _, state in summary.phases if state == "FAILED"] == ["deploy (terraform)"]
+
+
+def test_sigterm_unwinds_like_ctrl_c() -> None:
+    """``python -m pipeline`` turns SIGTERM into KeyboardInterrupt, so ``finally`` blocks run."""
+    script = (
+        "import os, signal, sys\n"
+        "from pipeline.cli import interrupt_on_sigterm\n"
+        "interrupt_on_sigterm()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    signal.pause()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('teardown ran')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "teardown ran"), done.stderr
