@@ -91,6 +91,17 @@ def load_handler(spec: str) -> tuple[Callable[..., Any] | None, dict[str, Any] |
 
 
 def max_rss_mb() -> int:
+    """Peak resident memory of this worker (the REPORT line's Max Memory Used).
+
+    VmHWM, not ``ru_maxrss``: the latter keeps the high-water mark from before ``exec``, i.e. that of the
+    LocalStack process this worker was forked from (~900 MB).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return max(int(line.split()[1]) // 1024, 1)
+    except OSError:
+        pass
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, 1)
 
 

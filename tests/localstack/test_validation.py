@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, unique
+from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, poll, unique
 
 CARD = "4111 1111 1111 1111"  # a Luhn-valid test PAN
 
@@ -109,3 +109,22 @@ def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> N
     text = "Missing required request parameters: [Idempotency-Key]"
     assert_refusal(answer, 400, "IDEMPOTENCY_KEY_INVALID", "gateway", gateway_text=text)
     assert nothing_stored_for(tables, merchant_id)
+
+
+def test_a_card_number_sent_to_the_api_never_reaches_the_logs(api: Api, deployed: Deployed) -> None:
+    """The handler refuses the request and logs the refusal (structured JSON), never the card number."""
+    logs = deployed.client("logs")
+    group = "/aws/lambda/" + str(deployed["payments_table_name"]).removesuffix("payments") + "api-handler"
+    key = unique("key-")
+    card = CARD.replace(" ", "")
+    answer = api.create(payment_request(merchant(), description=f"pay with {card} now"), key=key)
+    assert answer.status == 400, answer.raw
+
+    def refusal_logged() -> list[dict[str, Any]]:
+        events = logs.filter_log_events(logGroupName=group, filterPattern='"CARD_DATA_REFUSED"')["events"]
+        return [e for e in events if '"request refused"' in e["message"]]
+
+    poll("the handler's refusal in CloudWatch Logs", refusal_logged)
+    everything = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert everything, f"no log events in {group}"
+    assert not [m for m in everything if card in m or CARD in m or card[-12:] in m]

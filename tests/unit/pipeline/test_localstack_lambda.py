@@ -14,6 +14,7 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -185,6 +186,9 @@ def test_a_handler_gets_its_event_context_and_environment(lam: Any, functions: d
     assert "hello from app 1" in logs and "to stderr" in logs
     assert f"END RequestId: {request_id}" in logs
     assert f"REPORT RequestId: {request_id}\tDuration:" in logs and "Init Duration:" in logs
+    # The worker's own peak (VmHWM), not the LocalStack process it was forked from (~900 MB).
+    used = int(re.search(r"Max Memory Used: (\d+) MB", logs)[1])  # type: ignore[index]
+    assert 1 <= used < 200, used
     assert "__paygate_end_" not in logs
     print(f"cold invoke: {cold * 1000:.0f} ms")
 
