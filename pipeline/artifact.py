@@ -120,15 +120,19 @@ def require_evidence(evidence_file: Path, stack_dir: Path) -> Artifact:
     return artifact
 
 
-def copy_artifact(stack_dir: Path, target: Path) -> Artifact:
-    """Recreate ``target`` with the artifact's files only (copies, as a re-synth may rewrite in place)."""
+def copy_artifact(stack_dir: Path, target: Path, expected: Artifact) -> Artifact:
+    """Recreate ``target`` with the files of ``expected`` (copies: a re-synth may rewrite files in place) and
+    refuse the copy unless its digest is ``expected``'s: what terraform reads is what was checked."""
     if target.exists():
         shutil.rmtree(target)
-    for relative in artifact_files(stack_dir):
-        destination = target / relative
+    for name, _ in expected.files:
+        destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(stack_dir / relative, destination)
-    source, copied = digest(stack_dir), digest(target)
-    if copied.sha256 != source.sha256:  # pragma: no cover - only a concurrent writer gets here
-        raise PipelineError(f"copying {stack_dir} to {target} changed the artifact: synthesize again.")
+        shutil.copyfile(stack_dir / name, destination)
+    copied = digest(target)
+    if copied.sha256 != expected.sha256:
+        raise PipelineError(
+            f"the copy of {stack_dir} in {target} (sha256 {copied.short}) is not the checked artifact "
+            f"({expected.short}): something rewrote the stack meanwhile; synthesize and run `make policy` again."
+        )
     return copied

@@ -284,7 +284,7 @@ def localstack_e2e(args: argparse.Namespace, settings: Settings, out: TextIO) ->
 
 
 def localstack_down(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    """Stop LocalStack (SIGTERM, SIGKILL after 20 s) and remove its run dir, S3 storage and state file."""
+    """Stop LocalStack (SIGTERM, SIGKILL after 20 s) and remove its run dir and state file."""
     started = time.monotonic()
     deploy.outputs_file(settings).unlink(missing_ok=True)
     instance = localstack.stop(settings)

@@ -121,10 +121,9 @@ def _env(settings: Settings, cli_config: Path) -> dict[str, str]:
 
 def prepare(request: DeployRequest, instance: Instance) -> tuple[Path, Artifact]:
     """Check the evidence, copy the artifact next to the instance and write the override files."""
-    artifact.require_evidence(request.evidence, request.stack_dir)
+    checked = artifact.require_evidence(request.evidence, request.stack_dir)
     target = work_dir(instance)
-    copied = artifact.copy_artifact(request.stack_dir, target)
-    artifact.require_evidence(request.evidence, target)  # what terraform reads is what the gate passed
+    copied = artifact.copy_artifact(request.stack_dir, target, checked)
     shutil.copyfile(request.lock_file, target / LOCK_FILE)
     state = state_file(instance)
     state.parent.mkdir(parents=True, exist_ok=True)

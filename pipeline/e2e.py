@@ -19,12 +19,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import artifact, deploy, localstack, localstack_venv
+from pipeline import artifact, deploy, localstack, localstack_venv, procs
 from pipeline.errors import PipelineError
 from pipeline.runner import CommandFailed, stream
 from pipeline.settings import Settings
 
-PROC = Path("/proc")
 LOG_COPY = "localstack.log"  # next to the JUnit report
 TESTS_TIMEOUT_S = 1200.0
 SAMPLE_S = 0.5
@@ -61,7 +60,6 @@ class Counts:
 @dataclass
 class Summary:
     artifact_sha256: str = ""
-    endpoint: str = ""
     phases: list[tuple[str, float, str]] = field(default_factory=list)
     counts: Counts | None = None
     peak_rss: int = 0
@@ -120,7 +118,7 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> int:
-        return sum(rss_of(pid) for pid in [self.pid, *descendants(self.pid)])
+        return sum(procs.rss(pid) for pid in [self.pid, *procs.descendants(self.pid)])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -134,41 +132,6 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:  # the process has gone
-        return ""
-
-
-def parent_of(pid: int) -> int | None:
-    stat = _read(PROC / str(pid) / "stat")
-    # "pid (comm) state ppid ..."; comm may hold spaces and parentheses, so split after the last ')'.
-    fields = stat.rpartition(")")[2].split()
-    return int(fields[1]) if len(fields) > 1 else None
-
-
-def descendants(pid: int) -> list[int]:
-    """Every live process below ``pid`` (children, grandchildren...), whatever their session."""
-    children: dict[int, list[int]] = {}
-    for entry in PROC.iterdir():
-        if entry.name.isdigit() and (parent := parent_of(int(entry.name))) is not None:
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def rss_of(pid: int) -> int:
-    for line in _read(PROC / str(pid) / "status").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
 
 
 def e2e_settings(settings: Settings, work_root: Path) -> Settings:
@@ -224,7 +187,6 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
     try:
         with phase(summary, "localstack up", progress):
             instance, child = localstack.start_owned(own)
-        summary.endpoint = instance.endpoint
         progress(f"LocalStack at {instance.endpoint} (pid {instance.pid}); log {instance.log}")
         with PeakMemory(instance.pid) as memory:
             try:
@@ -300,20 +262,17 @@ def leftovers(settings: Settings, instance: localstack.Instance | None) -> list[
     found = []
     layout = localstack.Layout.of(settings)
     marker = str(layout.run_dir)
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit() or " Z " in _read(entry / "stat").rpartition(")")[2][:3]:
+    for pid in procs.all_pids():
+        if not procs.alive(pid):
             continue
-        cmdline = _read(entry / "cmdline").replace("\0", " ")
-        try:
-            cwd = str((entry / "cwd").readlink())
-        except OSError:
-            cwd = ""
+        cmdline = " ".join(procs.cmdline(pid))
+        cwd = procs.cwd(pid)
         if (
-            (instance is not None and int(entry.name) == instance.pid)
+            (instance is not None and pid == instance.pid)
             or marker in cmdline
-            or (cwd and Path(cwd).is_relative_to(marker))
+            or (cwd is not None and cwd.is_relative_to(layout.run_dir))
         ):
-            found.append(f"process {entry.name} of the e2e LocalStack still runs: {cmdline[:80]}")
+            found.append(f"process {pid} of the e2e LocalStack still runs: {cmdline[:80]}")
     for path in (layout.run_dir, layout.state_file, deploy.outputs_file(settings)):
         if path.exists():
             found.append(f"{path} still exists")

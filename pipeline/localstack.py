@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline import localstack_venv
+from pipeline import localstack_venv, procs
 from pipeline.errors import PipelineError
 from pipeline.runner import spawn
 from pipeline.settings import Settings
@@ -37,9 +37,6 @@ STOP_GRACE_SECONDS = 20.0
 POLL_SECONDS = 0.1
 LOG_TAIL_LINES = 30
 SQS_METRICS_INTERVAL_SECONDS = 5  # queue-depth metrics reach CloudWatch alarms in seconds, not a minute
-# LocalStack's S3 provider keeps object data in this fixed folder whatever TMPDIR says
-# (DEFAULT_S3_TMP_DIR in localstack/services/s3/provider.py).
-S3_STORAGE = Path("/tmp/localstack-s3-storage")
 # DynamoDB from moto in-process (localstack_ext/dynamodb.py, installed into LocalStack's venv with the
 # project package): LocalStack's own provider downloads Java and DynamoDB Local, which fails offline.
 DYNAMODB_PROVIDER = "paygate"
@@ -47,7 +44,6 @@ DYNAMODB_PROVIDER = "paygate"
 S3_PROVIDER = "paygate"
 # localstack_ext/lambda_executor.py: python3.12 functions as local worker processes (no Docker).
 LAMBDA_EXECUTOR = "paygate-local"
-PROC = Path("/proc")
 
 
 class LocalStackError(PipelineError):
@@ -174,49 +170,19 @@ def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
 # --- processes -------------------------------------------------------------------------------------
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, process group) of a live process, None when it does not exist."""
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return fields[0], int(fields[2])
-
-
 def group_members(pgid: int) -> list[int]:
     """Pids of the non-zombie processes in process group ``pgid``."""
-    members = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat[1] == pgid and stat[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return (PROC / str(pid) / "cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
+    return procs.group_members(pgid)
 
 
 def is_localstack(pid: int) -> bool:
     """Whether ``pid`` is alive and a LocalStack runtime (not a recycled pid)."""
-    stat = _proc_stat(pid)
-    return stat is not None and stat[0] != "Z" and MODULE in _cmdline(pid)
+    return procs.alive(pid) and MODULE in procs.cmdline(pid)
 
 
 def rss_bytes(pgid: int) -> int:
     """Resident memory of the whole process group."""
-    total = 0
-    for pid in group_members(pgid):
-        with contextlib.suppress(OSError):
-            for line in (PROC / str(pid) / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-    return total
+    return sum(procs.rss(pid) for pid in group_members(pgid))
 
 
 def health(port: int, timeout: float = 2.0) -> dict[str, object] | None:
@@ -286,16 +252,9 @@ def _terminate(pgid: int, grace: float, child: subprocess.Popen[bytes] | None = 
 
 
 def _clean(layout: Layout) -> None:
-    """Remove the run dir, the state file and (if no other LocalStack runs here) the shared S3 storage."""
+    """Remove the run dir (state, S3 objects, unzipped functions, logs) and the state file."""
     shutil.rmtree(layout.run_dir, ignore_errors=True)
-    others = [pid for pid in _all_pids() if is_localstack(pid)]
-    if not others:
-        shutil.rmtree(S3_STORAGE, ignore_errors=True)
     layout.state_file.unlink(missing_ok=True)
-
-
-def _all_pids() -> list[int]:
-    return [int(entry.name) for entry in PROC.iterdir() if entry.name.isdigit()]
 
 
 def start(
@@ -402,9 +361,7 @@ def _owns_group(pid: int) -> bool:
     """Whether group ``pid`` is still ours: its leader is LocalStack, or gone while members remain."""
     if is_localstack(pid):
         return True
-    stat = _proc_stat(pid)
-    leader_gone = stat is None or stat[0] == "Z"
-    return leader_gone and bool(group_members(pid))
+    return not procs.alive(pid) and bool(group_members(pid))
 
 
 @contextlib.contextmanager

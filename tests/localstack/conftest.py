@@ -53,24 +53,12 @@ def api(deployed: Deployed) -> Api:
 
 @pytest.fixture(scope="session")
 def tables(deployed: Deployed) -> dict[str, Any]:
-    dynamodb = deployed.client("dynamodb")
-    names = {
-        "payments": deployed["payments_table_name"],
-        "audit": deployed["audit_table_name"],
-        "batches": deployed["batches_table_name"],
-        "idempotency": deployed["idempotency_table_name"],
-    }
-    import boto3
-
-    resource = boto3.resource(
-        "dynamodb",
-        endpoint_url=deployed.endpoint,
-        region_name=deployed["region"],
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    assert dynamodb.list_tables()["TableNames"], "no DynamoDB tables in LocalStack"
-    return {purpose: resource.Table(name) for purpose, name in names.items()}
+    dynamodb = deployed.resource("dynamodb")
+    purposes = ("payments", "audit", "batches", "idempotency")
+    found = {purpose: dynamodb.Table(deployed[f"{purpose}_table_name"]) for purpose in purposes}
+    for table in found.values():
+        assert table.table_status == "ACTIVE", table.name
+    return found
 
 
 LATE = "late"  # marker: runs after everything else

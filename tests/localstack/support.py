@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from jsonschema import Draft4Validator
 
 from contracts import validator
+from tests import aws_clients
 
 DEFAULT_DEADLINE_S = 60.0
 POLL_S = 0.25
@@ -69,23 +69,32 @@ class Deployed:
     def endpoint(self) -> str:
         return str(self["localstack_endpoint"])
 
-    def client(self, service: str) -> Any:
-        client = boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=str(self["region"]),
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
+    def function_name(self, role: str) -> str:
+        """A function's physical name (``paygate-<env>-<role>``), from the prefix the tables share."""
+        return str(self["payments_table_name"]).removesuffix("payments") + role
+
+    def execution_arn(self, name: str) -> str:
+        """The ARN of the state machine's execution ``name`` (the api handler names it after the payment)."""
+        return str(self["state_machine_arn"]).replace(":stateMachine:", ":execution:") + f":{name}"
+
+    def executions(self) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=self["state_machine_arn"])
+        return [execution for page in pages for execution in page["executions"]]
+
+    def finished_execution(self, name: str) -> dict[str, Any]:
+        """The execution once it has left RUNNING (polled with the default deadline)."""
+        sfn, arn = self.client("stepfunctions"), self.execution_arn(name)
+        return poll(
+            f"workflow execution {name} to finish",
+            lambda: (found := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and found,
         )
-        if service == "s3":
-            # botocore sends "Expect: 100-continue" with object bodies; LocalStack's hypercorn/h11 answers
-            # it with a response urllib3 cannot parse (BadStatusLine), so the header is dropped.
-            client.meta.events.register("before-send.s3.*", _drop_expect_header)
-        return client
 
+    def resource(self, service: str) -> Any:
+        return aws_clients.session(str(self["region"])).resource(service, endpoint_url=self.endpoint)
 
-def _drop_expect_header(request: Any, **_: Any) -> None:
-    request.headers.pop("Expect", None)
+    def client(self, service: str) -> Any:
+        return aws_clients.client(self.endpoint, str(self["region"]), service)
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,16 @@ class Api:
 
     def get(self, payment_id: str) -> Response:
         return self.request("GET", f"/payments/{payment_id}")
+
+
+def payments_of(tables: Mapping[str, Any], merchant_id: str) -> list[dict[str, Any]]:
+    """Every stored payment of one merchant (the payments table's by-merchant index)."""
+    answer = tables["payments"].query(
+        IndexName="by-merchant",
+        KeyConditionExpression="merchant_id = :m",
+        ExpressionAttributeValues={":m": merchant_id},
+    )
+    return list(answer["Items"])
 
 
 def payment_request(merchant_id: str, **overrides: Any) -> dict[str, Any]:

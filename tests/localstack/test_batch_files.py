@@ -6,28 +6,21 @@ import json
 from typing import Any
 
 from lambdas.batch_processor.handler import batch_id_for
-from tests.localstack.support import Deployed, assert_contract, merchant, poll, unique
+from tests.localstack.support import Deployed, assert_contract, merchant, payments_of, poll, unique
 
 HEADER = "reference,merchant_id,amount,currency,description"
-
-
-def function_name(deployed: Deployed, role: str) -> str:
-    prefix = str(deployed["payments_table_name"]).removesuffix("payments")
-    return f"{prefix}{role}"
 
 
 def batch_item(tables: dict[str, Any], batch_id: str) -> dict[str, Any]:
     return dict(tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True)["Item"])
 
 
-def payments_of(tables: dict[str, Any], merchant_id: str) -> list[dict[str, Any]]:
-    return list(
-        tables["payments"].query(
-            IndexName="by-merchant",
-            KeyConditionExpression="merchant_id = :m",
-            ExpressionAttributeValues={":m": merchant_id},
-        )["Items"]
-    )
+def finished_batch(tables: dict[str, Any], batch_id: str) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        item = tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True).get("Item")
+        return item if item is not None and item["status"] in ("COMPLETED", "FAILED") else None
+
+    return poll(f"batch {batch_id} to finish", final)
 
 
 def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_changes_nothing(
@@ -50,14 +43,7 @@ def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_c
 
     version = put["VersionId"]
     batch_id = batch_id_for(bucket, key, version)
-    batch = poll(
-        f"batch {batch_id} to finish",
-        lambda: (
-            (item := tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True).get("Item"))
-            and item["status"] in ("COMPLETED", "FAILED")
-            and item
-        ),
-    )
+    batch = finished_batch(tables, batch_id)
     assert batch["status"] == "COMPLETED", batch
     assert (int(batch["accepted"]), int(batch["rejected"])) == (3, 2)
     assert sorted(int(error["line"]) for error in batch["errors"]) == [3, 5]
@@ -85,7 +71,7 @@ def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_c
         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "versionId": version, "size": len(body)}},
     }
     answer = deployed.client("lambda").invoke(
-        FunctionName=function_name(deployed, "batch-processor"), Payload=json.dumps({"Records": [record]}).encode()
+        FunctionName=deployed.function_name("batch-processor"), Payload=json.dumps({"Records": [record]}).encode()
     )
     assert "FunctionError" not in answer, answer["Payload"].read()
     summary = json.loads(answer["Payload"].read())["batches"][0]
@@ -112,14 +98,7 @@ def test_a_file_with_a_wrong_header_fails_as_a_whole_and_enqueues_nothing(
     put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
     batch_id = batch_id_for(bucket, key, put["VersionId"])
-    batch = poll(
-        f"batch {batch_id} to finish",
-        lambda: (
-            (item := tables["batches"].get_item(Key={"batch_id": batch_id}, ConsistentRead=True).get("Item"))
-            and item["status"] in ("COMPLETED", "FAILED")
-            and item
-        ),
-    )
+    batch = finished_batch(tables, batch_id)
     assert batch["status"] == "FAILED" and batch.get("failure"), batch
     assert int(batch.get("accepted", 0)) == 0 and int(batch["enqueued_lines"]) == 0  # refused before enqueueing
     assert payments_of(tables, m) == []

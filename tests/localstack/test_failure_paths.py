@@ -17,20 +17,15 @@ RECEIVE_COUNT_DEADLINE_S = 180.0
 ALARM_DEADLINE_S = 150.0
 
 
-def workflow_tasks(deployed: Deployed) -> str:
-    return str(deployed["payments_table_name"]).removesuffix("payments") + "workflow-tasks"
-
-
 def history(deployed: Deployed, payment_id: str) -> list[dict[str, Any]]:
     sfn = deployed.client("stepfunctions")
-    arn = deployed["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{payment_id}"
-    return list(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"])
+    return list(sfn.get_execution_history(executionArn=deployed.execution_arn(payment_id), maxResults=1000)["events"])
 
 
 def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api, deployed: Deployed) -> None:
     """Reserved concurrency 0 makes Lambda refuse the task (TooManyRequests), a real transient failure."""
     lambda_ = deployed.client("lambda")
-    name = workflow_tasks(deployed)
+    name = deployed.function_name("workflow-tasks")
     reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
     lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     try:
@@ -50,12 +45,7 @@ def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api
 
     details = failures[0].get("taskFailedEventDetails") or failures[0].get("lambdaFunctionFailedEventDetails") or {}
     assert details.get("error") == "Lambda.TooManyRequestsException", failures[0]
-    sfn = deployed.client("stepfunctions")
-    arn = deployed["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{payment_id}"
-    done = poll(
-        "the retried execution to finish",
-        lambda: (found := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and found,
-    )
+    done = deployed.finished_execution(payment_id)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, poll, unique
+from tests.localstack.support import (
+    Api,
+    Deployed,
+    assert_contract,
+    merchant,
+    payment_request,
+    payments_of,
+    poll,
+    unique,
+)
 
 CONCURRENT = 20
-
-
-def executions_named(deployed: Deployed, name: str) -> list[dict[str, Any]]:
-    sfn = deployed.client("stepfunctions")
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=deployed["state_machine_arn"])
-    return [e for page in pages for e in page["executions"] if e["name"] == name]
-
-
-def payments_of(tables: dict[str, Any], merchant_id: str) -> list[dict[str, Any]]:
-    return list(
-        tables["payments"].query(
-            IndexName="by-merchant",
-            KeyConditionExpression="merchant_id = :m",
-            ExpressionAttributeValues={":m": merchant_id},
-        )["Items"]
-    )
 
 
 def test_the_same_key_and_body_return_the_same_payment(api: Api) -> None:
@@ -55,7 +48,9 @@ def test_twenty_concurrent_identical_requests_make_one_payment_and_one_workflow(
         assert_contract("payment" if answer.status == 201 else "error", answer.body)
     payment_id = created[0]["payment_id"]
     assert [p["payment_id"] for p in payments_of(tables, request["merchant_id"])] == [payment_id]
-    executions = poll("the payment's workflow execution", lambda: executions_named(deployed, payment_id))
+    executions = poll(
+        "the payment's workflow execution", lambda: [e for e in deployed.executions() if e["name"] == payment_id]
+    )
     assert len(executions) == 1, executions
 
 

@@ -6,20 +6,16 @@ import json
 from typing import Any
 
 from tests.localstack.conftest import Inbox
-from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, poll, unique
-
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-
-
-def execution_of(deployed: Deployed, payment_id: str) -> dict[str, Any]:
-    sfn = deployed.client("stepfunctions")
-    arn = deployed["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{payment_id}"
-
-    def finished() -> dict[str, Any] | None:
-        found = sfn.describe_execution(executionArn=arn)
-        return found if found["status"] in TERMINAL else None
-
-    return poll(f"workflow execution of {payment_id} to finish", finished)
+from tests.localstack.support import (
+    Api,
+    Deployed,
+    assert_contract,
+    merchant,
+    payment_request,
+    payments_of,
+    poll,
+    unique,
+)
 
 
 def audit_of(tables: dict[str, Any], payment_id: str) -> list[dict[str, Any]]:
@@ -46,7 +42,7 @@ def test_a_payment_is_created_processed_by_the_workflow_audited_and_notified(
     )
     assert created.headers["Location"] == f"/payments/{payment['payment_id']}"
 
-    execution = execution_of(deployed, payment["payment_id"])
+    execution = deployed.finished_execution(payment["payment_id"])
     assert execution["status"] == "SUCCEEDED", execution
     stored = tables["payments"].get_item(Key={"payment_id": payment["payment_id"]}, ConsistentRead=True)["Item"]
     assert stored["status"] == "CAPTURED"
@@ -89,11 +85,7 @@ def test_a_request_without_the_api_key_is_refused_with_403(api: Api, tables: dic
     answer = api.create(request, key=unique("key-"), with_key=False)
 
     assert answer.status == 403, answer.raw
-    assert not tables["payments"].query(
-        IndexName="by-merchant",
-        KeyConditionExpression="merchant_id = :m",
-        ExpressionAttributeValues={":m": request["merchant_id"]},
-    )["Items"]
+    assert payments_of(tables, request["merchant_id"]) == []
 
 
 def test_a_screened_out_payment_ends_declined_and_is_notified(
@@ -104,7 +96,7 @@ def test_a_screened_out_payment_ends_declined_and_is_notified(
     assert created.status == 201, created.raw
     payment_id = created.body["payment_id"]
 
-    execution = execution_of(deployed, payment_id)
+    execution = deployed.finished_execution(payment_id)
 
     assert execution["status"] == "SUCCEEDED", execution
     output = json.loads(execution["output"])

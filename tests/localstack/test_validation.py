@@ -16,24 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.localstack.support import Api, Deployed, assert_contract, merchant, payment_request, poll, unique
+from tests.localstack.support import (
+    Api,
+    Deployed,
+    assert_contract,
+    merchant,
+    payment_request,
+    payments_of,
+    poll,
+    unique,
+)
 
 CARD = "4111 1111 1111 1111"  # a Luhn-valid test PAN
-
-
-def execution_count(deployed: Deployed) -> int:
-    sfn = deployed.client("stepfunctions")
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=deployed["state_machine_arn"])
-    return sum(len(page["executions"]) for page in pages)
-
-
-def nothing_stored_for(tables: dict[str, Any], merchant_id: str) -> bool:
-    found = tables["payments"].query(
-        IndexName="by-merchant",
-        KeyConditionExpression="merchant_id = :m",
-        ExpressionAttributeValues={":m": merchant_id},
-    )["Items"]
-    return not found
 
 
 def body_of(merchant_id: str, case: str) -> bytes:
@@ -91,14 +85,14 @@ def test_a_bad_request_is_refused_precisely_and_writes_nothing(
     case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
     merchant_id = merchant()
-    before = execution_count(deployed)
+    before = len(deployed.executions())
 
     answer = api.create(body_of(merchant_id, case), key=unique("key-"))
 
     assert_refusal(answer, *CASES[case])
     assert CARD.replace(" ", "") not in answer.raw.decode() and CARD not in answer.raw.decode()
-    assert nothing_stored_for(tables, merchant_id)
-    assert execution_count(deployed) == before
+    assert payments_of(tables, merchant_id) == []
+    assert len(deployed.executions()) == before
 
 
 def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> None:
@@ -108,13 +102,13 @@ def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> N
 
     text = "Missing required request parameters: [Idempotency-Key]"
     assert_refusal(answer, 400, "IDEMPOTENCY_KEY_INVALID", "gateway", gateway_text=text)
-    assert nothing_stored_for(tables, merchant_id)
+    assert payments_of(tables, merchant_id) == []
 
 
 def test_a_card_number_sent_to_the_api_never_reaches_the_logs(api: Api, deployed: Deployed) -> None:
     """The handler refuses the request and logs the refusal (structured JSON), never the card number."""
     logs = deployed.client("logs")
-    group = "/aws/lambda/" + str(deployed["payments_table_name"]).removesuffix("payments") + "api-handler"
+    group = "/aws/lambda/" + deployed.function_name("api-handler")
     key = unique("key-")
     card = CARD.replace(" ", "")
     answer = api.create(payment_request(merchant(), description=f"pay with {card} now"), key=key)

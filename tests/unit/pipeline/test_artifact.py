@@ -170,7 +170,7 @@ def test_a_changed_artifact_is_refused_naming_both_digests(stack: Path, tmp_path
 
 def test_evidence_for_another_stack_dir_with_the_same_files_is_accepted(stack: Path, tmp_path: Path) -> None:
     artifact.record_evidence(tmp_path, stack, [stack / "cdk.tf.json"], NOW)
-    copy = artifact.copy_artifact(stack, tmp_path / "elsewhere")
+    copy = artifact.copy_artifact(stack, tmp_path / "elsewhere", artifact.digest(stack))
     assert artifact.require_evidence(tmp_path / "evidence.json", tmp_path / "elsewhere") == copy
 
 
@@ -179,7 +179,7 @@ def test_copy_holds_the_artifact_files_only_and_replaces_an_old_copy(stack: Path
     target = tmp_path / "run" / "stack"
     add_files(target, ("stale.tf.json", "terraform.tfstate"))
 
-    copied = artifact.copy_artifact(stack, target)
+    copied = artifact.copy_artifact(stack, target, artifact.digest(stack))
 
     assert copied == artifact.digest(stack)
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == [
@@ -194,5 +194,13 @@ def test_copy_holds_the_artifact_files_only_and_replaces_an_old_copy(stack: Path
 
 def test_copy_into_a_new_directory_creates_it(stack: Path, tmp_path: Path) -> None:
     target = tmp_path / "a" / "b"
-    assert artifact.copy_artifact(stack, target).sha256 == artifact.digest(stack).sha256
+    assert artifact.copy_artifact(stack, target, artifact.digest(stack)).sha256 == artifact.digest(stack).sha256
     assert (target / "cdk.tf.json").is_file()
+
+
+def test_a_copy_that_is_not_the_checked_artifact_is_refused(stack: Path, tmp_path: Path) -> None:
+    checked = artifact.digest(stack)
+    (stack / "cdk.tf.json").write_text('{"rewritten": true}')  # a re-synth between the check and the copy
+
+    with pytest.raises(PipelineError, match=r"is not the checked artifact \(" + checked.short):
+        artifact.copy_artifact(stack, tmp_path / "copy", checked)

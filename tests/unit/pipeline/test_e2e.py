@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import deploy, e2e, localstack, localstack_venv
+from pipeline import deploy, e2e, localstack, localstack_venv, procs
 from pipeline.errors import PipelineError
 from pipeline.localstack import Instance
 from pipeline.runner import CommandFailed, Completed
@@ -37,7 +37,7 @@ def tree() -> Iterator[subprocess.Popen[bytes]]:
     """A shell with two sleeping children, killed (as a group) afterwards."""
     proc = subprocess.Popen(["sh", "-c", "sleep 30 & sleep 30 & wait"], start_new_session=True)
     deadline = time.monotonic() + 5
-    while len(e2e.descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+    while len(procs.descendants(proc.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     yield proc
     os.killpg(proc.pid, 9)
@@ -255,26 +255,26 @@ def test_a_failing_suite_is_one_sentence_pointing_at_the_output_above(
 
 
 def test_descendants_and_parents_follow_a_real_process_tree(tree: subprocess.Popen[bytes]) -> None:
-    children = e2e.descendants(tree.pid)
+    children = procs.descendants(tree.pid)
     assert len(children) == 2
-    assert all(e2e.parent_of(child) == tree.pid for child in children)
-    assert e2e.parent_of(tree.pid) == os.getpid()
-    assert tree.pid in e2e.descendants(os.getpid())
-    assert set(children) <= set(e2e.descendants(os.getpid()))
-    assert e2e.descendants(children[0]) == []
+    assert all(procs.stat(child).ppid == tree.pid for child in children)  # type: ignore[union-attr]
+    assert procs.stat(tree.pid).ppid == os.getpid()  # type: ignore[union-attr]
+    assert tree.pid in procs.descendants(os.getpid())
+    assert set(children) <= set(procs.descendants(os.getpid()))
+    assert procs.descendants(children[0]) == []
 
 
 def test_rss_is_read_for_a_live_process_and_zero_for_a_gone_one(tree: subprocess.Popen[bytes]) -> None:
-    assert e2e.rss_of(tree.pid) > 0
-    assert e2e.rss_of(os.getpid()) > 10 * 2**20
+    assert procs.rss(tree.pid) > 0
+    assert procs.rss(os.getpid()) > 10 * 2**20
     gone = subprocess.Popen(["true"])
     gone.wait()
-    assert e2e.rss_of(gone.pid) == 0
-    assert e2e.parent_of(gone.pid) is None
+    assert procs.rss(gone.pid) == 0
+    assert procs.stat(gone.pid) is None
 
 
 def test_peak_memory_covers_the_process_and_its_descendants(tree: subprocess.Popen[bytes]) -> None:
-    own = e2e.rss_of(tree.pid)
+    own = procs.rss(tree.pid)
     with e2e.PeakMemory(tree.pid) as memory:
         time.sleep(0.05)
     assert memory.peak > own

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import localstack, localstack_venv
+from pipeline import localstack, localstack_venv, procs
 from pipeline.cli import main
 from pipeline.errors import PipelineError
 from pipeline.localstack import Instance, Layout, LocalStackError
@@ -285,7 +285,7 @@ def test_a_start_that_never_gets_healthy_times_out_with_the_log_and_is_killed(
     with pytest.raises(LocalStackError, match=r"(?s)did not become healthy on http://localhost:\d+.*still booting"):
         localstack.start(settings, timeout=0.5)
     assert not Layout.of(settings).state_file.exists()
-    assert not any("sleep 600" in " ".join(localstack._cmdline(pid)) for pid in localstack._all_pids())
+    assert not any("sleep 600" in " ".join(procs.cmdline(pid)) for pid in procs.all_pids())
 
 
 def test_stop_kills_a_group_that_ignores_sigterm_after_the_grace_period(fake_venv: Callable[[str], Settings]) -> None:
@@ -419,18 +419,3 @@ def test_cli_localstack_venv_reports_an_up_to_date_venv_and_a_reinstalled_projec
     monkeypatch.setattr(localstack_venv, "project_digest", lambda project: "changed")
     code, out, _ = run_cli("localstack-venv", "--lock", str(lock), environ=environ)
     assert code == 0 and ": project package reinstalled in " in out
-
-
-def test_clean_removes_the_shared_s3_storage_only_when_no_other_localstack_runs(
-    make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    settings = make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "ls"), **PYENV, **LAMBDA_PYTHON)
-    storage = tmp_path / "localstack-s3-storage"
-    monkeypatch.setattr(localstack, "S3_STORAGE", storage)
-    storage.mkdir()
-    monkeypatch.setattr(localstack, "is_localstack", lambda pid: pid == os.getpid())
-    localstack.stop(settings)
-    assert storage.is_dir()  # another instance (here: "this process") may still use it
-    monkeypatch.setattr(localstack, "is_localstack", lambda pid: False)
-    localstack.stop(settings)
-    assert not storage.exists()

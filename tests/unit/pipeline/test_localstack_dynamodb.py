@@ -7,63 +7,34 @@ stopped. A missing LocalStack venv fails with the command to run, it never skips
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from pipeline import localstack
 from pipeline.localstack import Instance
-from pipeline.settings import Settings, from_environ
+from pipeline.settings import Settings
+from tests.unit.pipeline.real_localstack import client, running_in
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
-UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
 TABLE = "payments"
 INDEX = "by-merchant"
-REGION = "eu-west-1"
 
 _started: list[tuple[Settings, Instance]] = []
 
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    assert (REAL_VENV / "bin" / "python").is_file(), (
-        f"LocalStack's virtualenv is missing ({REAL_VENV}): run `make localstack-venv` (`make unit` does it first)"
-    )
     tmp = tmp_path_factory.mktemp("localstack-dynamodb")
-    root = tmp / "ls"
-    root.mkdir()
-    (root / "venv").symlink_to(REAL_VENV)
-    environ = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp / "home"),
-        "PAYGATE_UV": str(UV),
-        "PAYGATE_CACHE_DIR": str(tmp / "cache"),
-        "PAYGATE_LOCALSTACK_DIR": str(root),
-        # The functions' interpreter (LocalStack's Lambda workers); pyenv shims need the real HOME.
-        "PAYGATE_PYTHON": str(Path(sys.base_prefix) / "bin" / "python3.12"),
-    }
-    settings = from_environ(environ, tmp)
-    with localstack.running_localstack(settings) as running:
+    with running_in(tmp) as (settings, running):
         _started.append((settings, running))
         yield running
 
 
 @pytest.fixture(scope="module")
 def dynamodb(instance: Instance) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=instance.endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return client(instance, "dynamodb")
 
 
 def payment(payment_id: str, merchant: str, amount: int) -> dict[str, dict[str, str]]:

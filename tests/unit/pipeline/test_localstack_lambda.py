@@ -16,7 +16,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import time
 import zipfile
@@ -24,22 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
 from pipeline import localstack
 from pipeline.localstack import Instance
-from pipeline.settings import Settings, from_environ
+from pipeline.settings import Settings
+from tests.unit.pipeline.real_localstack import BASE_PYTHON, REGION, REPO_ROOT, client, running_in
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
-UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
 WORKER = REPO_ROOT / "localstack_ext" / "lambda_worker.py"
-REGION = "eu-west-1"
 ROLE = "arn:aws:iam::000000000000:role/x"
 RUN_MARKER_VAR = "PAYGATE_TEST_RUN"
-BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
 
 APP = """
 import os
@@ -91,44 +85,21 @@ def zipped(files: dict[str, str]) -> bytes:
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    assert (REAL_VENV / "bin" / "python").is_file(), (
-        f"LocalStack's virtualenv is missing ({REAL_VENV}): run `make localstack-venv` (`make unit` does it first)"
-    )
     tmp = tmp_path_factory.mktemp("localstack-lambda")
     _run_marker.append(str(tmp))
-    root = tmp / "ls"
-    root.mkdir()
-    (root / "venv").symlink_to(REAL_VENV)
-    environ = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(tmp / "home"),
-        "PAYGATE_UV": str(UV),
-        "PAYGATE_CACHE_DIR": str(tmp / "cache"),
-        "PAYGATE_LOCALSTACK_DIR": str(root),
-        # The workers' python3.12 (pipeline.localstack passes find_python() on as PAYGATE_LAMBDA_PYTHON): the
-        # project venv's base interpreter, so functions see their own code, not the project's packages.
-        "PAYGATE_PYTHON": str(BASE_PYTHON),
-    }
-    settings = from_environ(environ, tmp)
-    with localstack.running_localstack(settings) as running:
+    with running_in(tmp) as (settings, running):
         _started.append((settings, running))
         yield running
 
 
-def client(instance: Instance, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=instance.endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60),
-    )
+def fail_fast(instance: Instance, service: str) -> Any:
+    """A client that does not retry: a function error must show on the first invoke."""
+    return client(instance, service, Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60))
 
 
 @pytest.fixture(scope="module")
 def lam(instance: Instance) -> Any:
-    return client(instance, "lambda")
+    return fail_fast(instance, "lambda")
 
 
 @pytest.fixture(scope="module")
@@ -269,7 +240,7 @@ def test_a_crash_is_an_exit_error_and_the_next_invoke_starts_a_new_one(lam: Any,
 
 def test_handler_output_reaches_cloudwatch_logs(instance: Instance, lam: Any, functions: dict[str, str]) -> None:
     _, result, _ = invoke(lam, functions["app"], {"n": 42})
-    logs = client(instance, "logs")
+    logs = fail_fast(instance, "logs")
     deadline = time.monotonic() + 15
     messages: list[str] = []
     while time.monotonic() < deadline:
@@ -314,6 +285,17 @@ def test_workers_run_while_localstack_does_with_only_the_function_environment(
         leaked = names & {"GATEWAY_LISTEN", "PAYGATE_LAMBDA_PYTHON", "LAMBDA_RUNTIME_EXECUTOR", "TMPDIR", "PAYGATE_UV"}
         assert not leaked, leaked
         assert {"_HANDLER", "AWS_ENDPOINT_URL", "GREETING", "LAMBDA_TASK_ROOT", "PYTHONPATH", "HOME"} <= names
+
+
+def test_s3_objects_are_kept_in_the_instance_run_dir(instance: Instance) -> None:
+    """localstack_ext/s3.py: object bodies under the run dir's temp folder, not the shared /tmp folder."""
+    s3 = client(instance, "s3")
+    s3.create_bucket(Bucket="plugin-check", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="plugin-check", Key="k", Body=b"kept in the run dir")
+
+    # The store keeps each bucket's folder there (small bodies stay in memory until they grow).
+    assert (Path(instance.run_dir) / "tmp" / "s3-storage" / "plugin-check").is_dir()
+    assert s3.get_object(Bucket="plugin-check", Key="k")["Body"].read() == b"kept in the run dir"
 
 
 def test_the_module_instance_is_stopped_and_cleaned_afterwards(instance: Instance) -> None:
