@@ -193,7 +193,12 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
                 with phase(summary, "deploy (terraform)", progress):
                     deploy.deploy(request.deploy, instance, own, progress)
                 with phase(summary, "e2e tests", progress):
-                    _tests(request, own, progress)
+                    try:
+                        _tests(request, own, progress)
+                    except PipelineError:
+                        if localstack.dump_threads(instance):  # what a stuck LocalStack was doing, before teardown
+                            progress("LocalStack's thread stacks were written to its log")
+                        raise
             except (PipelineError, OSError):
                 pass  # recorded by phase(); teardown follows
             finally:

@@ -34,6 +34,7 @@ READY_LINE = "Ready."
 HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 20.0
+THREAD_DUMP_SIGNAL = signal.SIGUSR2  # localstack_ext/diagnostics.py registers it (faulthandler)
 POLL_SECONDS = 0.1
 LOG_TAIL_LINES = 30
 SQS_METRICS_INTERVAL_SECONDS = 5  # queue-depth metrics reach CloudWatch alarms in seconds, not a minute
@@ -355,6 +356,20 @@ def stop(
         _terminate(instance.pid, grace)
     _clean(layout)
     return instance
+
+
+def dump_threads(instance: Instance | None) -> bool:
+    """Ask a running LocalStack to write every thread's stack into its log (``localstack_ext/diagnostics.py``).
+
+    For a failure that left LocalStack stuck rather than erroring; False when no such process runs.
+    """
+    if instance is None or not is_localstack(instance.pid):
+        return False
+    try:
+        os.kill(instance.pid, THREAD_DUMP_SIGNAL)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _owns_group(pid: int) -> bool:

@@ -442,3 +442,68 @@ def test_sigterm_unwinds_like_ctrl_c() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "teardown ran"), done.stderr
+
+
+def test_a_failed_suite_has_localstack_dump_its_threads_before_the_teardown(
+    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stuck LocalStack explains itself in the kept log: the dump comes while the deployment still runs."""
+    calls: list[str] = []
+    lines: list[str] = []
+    instance = Instance(4242, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "run" / "ls.log"))
+    monkeypatch.setattr(e2e.artifact, "require_evidence", lambda evidence, stack: e2e.artifact.Artifact("ab" * 32, ()))
+    monkeypatch.setattr(e2e, "e2e_settings", lambda settings, root: e2e_dir)
+    monkeypatch.setattr(localstack, "start_owned", lambda settings: (calls.append("up") or instance, None))
+    monkeypatch.setattr(deploy, "deploy", lambda *_: calls.append("deploy"))
+
+    def failing_suite(*_: object) -> None:
+        calls.append("tests")
+        raise PipelineError("the e2e suite failed (exit 1); see the output above")
+
+    monkeypatch.setattr(e2e, "_tests", failing_suite)
+    monkeypatch.setattr(localstack, "dump_threads", lambda running: calls.append(f"dump {running.pid}") or True)
+    monkeypatch.setattr(deploy, "destroy", lambda *_: calls.append("destroy") or True)
+    monkeypatch.setattr(localstack, "stop", lambda settings, child=None: calls.append("down"))
+    monkeypatch.setattr(e2e, "keep_log", lambda *_: calls.append("keep log"))
+    request = e2e.E2ERequest(
+        deploy=deploy.DeployRequest(tmp_path, tmp_path / "evidence.json", tmp_path, tmp_path, tmp_path),
+        python=Path("python"),
+        tests=["tests/localstack"],
+        junit=tmp_path / "junit.xml",
+        work_root=tmp_path / "e2e",
+    )
+
+    summary = e2e.run(request, e2e_dir, lines.append)
+
+    assert calls == ["up", "deploy", "tests", "dump 4242", "destroy", "keep log", "down"]
+    assert "LocalStack's thread stacks were written to its log" in lines
+    assert summary.problems[0] == "e2e tests: the e2e suite failed (exit 1); see the output above"
+    assert [name for name, _, state in summary.phases if state == "FAILED"] == ["e2e tests"]
+
+
+def test_dump_threads_signals_only_a_live_localstack(tmp_path: Path) -> None:
+    marker = tmp_path / "dumped"
+    script = (
+        "import pathlib, signal, sys, time\n"
+        f"signal.signal(signal.SIGUSR2, lambda *_: pathlib.Path({str(marker)!r}).write_text('stacks'))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    # Named like LocalStack's runtime in its command line, as is_localstack() checks.
+    fake = subprocess.Popen([sys.executable, "-c", script, localstack.MODULE], stdout=subprocess.PIPE, text=True)
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        assert fake.stdout is not None and fake.stdout.readline().strip() == "ready"
+        as_instance = Instance(fake.pid, 1, "http://localhost:1", str(tmp_path), str(tmp_path / "log"))
+        assert localstack.dump_threads(as_instance)
+        deadline = time.monotonic() + 5
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marker.read_text() == "stacks"
+        assert not localstack.dump_threads(Instance(other.pid, 1, "http://localhost:1", str(tmp_path), "log"))
+        assert not localstack.dump_threads(None)
+        assert other.poll() is None, "a process that is not LocalStack gets no signal"
+    finally:
+        for proc in (fake, other):
+            proc.kill()
+            proc.wait()

@@ -345,6 +345,20 @@ def real_settings(make_settings: SettingsFactory, tmp_path: Path) -> Iterator[Se
     localstack.stop(settings)  # a failed assertion must not leave LocalStack running
 
 
+def settled_log(log: Path, needle: str, deadline_s: float = 10.0) -> str:
+    """The log once it holds ``needle`` and has stopped growing for 0.5 s (a dump is written in pieces)."""
+    deadline = time.monotonic() + deadline_s
+    text, settled_since = "", time.monotonic()
+    while time.monotonic() < deadline:
+        current = log.read_text()
+        if current != text:
+            text, settled_since = current, time.monotonic()
+        elif needle in text and time.monotonic() - settled_since >= 0.5:
+            break
+        time.sleep(0.05)
+    return text
+
+
 def run_cli(*argv: str, environ: Mapping[str, str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     code = main(list(argv), environ=environ, out=out, err=err)
@@ -361,6 +375,12 @@ def test_real_localstack_starts_healthy_refuses_a_second_start_and_stops_clean_e
         document = localstack.health(instance.port)
         assert document is not None and "services" in document
         assert localstack.READY_LINE in Path(instance.log).read_text().splitlines()
+        # SIGUSR2 (localstack_ext/diagnostics.py): every thread's stack in the log, LocalStack still healthy.
+        assert localstack.dump_threads(instance)
+        dumped = settled_log(Path(instance.log), "(most recent call first)")
+        assert "Current thread" in dumped and dumped.count("(most recent call first)") >= 2, dumped[-3000:]
+        assert "localstack/runtime/main.py" in dumped
+        assert localstack.health(instance.port) is not None
         with pytest.raises(LocalStackError, match=r"already running .*`make localstack-down` first"):
             localstack.start(real_settings)
         assert localstack.start(real_settings, reuse=True) == instance
@@ -378,6 +398,7 @@ def test_real_localstack_starts_healthy_refuses_a_second_start_and_stops_clean_e
         raise KeyboardInterrupt
     assert_nothing_left(real_settings, instance.pid)
     assert localstack.health(instance.port) is None
+    assert not localstack.dump_threads(instance), "no signal for a LocalStack that is gone"
 
 
 def test_cli_up_reuses_a_running_instance_reports_status_and_down_is_idempotent(
