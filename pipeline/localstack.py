@@ -34,6 +34,7 @@ READY_LINE = "Ready."
 HEALTH_PATH = "/_localstack/health"
 START_TIMEOUT_SECONDS = 90.0
 STOP_GRACE_SECONDS = 20.0
+DEBUG_LOGGERS_ENV = "PAYGATE_LOCALSTACK_DEBUG_LOGGERS"  # passed on: loggers LocalStack runs at DEBUG
 THREAD_DUMP_SIGNAL = signal.SIGUSR2  # localstack_ext/diagnostics.py registers it (faulthandler)
 POLL_SECONDS = 0.1
 LOG_TAIL_LINES = 30
@@ -136,7 +137,8 @@ def build_env(
     ``lambda_python`` (a Python 3.12) runs the functions' worker processes (localstack_ext/lambda_executor.py).
 
     Built from scratch (only ``PATH`` is inherited) so credentials or LOCALSTACK_* settings of the
-    caller cannot change what runs.
+    caller cannot change what runs; ``PAYGATE_LOCALSTACK_DEBUG_LOGGERS`` (loggers to run at DEBUG, see
+    ``localstack_ext/diagnostics.py``) is passed on.
     """
     env = {
         "PATH": settings.path,
@@ -158,6 +160,8 @@ def build_env(
     }
     if lambda_python is not None:
         env["PAYGATE_LAMBDA_PYTHON"] = str(lambda_python)
+    if debug_loggers := settings.environ.get(DEBUG_LOGGERS_ENV):
+        env[DEBUG_LOGGERS_ENV] = debug_loggers
     env.update(extra or {})
     return env
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,16 +51,29 @@ def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api
     assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
 
 
-def consumer_state(deployed: Deployed) -> str:
-    """What the payment queue and its consumer look like (for a failure message)."""
+def consumer_state(deployed: Deployed, body: str, since_ms: int) -> str:
+    """What the payment queue, the message and its consumer look like (for a failure message only).
+
+    Peeking at the message counts as one more receive: fine once the test has failed.
+    """
     sqs, names = deployed.client("sqs"), ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
     queues = {
         url.rsplit("/", 1)[-1]: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
         for url in (deployed["payment_queue_url"], deployed["payment_dlq_url"])
     }
+    peeked = sqs.receive_message(
+        QueueUrl=deployed["payment_queue_url"], MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+    ).get("Messages", [])
+    message = [m["Attributes"] for m in peeked if m["Body"] == body]
     mappings = deployed.client("lambda").list_event_source_mappings()["EventSourceMappings"]
     states = [(m["FunctionArn"].rsplit(":", 1)[-1], m["State"], m.get("LastProcessingResult")) for m in mappings]
-    return f"queues {queues}; event source mappings {states}"
+    group = f"/aws/lambda/{deployed.function_name('payment-processor')}"
+    events = deployed.client("logs").filter_log_events(logGroupName=group, startTime=since_ms)["events"]
+    reports = sum(1 for e in events if e["message"].startswith("REPORT "))
+    return (
+        f"queues {queues}; the message {message or 'not visible'}; event source mappings {states}; "
+        f"{reports} payment-processor invocations since it was sent"
+    )
 
 
 def dlq_alarm(deployed: Deployed) -> dict[str, Any]:
@@ -97,6 +111,7 @@ def fast_redelivery(deployed: Deployed) -> Iterator[None]:
 def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fires(deployed: Deployed) -> None:
     sqs = deployed.client("sqs")
     poison = json.dumps({"message_type": "payment.requested", "payment_id": unique("not-a-payment-")})
+    sent_ms = int(time.time() * 1000)
     sqs.send_message(QueueUrl=deployed["payment_queue_url"], MessageBody=poison)
 
     def in_dlq() -> list[dict[str, Any]]:
@@ -111,7 +126,7 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
     try:
         landed = poll("the poison message in the DLQ", in_dlq, deadline_s=RECEIVE_COUNT_DEADLINE_S)
     except Deadline as late:
-        raise Deadline(f"{late}; {consumer_state(deployed)}") from None
+        raise Deadline(f"{late}; {consumer_state(deployed, poison, sent_ms)}") from None
     assert int(landed[0]["Attributes"]["ApproximateReceiveCount"]) >= 1
 
     alarm = poll(

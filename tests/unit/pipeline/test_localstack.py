@@ -28,6 +28,7 @@ from pipeline.localstack import Instance, Layout, LocalStackError
 from pipeline.runner import spawn
 from pipeline.settings import Settings
 from pipeline.toolchain import MISSING_LOCALSTACK_PYTHON, MissingPrerequisite, find_localstack_python
+from tests import aws_clients
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
@@ -80,6 +81,13 @@ def test_environment_binds_loopback_keeps_every_file_in_the_run_dir_and_inherits
     assert env["PATH"] == settings.path
     assert "AWS_ACCESS_KEY_ID" not in env and "LOCALSTACK_AUTH_TOKEN" not in env
     assert env["LAMBDA_RUNTIME_EXECUTOR"] == "local"
+    assert localstack.DEBUG_LOGGERS_ENV not in env
+
+
+def test_environment_passes_on_the_loggers_to_debug(make_settings: SettingsFactory, tmp_path: Path) -> None:
+    loggers = "localstack.services.sqs.models,localstack.services.lambda_.event_source_mapping"
+    settings = make_settings(PAYGATE_LOCALSTACK_DEBUG_LOGGERS=loggers)
+    assert localstack.build_env(settings, 4599, tmp_path)["PAYGATE_LOCALSTACK_DEBUG_LOGGERS"] == loggers
 
 
 def test_state_file_round_trips_and_a_broken_one_says_to_remove_it(tmp_path: Path) -> None:
@@ -399,6 +407,20 @@ def test_real_localstack_starts_healthy_refuses_a_second_start_and_stops_clean_e
     assert_nothing_left(real_settings, instance.pid)
     assert localstack.health(instance.port) is None
     assert not localstack.dump_threads(instance), "no signal for a LocalStack that is gone"
+
+
+def test_real_localstack_logs_only_the_chosen_loggers_at_debug(real_settings: Settings) -> None:
+    """PAYGATE_LOCALSTACK_DEBUG_LOGGERS (localstack_ext/diagnostics.py): SQS's model at DEBUG, nothing else."""
+    environ = {**real_settings.environ, localstack.DEBUG_LOGGERS_ENV: "localstack.services.sqs.models"}
+    settings = dataclasses.replace(real_settings, environ=environ)
+    with localstack.running_localstack(settings) as instance:
+        sqs = aws_clients.client(instance.endpoint, "eu-west-1", "sqs")
+        url = sqs.create_queue(QueueName="debugged")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["x"]
+        debug = [line for line in Path(instance.log).read_text().splitlines() if " DEBUG --- " in line]
+    assert any("l.services.sqs.models" in line and "de-queued message" in line for line in debug), debug
+    assert all("l.services.sqs.models" in line for line in debug), "only the chosen logger runs at DEBUG"
 
 
 def test_cli_up_reuses_a_running_instance_reports_status_and_down_is_idempotent(
