@@ -141,9 +141,13 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
         raise Deadline(f"{late}; {consumer_state(deployed, poison, sent_ms)}") from None
     assert int(landed[0]["Attributes"]["ApproximateReceiveCount"]) >= 1
 
-    alarm = poll(
-        "the DLQ depth alarm in ALARM",
-        lambda: (a := dlq_alarm(deployed))["StateValue"] == "ALARM" and a,
-        deadline_s=ALARM_DEADLINE_S,
-    )
+    try:
+        alarm = poll(
+            "the DLQ depth alarm in ALARM",
+            lambda: (a := dlq_alarm(deployed))["StateValue"] == "ALARM" and a,
+            deadline_s=ALARM_DEADLINE_S,
+        )
+    finally:  # the DLQ as the test found it: a rerun against the same deployment sees only its own message
+        for message in in_dlq():
+            sqs.delete_message(QueueUrl=deployed["payment_dlq_url"], ReceiptHandle=message["ReceiptHandle"])
     assert alarm["AlarmActions"] == [deployed["alarm_topic_arn"]]
