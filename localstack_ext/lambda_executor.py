@@ -23,6 +23,7 @@ invocation at a time per environment (LocalStack never sends that), memory limit
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -54,6 +55,8 @@ HOST = "127.0.0.1"
 INIT_ID = "init"  # the worker's end marker for its init phase (see lambda_worker.py)
 MARKER_WAIT_SECONDS = 2.0  # for the last log lines of an invocation, after its response
 STOP_GRACE_SECONDS = 2.0
+LOG_LINES_KEPT = 10_000  # a warm worker's log buffer after each invocation (for get_logs); its own lines go whole
+HISTORY_KEPT = 5  # logs of an environment's earlier workers (timed out, crashed) kept for get_logs
 
 
 class LocalProcessExecutorPlugin(RuntimeExecutorPlugin):
@@ -92,6 +95,7 @@ class Worker:
     def __init__(self, python: Path, code_dir: Path, env: dict[str, str]) -> None:
         self.marker = f"__paygate_end_{secrets.token_hex(8)}__"
         self.lines: list[str] = []
+        self.dropped = 0  # lines trimmed from the front of ``lines``: indexes count from the worker's start
         self.markers: set[str] = set()
         self.changed = threading.Condition()
         self.messages: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -155,15 +159,24 @@ class Worker:
 
     def log_count(self) -> int:
         with self.changed:
-            return len(self.lines)
+            return self.dropped + len(self.lines)
 
     def logs_since(self, start: int, marker_id: str | None) -> list[str]:
-        """Log lines from index ``start``, after waiting (briefly) for the end marker ``marker_id``."""
+        """Log lines from index ``start``, after waiting (briefly) for the end marker ``marker_id``.
+
+        Then the buffer keeps only its last ``LOG_LINES_KEPT`` lines: a warm worker lives for many
+        invocations, and each has had its lines by now.
+        """
         with self.changed:
             if marker_id is not None:
                 self.changed.wait_for(lambda: marker_id in self.markers, timeout=MARKER_WAIT_SECONDS)
                 self.markers.discard(marker_id)
-            return self.lines[start:]
+            since = self.lines[max(start - self.dropped, 0) :]
+            if len(self.lines) > LOG_LINES_KEPT:
+                trimmed = len(self.lines) - LOG_LINES_KEPT
+                del self.lines[:trimmed]
+                self.dropped += trimmed
+            return since
 
     def all_logs(self) -> str:
         with self.changed:
@@ -201,7 +214,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         super().__init__(id=id, function_version=function_version)
         self._env: dict[str, str] = {}
         self._worker: Worker | None = None
-        self._history: list[str] = []  # logs of the workers this environment has had before the current one
+        # logs of the workers this environment has had before the current one (the last HISTORY_KEPT)
+        self._history: collections.deque[str] = collections.deque(maxlen=HISTORY_KEPT)
         self._invoke_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._stopped = False

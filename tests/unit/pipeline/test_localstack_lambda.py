@@ -414,3 +414,62 @@ def test_worker_does_not_shadow_function_modules_with_its_own_folder(tmp_path: P
         assert json.loads(worker.invoke("r-1", {})["payload"]) == "function"
     finally:
         worker.finish()
+
+
+TRIM_SCRIPT = """
+import json, sys
+from pathlib import Path
+from localstack_ext import lambda_executor as executor
+
+executor.LOG_LINES_KEPT = 50
+code = sys.argv[2]
+env = {"_HANDLER": "app.handler", "PATH": "/usr/bin:/bin", "PYTHONPATH": code, "LAMBDA_TASK_ROOT": code}
+worker = executor.Worker(Path(sys.argv[1]), Path(code), env)
+assert worker.receive(30)["type"] == "ready"
+worker.logs_since(0, executor.INIT_ID)
+seen = []
+for tag, count in (("a", 120), ("b", 30), ("c", 70)):
+    start = worker.log_count()
+    request = {"invoke-id": tag, "payload": json.dumps({"tag": tag, "n": count}), "invoked-function-arn": "arn"}
+    worker.send(request)
+    result = worker.receive(30)["payload"]
+    lines = worker.logs_since(start, tag)
+    own = [line for line in lines if line.startswith("line " + tag + " ")]
+    kept, count = len(worker.lines), worker.log_count()
+    seen.append({"result": result, "own": len(own), "first": own[0], "kept": kept, "count": count})
+worker.kill(0)
+print(json.dumps(seen))
+"""
+
+
+def test_a_warm_workers_log_buffer_keeps_only_its_last_lines_and_every_invocation_gets_all_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """The executor's Worker, in LocalStack's venv: a warm worker's logs do not grow without bound."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "app.py").write_text(
+        "def handler(event, context):\n"
+        "    for i in range(event['n']):\n"
+        "        print(f\"line {event['tag']} {i}\")\n"
+        "    return event['tag']\n"
+    )
+    venv_python = REPO_ROOT / "build" / "localstack" / "venv" / "bin" / "python"
+    done = subprocess.run(
+        [str(venv_python), "-c", TRIM_SCRIPT, str(BASE_PYTHON), str(code)],
+        cwd=REPO_ROOT,  # this checkout's localstack_ext, with LocalStack's venv for its imports
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [(s["result"], s["own"], s["first"]) for s in seen] == [
+        ('"a"', 120, "line a 0"),
+        ('"b"', 30, "line b 0"),
+        ('"c"', 70, "line c 0"),
+    ]
+    assert all(s["kept"] <= 50 for s in seen), seen
+    counts = [s["count"] for s in seen]
+    assert counts == sorted(counts) and counts[-1] >= 220, "indexes keep counting from the worker's start"
