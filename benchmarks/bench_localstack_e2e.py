@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,21 @@ def run(cmd: list[str]) -> tuple[int, str, float]:
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, errors="replace", check=False)
     return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
+
+
+def slowest_tests(junit: Path, shown: int = 5) -> list[str]:
+    """Where the e2e phase goes: the slowest tests from the run's JUnit report, and all the others."""
+    if not junit.is_file():
+        return [f"(no JUnit report at {junit})"]
+    found = list(ET.parse(junit).getroot().iter("testcase"))
+    cases = sorted(((float(case.get("time", 0)), case.get("name", "?")) for case in found), reverse=True)
+    lines = [f"{'e2e test (slowest first)':<90} {'seconds':>8}"]
+    lines.extend(f"{name[:90]:<90} {seconds:8.1f}" for seconds, name in cases[:shown])
+    # what tests recorded about their own waits (record_testsuite_property), e.g. the poison message's two
+    lines.extend(f"  {prop.get('name')} = {prop.get('value')} s" for prop in ET.parse(junit).getroot().iter("property"))
+    rest = cases[shown:]
+    lines.append(f"{f'the other {len(rest)} tests':<90} {sum(seconds for seconds, _ in rest):8.1f}")
+    return lines
 
 
 def main() -> int:
@@ -57,6 +73,8 @@ def main() -> int:
         lines.append(f"{name:<24} {seconds:8.1f} {seconds / total:7.1%}  {state}")
     lines.append(f"{'sum of phases':<24} {total:8.1f}")
     lines.append(f"{'make wall time':<24} {wall:8.1f}   ratio to target {wall / TARGET_SECONDS:.2f}")
+    lines.append("")
+    lines.extend(slowest_tests(ROOT / "build" / "e2e" / "junit.xml"))
     lines.append("")
     lines.append("pipeline summary:")
     lines.extend("  " + line for line in summary.strip().splitlines())
