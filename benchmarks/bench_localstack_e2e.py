@@ -36,14 +36,15 @@ def slowest_tests(junit: Path, shown: int = 5) -> list[str]:
     """Where the e2e phase goes: the slowest tests from the run's JUnit report, and all the others."""
     if not junit.is_file():
         return [f"(no JUnit report at {junit})"]
-    found = list(ET.parse(junit).getroot().iter("testcase"))
+    report = ET.parse(junit).getroot()
+    found = list(report.iter("testcase"))
     cases = sorted(((float(case.get("time", 0)), case.get("name", "?")) for case in found), reverse=True)
     lines = [f"{'e2e test (slowest first)':<90} {'seconds':>8}"]
     lines.extend(f"{name[:90]:<90} {seconds:8.1f}" for seconds, name in cases[:shown])
     rest = cases[shown:]
     lines.append(f"{f'the other {len(rest)} tests':<90} {sum(seconds for seconds, _ in rest):8.1f}")
     # what tests recorded about their own waits (record_testsuite_property), e.g. the poison message's two
-    properties = list(ET.parse(junit).getroot().iter("property"))
+    properties = list(report.iter("property"))
     if properties:
         lines.append("recorded by the tests:")
         lines.extend(f"  {prop.get('name')} = {prop.get('value')} s" for prop in properties)

@@ -1,7 +1,7 @@
 """A real host-mode LocalStack for one test module, in a scratch directory (the project's venv symlinked in).
 
 Shared by the plugin tests (DynamoDB, Lambda): a missing LocalStack venv fails with the command to run,
-it never skips; the instance is stopped and cleaned when the ``with`` block ends.
+it never skips; the instance is stopped and cleaned when the ``with`` block ends, and that is checked.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"
 
 @contextlib.contextmanager
 def running_in(tmp: Path) -> Iterator[tuple[Settings, Instance]]:
-    """Settings rooted in ``tmp`` and a LocalStack started from them, stopped on exit."""
+    """Settings rooted in ``tmp`` and a LocalStack started from them, stopped on exit and checked gone."""
     assert (REAL_VENV / "bin" / "python").is_file(), (
         f"LocalStack's virtualenv is missing ({REAL_VENV}): run `make localstack-venv` (`make unit` does it first)"
     )
@@ -50,6 +50,10 @@ def running_in(tmp: Path) -> Iterator[tuple[Settings, Instance]]:
     settings = from_environ(environ, tmp)
     with localstack.running_localstack(settings) as running:
         yield settings, running
+    # Stopped and cleaned: no process of its group, no state file (a failure here is the module's teardown error).
+    assert not localstack.is_localstack(running.pid)
+    assert localstack.group_members(running.pid) == []
+    assert localstack.read_state(localstack.Layout.of(settings)) is None
 
 
 def client(instance: Instance, service: str, config: Config | None = None) -> Any:

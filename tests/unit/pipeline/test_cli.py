@@ -208,6 +208,15 @@ def checkov_printing(tmp_path: Path, result: str) -> Path:
     return checkov
 
 
+def gate_environ(machine_environ: dict[str, str], tmp_path: Path, result: str) -> dict[str, str]:
+    """The CLI's environment for a policy gate whose (stand-in) Checkov reports ``result``."""
+    return {
+        **machine_environ,
+        "PAYGATE_REPO_ROOT": str(REPO_ROOT),
+        "PAYGATE_CHECKOV": str(checkov_printing(tmp_path, result)),
+    }
+
+
 def gate_argv(stack_file: Path, out: Path, waivers: Path) -> tuple[str, ...]:
     return ("policy-gate", "--input", str(stack_file), "--out", str(out), "--waivers", str(waivers))
 
@@ -222,8 +231,7 @@ def no_waivers(tmp_path: Path) -> Path:
 def test_a_passing_policy_gate_records_evidence_for_the_stack_dir(
     machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
 ) -> None:
-    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
-    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "passed"))
+    environ = gate_environ(machine_environ, tmp_path, "passed")
     out_dir = tmp_path / "policy"
     code, out, err = run_cli(*gate_argv(sqs_stack / "cdk.tf.json", out_dir, no_waivers), environ=environ)
     assert (code, err) == (0, "")
@@ -238,8 +246,7 @@ def test_a_passing_policy_gate_records_evidence_for_the_stack_dir(
 def test_a_policy_gate_on_an_input_not_named_cdk_tf_json_records_no_evidence(
     machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
 ) -> None:
-    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
-    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "passed"))
+    environ = gate_environ(machine_environ, tmp_path, "passed")
     renamed = tmp_path / "stack.json"
     shutil.copyfile(sqs_stack / "cdk.tf.json", renamed)
     out_dir = tmp_path / "policy"
@@ -252,8 +259,7 @@ def test_a_policy_gate_on_an_input_not_named_cdk_tf_json_records_no_evidence(
 def test_a_failing_policy_gate_forgets_the_old_evidence(
     machine_environ: dict[str, str], sqs_stack: Path, tmp_path: Path, no_waivers: Path
 ) -> None:
-    environ = {**machine_environ, "PAYGATE_REPO_ROOT": str(REPO_ROOT)}
-    environ["PAYGATE_CHECKOV"] = str(checkov_printing(tmp_path, "failed"))
+    environ = gate_environ(machine_environ, tmp_path, "failed")
     out_dir = tmp_path / "policy"
     artifact.record_evidence(out_dir, sqs_stack, [sqs_stack / "cdk.tf.json"], dt.datetime.now(dt.UTC))
     code, _, err = run_cli(*gate_argv(sqs_stack / "cdk.tf.json", out_dir, no_waivers), environ=environ)

@@ -342,7 +342,7 @@ def test_a_zombie_is_not_a_leftover(e2e_dir: Settings) -> None:
     run_dir.mkdir(parents=True)
     zombie = subprocess.Popen(["true"], cwd=run_dir)
     deadline = time.monotonic() + 5
-    while " Z " not in Path(f"/proc/{zombie.pid}/stat").read_text() and time.monotonic() < deadline:
+    while (found := procs.stat(zombie.pid)) is not None and found.state != "Z" and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
         found = e2e.leftovers(e2e_dir, None)
@@ -395,34 +395,51 @@ def test_e2e_settings_need_the_shared_venv(make_settings: SettingsFactory, tmp_p
     assert not (tmp_path / "e2e").exists()
 
 
-def test_an_interrupt_stops_the_run_but_not_its_teardown(
-    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[str] = []
-    instance = Instance(4242, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "run" / "ls.log"))
-    monkeypatch.setattr(e2e.artifact, "require_evidence", lambda evidence, stack: e2e.artifact.Artifact("ab" * 32, ()))
-    monkeypatch.setattr(e2e, "e2e_settings", lambda settings, root: e2e_dir)
-    monkeypatch.setattr(localstack, "start_owned", lambda settings: (calls.append("up") or instance, None))
+class StagedRun:
+    """``e2e.run`` with every step replaced by a recorder: what ran, in which order, and what it said."""
 
-    def interrupted(*_: object) -> None:
-        calls.append("deploy")
-        raise KeyboardInterrupt
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> None:
+        self.calls: list[str] = []
+        self.lines: list[str] = []
+        self.settings = settings
+        self.tmp_path = tmp_path
+        self.instance = Instance(4242, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "ls.log"))
+        self.monkeypatch = monkeypatch
+        monkeypatch.setattr(e2e.artifact, "require_evidence", lambda *_: e2e.artifact.Artifact("ab" * 32, ()))
+        monkeypatch.setattr(e2e, "e2e_settings", lambda *_: settings)
+        monkeypatch.setattr(localstack, "start_owned", lambda *_: (self.calls.append("up") or self.instance, None))
+        self.step(deploy, "deploy")
+        self.step(e2e, "_tests", "tests")
+        self.step(deploy, "destroy")
+        self.step(e2e, "keep_log", "keep log")
+        monkeypatch.setattr(localstack, "stop", lambda settings, child=None: self.calls.append("down"))
 
-    monkeypatch.setattr(deploy, "deploy", interrupted)
-    monkeypatch.setattr(deploy, "destroy", lambda *_: calls.append("destroy") or True)
-    monkeypatch.setattr(localstack, "stop", lambda settings, child=None: calls.append("down"))
-    monkeypatch.setattr(e2e, "keep_log", lambda *_: calls.append("keep log"))
-    request = e2e.E2ERequest(
-        deploy=deploy.DeployRequest(tmp_path, tmp_path / "evidence.json", tmp_path, tmp_path, tmp_path),
-        python=Path("python"),
-        tests=["tests/localstack"],
-        junit=tmp_path / "junit.xml",
-        work_root=tmp_path / "e2e",
-    )
+    def step(self, module: object, name: str, label: str | None = None, raises: BaseException | None = None) -> None:
+        """Replace ``module.name`` by a recorder (that raises ``raises``, when given)."""
 
-    summary = e2e.run(request, e2e_dir, lambda line: None)
+        def recorded(*_: object) -> bool:
+            self.calls.append(label or name)
+            if raises is not None:
+                raise raises
+            return True
 
-    assert calls == ["up", "deploy", "destroy", "keep log", "down"]
+        self.monkeypatch.setattr(module, name, recorded)
+
+    def run(self) -> e2e.Summary:
+        return e2e.run(e2e_request(self.tmp_path, self.tmp_path / "junit.xml"), self.settings, self.lines.append)
+
+
+@pytest.fixture
+def staged(monkeypatch: pytest.MonkeyPatch, e2e_dir: Settings, tmp_path: Path) -> StagedRun:
+    return StagedRun(monkeypatch, e2e_dir, tmp_path)
+
+
+def test_an_interrupt_stops_the_run_but_not_its_teardown(staged: StagedRun) -> None:
+    staged.step(deploy, "deploy", raises=KeyboardInterrupt())
+
+    summary = staged.run()
+
+    assert staged.calls == ["up", "deploy", "destroy", "keep log", "down"]
     assert not summary.ok
     assert summary.problems[-1] == "interrupted; teardown ran"
     assert [name for name, _, state in summary.phases if state == "FAILED"] == ["deploy (terraform)"]
@@ -445,38 +462,16 @@ def test_sigterm_unwinds_like_ctrl_c() -> None:
 
 
 def test_a_failed_suite_has_localstack_dump_its_threads_before_the_teardown(
-    e2e_dir: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    staged: StagedRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stuck LocalStack explains itself in the kept log: the dump comes while the deployment still runs."""
-    calls: list[str] = []
-    lines: list[str] = []
-    instance = Instance(4242, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "run" / "ls.log"))
-    monkeypatch.setattr(e2e.artifact, "require_evidence", lambda evidence, stack: e2e.artifact.Artifact("ab" * 32, ()))
-    monkeypatch.setattr(e2e, "e2e_settings", lambda settings, root: e2e_dir)
-    monkeypatch.setattr(localstack, "start_owned", lambda settings: (calls.append("up") or instance, None))
-    monkeypatch.setattr(deploy, "deploy", lambda *_: calls.append("deploy"))
+    staged.step(e2e, "_tests", "tests", raises=PipelineError("the e2e suite failed (exit 1); see the output above"))
+    monkeypatch.setattr(localstack, "dump_threads", lambda running: staged.calls.append(f"dump {running.pid}") or True)
 
-    def failing_suite(*_: object) -> None:
-        calls.append("tests")
-        raise PipelineError("the e2e suite failed (exit 1); see the output above")
+    summary = staged.run()
 
-    monkeypatch.setattr(e2e, "_tests", failing_suite)
-    monkeypatch.setattr(localstack, "dump_threads", lambda running: calls.append(f"dump {running.pid}") or True)
-    monkeypatch.setattr(deploy, "destroy", lambda *_: calls.append("destroy") or True)
-    monkeypatch.setattr(localstack, "stop", lambda settings, child=None: calls.append("down"))
-    monkeypatch.setattr(e2e, "keep_log", lambda *_: calls.append("keep log"))
-    request = e2e.E2ERequest(
-        deploy=deploy.DeployRequest(tmp_path, tmp_path / "evidence.json", tmp_path, tmp_path, tmp_path),
-        python=Path("python"),
-        tests=["tests/localstack"],
-        junit=tmp_path / "junit.xml",
-        work_root=tmp_path / "e2e",
-    )
-
-    summary = e2e.run(request, e2e_dir, lines.append)
-
-    assert calls == ["up", "deploy", "tests", "dump 4242", "destroy", "keep log", "down"]
-    assert "LocalStack's thread stacks were written to its log" in lines
+    assert staged.calls == ["up", "deploy", "tests", "dump 4242", "destroy", "keep log", "down"]
+    assert "LocalStack's thread stacks were written to its log" in staged.lines
     assert summary.problems[0] == "e2e tests: the e2e suite failed (exit 1); see the output above"
     assert [name for name, _, state in summary.phases if state == "FAILED"] == ["e2e tests"]
 

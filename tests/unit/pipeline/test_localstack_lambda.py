@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from pipeline import localstack
+from pipeline import localstack, procs
 from pipeline.localstack import Instance
-from pipeline.settings import Settings
 from tests.unit.pipeline.real_localstack import BASE_PYTHON, REGION, REPO_ROOT, client, running_in
 
 WORKER = REPO_ROOT / "localstack_ext" / "lambda_worker.py"
@@ -71,7 +70,6 @@ def handler(event, context):
     }
 """
 
-_started: list[tuple[Settings, Instance]] = []
 _run_marker: list[str] = []
 
 
@@ -87,8 +85,7 @@ def zipped(files: dict[str, str]) -> bytes:
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     tmp = tmp_path_factory.mktemp("localstack-lambda")
     _run_marker.append(str(tmp))
-    with running_in(tmp) as (settings, running):
-        _started.append((settings, running))
+    with running_in(tmp) as (_, running):
         yield running
 
 
@@ -281,7 +278,7 @@ def test_workers_run_while_localstack_does_with_only_the_function_environment(
     pids = worker_pids(_run_marker[0])
     assert pids
     for pid in pids:
-        names = {item.split(b"=", 1)[0].decode() for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")}
+        names = {item.split("=", 1)[0] for item in process_environ(pid)}
         leaked = names & {"GATEWAY_LISTEN", "PAYGATE_LAMBDA_PYTHON", "LAMBDA_RUNTIME_EXECUTOR", "TMPDIR", "PAYGATE_UV"}
         assert not leaked, leaked
         assert {"_HANDLER", "AWS_ENDPOINT_URL", "GREETING", "LAMBDA_TASK_ROOT", "PYTHONPATH", "HOME"} <= names
@@ -299,35 +296,32 @@ def test_s3_objects_are_kept_in_the_instance_run_dir(instance: Instance) -> None
 
 
 def test_the_module_instance_is_stopped_and_cleaned_afterwards(instance: Instance) -> None:
-    # Runs last in this module: the module fixture is torn down after it; checked by the finalizer below.
+    # Runs last in this module: the module fixture is torn down after it; running_in() and the finalizer below check.
     assert localstack.is_localstack(instance.pid)
 
 
 def worker_pids(marker: str) -> list[int]:
     """Live lambda_worker.py processes whose environment carries this module's run marker."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for pid in procs.all_pids():
+        if not any(part.endswith("lambda_worker.py") for part in procs.cmdline(pid)) or not procs.alive(pid):
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        ours = f"{RUN_MARKER_VAR}={marker}".encode() in environ.split(b"\0")
-        if b"lambda_worker.py" in cmdline and ours and state != "Z":
-            found.append(int(entry.name))
+        if f"{RUN_MARKER_VAR}={marker}" in process_environ(pid):
+            found.append(pid)
     return found
 
 
+def process_environ(pid: int) -> list[str]:
+    """The ``NAME=value`` entries a process was started with (none when it has gone)."""
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _stopped_after_the_module() -> Iterator[None]:
-    yield
-    for settings, started in _started:
-        assert not localstack.is_localstack(started.pid)
-        assert localstack.group_members(started.pid) == []
-        assert localstack.read_state(localstack.Layout.of(settings)) is None
+def _workers_stopped_after_the_module() -> Iterator[None]:
+    yield  # after the module instance's teardown (running_in() checks LocalStack itself is gone)
     for marker in _run_marker:
         deadline = time.monotonic() + 5
         while worker_pids(marker) and time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import procs
 from pipeline.errors import PipelineError
 from pipeline.runner import OUTPUT_TAIL_LINES, CommandFailed, run, stream
 
@@ -63,11 +64,7 @@ def gone(pid: int, within: float = 5.0) -> bool:
     """Whether ``pid`` has exited within ``within`` seconds (a zombie not yet reaped by its new parent counts)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            return True
-        if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
+        if not procs.alive(pid):
             return True
         time.sleep(0.05)
     return False
