@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from lambdas.shared.errors import MoneyError
 
@@ -23,6 +25,13 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     **dict.fromkeys(_THREE.split(), 3),
     **dict.fromkeys(_FOUR.split(), 4),
 }
+# Major units as ASCII digits, then optionally "." and ASCII digits. Written out as [0-9], not \d or
+# str.isdigit(): those also take "\u00b2", Arabic-Indic U+0661 and fullwidth U+FF11, and int() reads
+# some of them, plus "1_000", " 12" and "+5". Matched with fullmatch, so no trailing newline slips by.
+_DECIMAL = re.compile(r"(?P<major>[0-9]+)(?:\.(?P<minor>[0-9]+))?")
+# Longest amount text read: 20 digits, a point and 4 decimals is far above any configured limit and far
+# below Python's int-from-text limit (4300 digits, which raises a bare ValueError).
+MAX_DECIMAL_TEXT_CHARS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +67,40 @@ class Money:
         return f"{major}.{minor:0{self.exponent}d}"
 
     @classmethod
-    def from_decimal_string(cls, text: str, currency: str, *, limit: int) -> Money:
-        """Parse major units written with at most the currency's digits (no float arithmetic)."""
-        exponent = CURRENCY_EXPONENTS.get(currency)
+    def from_decimal_string(cls, text: object, currency: object, *, limit: int) -> Money:
+        """Money from major units written as text (``"12.50"`` EUR -> 1250 minor units), no float arithmetic.
+
+        ``text`` is ASCII digits, optionally a point and at most the currency's exponent of ASCII
+        digits, at most ``MAX_DECIMAL_TEXT_CHARS`` characters; no sign, exponent, grouping, spaces
+        or non-ASCII digits. Raises MoneyError (code VALIDATION_FAILED, field ``amount``) for any
+        other text, UNSUPPORTED_CURRENCY for a currency outside ISO 4217's active codes, and
+        AMOUNT_OVER_LIMIT above ``limit`` (minor units).
+        """
+        exponent = CURRENCY_EXPONENTS.get(currency) if isinstance(currency, str) else None
         if exponent is None:
             raise MoneyError("currency is not a supported ISO 4217 code", code="UNSUPPORTED_CURRENCY", field="currency")
-        major, _, minor = text.partition(".")
-        malformed = not major.isdigit() or (minor and not minor.isdigit()) or ("." in text and not minor)
-        if malformed or len(minor) > exponent:
-            raise MoneyError("amount is not a decimal in the currency's precision", field="amount")
-        return cls.of(int(major) * 10**exponent + int(minor.ljust(exponent, "0") or "0"), currency, limit=limit)
+        if not isinstance(text, str):
+            raise MoneyError("amount must be text of ASCII digits", field="amount")
+        if len(text) > MAX_DECIMAL_TEXT_CHARS:
+            raise MoneyError(f"amount text is longer than {MAX_DECIMAL_TEXT_CHARS} characters", field="amount")
+        parsed = _DECIMAL.fullmatch(text)
+        if parsed is None:
+            raise MoneyError("amount must be ASCII digits with an optional decimal point", field="amount")
+        minor = parsed["minor"] or ""
+        if len(minor) > exponent:
+            raise MoneyError(f"amount has more than the {exponent} decimals of {currency}", field="amount")
+        amount = int(parsed["major"]) * 10**exponent + int(minor.ljust(exponent, "0") or "0")
+        return cls.of(amount, currency, limit=limit)
+
+
+def whole_number(value: object, *, field: str) -> int:
+    """An exact integer from a stored number (int, or a DynamoDB Decimal with no fraction).
+
+    ``int()`` would truncate ``Decimal("12.5")`` to 12 and read text; here anything but an integral
+    int/Decimal raises MoneyError (code VALIDATION_FAILED, ``field`` named).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    raise MoneyError(f"{field} is not a whole number", field=field)

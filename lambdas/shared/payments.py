@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.shared.lifecycle import INITIAL, Event, Status, transition
-from lambdas.shared.money import Money
+from lambdas.shared.money import Money, whole_number
 from lambdas.shared.pan import refuse_pan
 
 OPTIONAL_FIELDS = ("description", "reason", "batch_id")
@@ -80,14 +80,15 @@ class Payment:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Payment:
-        """Read back a stored item (amount/version may come back from DynamoDB as Decimal)."""
+        """Read back a stored item; amount/version come back from DynamoDB as Decimal and must be whole
+        (MoneyError otherwise: ``int()`` would silently truncate a fraction)."""
         return cls(
             payment_id=item["payment_id"],
             merchant_id=item["merchant_id"],
             reference=item["reference"],
-            money=Money(int(item["amount"]), item["currency"]),
+            money=Money(whole_number(item["amount"], field="amount"), item["currency"]),
             status=Status(item["status"]),
-            version=int(item["version"]),
+            version=whole_number(item["version"], field="version"),
             source=item["source"],
             created_at=item["created_at"],
             updated_at=item["updated_at"],
