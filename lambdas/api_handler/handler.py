@@ -1,4 +1,8 @@
-"""api_handler: POST /payments (idempotent on the Idempotency-Key header) and GET /payments/{id}."""
+"""api_handler: POST /payments (idempotent on the Idempotency-Key header) and GET /payments/{id}.
+
+Every answer is one the contract (contracts/openapi.json) declares for its operation and status:
+whatever the body, header or path, a refusal is a 4xx with the contract error body, never a 500.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -22,11 +28,20 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
-from contracts import CREATE_PAYMENT_REQUEST, validator
-from lambdas.shared.errors import DomainError
-from lambdas.shared.http import error_response, json_response
+from contracts import (
+    CREATE_PAYMENT_REQUEST,
+    ENVIRONMENT_DIMENSION,
+    FAILURE_KIND_DIMENSION,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    WORKFLOW_START_FAILED_METRIC,
+    validator,
+)
+from lambdas.shared.errors import BodyTooLargeError, DomainError, MalformedJsonError
+from lambdas.shared.http import decode_body, error_response, is_json_media_type, json_response, parse_json
 from lambdas.shared.money import Money
 from lambdas.shared.pan import contains_pan, refuse_pan
 from lambdas.shared.payments import Payment, iso, new_payment
@@ -35,15 +50,62 @@ from lambdas.shared.store import PaymentStore
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 255
+# 1-255 visible ASCII characters (U+0021-U+007E), as contracts/openapi.json declares the header.
+IDEMPOTENCY_KEY = re.compile(rf"[!-~]{{1,{MAX_IDEMPOTENCY_KEY}}}")
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-PAYMENT_ID = re.compile(r"^pay_[a-f0-9]{32}$")
-ROUTES = (re.compile(r"^/payments/?$"), re.compile(r"^/payments/[^/]+/?$"))
+PAYMENT_ID = re.compile(r"pay_[a-f0-9]{32}")
+COLLECTION_ROUTE = re.compile(r"/payments/?")
+ITEM_ROUTE = re.compile(r"/payments/[^/]+/?")
+TRANSIENT = "transient"
+PERMANENT = "permanent"
 
 app = APIGatewayRestResolver()
 
 
 class KeyReused(Exception):
     """The Idempotency-Key names an existing payment made from another request."""
+
+
+class WorkflowNotStarted(Exception):
+    """The payment is stored but StartExecution failed.
+
+    Raised inside the idempotent operation so Powertools deletes the idempotency record instead of
+    storing the answer: a retry with the same key runs the operation again and starts the workflow
+    (execution name = payment id, so StartExecution is idempotent). ``payment`` is the contract's
+    payment resource, ``error_code`` the AWS error code, ``kind`` TRANSIENT or PERMANENT.
+    """
+
+    def __init__(self, payment: dict[str, Any], *, error_code: str, kind: str) -> None:
+        super().__init__(f"workflow start failed: {error_code}")
+        self.payment, self.error_code, self.kind = payment, error_code, kind
+
+
+def start_failure_kind(error: ClientError | BotoCoreError) -> str:
+    """TRANSIENT when a retry may succeed (botocore's throttling and transient error codes, HTTP 5xx,
+    connection errors and timeouts), PERMANENT otherwise (e.g. StateMachineDoesNotExist, AccessDenied)."""
+    if isinstance(error, ClientError):
+        context = RetryContext(attempt_number=1, parsed_response=error.response)
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        retryable = ThrottledRetryableChecker().is_retryable(context) or TransientRetryableChecker().is_retryable(
+            context
+        )
+        return TRANSIENT if retryable or status >= 500 else PERMANENT
+    transient = TransientRetryableChecker().is_retryable(RetryContext(attempt_number=1, caught_exception=error))
+    return TRANSIENT if transient else PERMANENT
+
+
+def emit_start_failure(environment: str, kind: str) -> None:
+    """One WorkflowStartFailed count as a CloudWatch Embedded Metric Format line on stdout (CloudWatch
+    Logs turns it into the metric; no API call on a path where AWS is already failing).
+
+    Dimension sets: (service, Environment), which the alarm watches, and (service, Environment,
+    FailureKind). Names: contracts.METRICS_* (shared with stacks/constructs/alarms.py).
+    """
+    metrics = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
+    metrics.set_default_dimensions(**{"service": METRICS_SERVICE, ENVIRONMENT_DIMENSION: environment})
+    metrics.add_dimensions(**{FAILURE_KIND_DIMENSION: kind})
+    metrics.add_metric(name=WORKFLOW_START_FAILED_METRIC, unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
 
 
 def payment_id_for_key(key: str) -> str:
@@ -111,7 +173,6 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
             first = payment
         store.record_audit(first, action="CREATED", actor="api_handler", at=now)
         logger.append_keys(payment_id=payment.payment_id)
-        status = 201
         try:
             sfn.start_execution(
                 stateMachineArn=state_machine,
@@ -119,13 +180,15 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
                 input=json.dumps({"payment_id": payment.payment_id}),
             )
         except ClientError as error:
-            code = error.response["Error"]["Code"]
-            if code != "ExecutionAlreadyExists":
-                # The payment exists and stays PENDING; answering (not raising) keeps the client from retrying.
-                logger.error("workflow start failed", extra={"error_code": code})
-                status = 202
-        logger.info("payment created", extra={"status_code": status})
-        return {"status": status, "payment": payment.to_resource()}
+            code = str(error.response.get("Error", {}).get("Code") or "Unknown")
+            if code != "ExecutionAlreadyExists":  # a retry after a start that did happen
+                kind = start_failure_kind(error)
+                raise WorkflowNotStarted(payment.to_resource(), error_code=code, kind=kind) from None
+        except BotoCoreError as error:  # no answer at all: connection error, timeout
+            kind = start_failure_kind(error)
+            raise WorkflowNotStarted(payment.to_resource(), error_code=type(error).__name__, kind=kind) from None
+        logger.info("payment created", extra={"status_code": 201})
+        return {"status": 201, "payment": payment.to_resource()}
 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)(
         create
@@ -158,16 +221,25 @@ def create_payment() -> Response[str]:
     rt = runtime()
     event = app.current_event
     key = event.headers.get(IDEMPOTENCY_HEADER) or ""  # case-insensitive in Powertools v3
-    raw = event.body or ""
+    if not is_json_media_type(event.headers.get("Content-Type")):
+        return _refuse(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json (UTF-8)")
+    try:
+        raw = decode_body(event.body, base64_encoded=bool(event.is_base64_encoded))
+    except BodyTooLargeError as error:
+        return _refuse(413, error.code, error.message)
+    except MalformedJsonError as error:
+        return _refuse(400, error.code, error.message)
     # Card data is refused before anything else looks at the input, and never echoed.
     if contains_pan(raw) or contains_pan(key):
         return _refuse(400, "CARD_DATA_REFUSED", "card numbers are not accepted; send a payment method token instead")
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        return _refuse(400, "IDEMPOTENCY_KEY_INVALID", f"{IDEMPOTENCY_HEADER} header of 1-255 characters is required")
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        return _refuse(
+            400, "IDEMPOTENCY_KEY_INVALID", f"{IDEMPOTENCY_HEADER} header of 1-255 visible ASCII characters is required"
+        )
     try:
-        body = json.loads(raw)
-    except ValueError:
-        return _refuse(400, "MALFORMED_JSON", "body is not valid JSON")
+        body = parse_json(raw)
+    except MalformedJsonError as error:
+        return _refuse(400, error.code, error.message)
     errors = sorted(validator(CREATE_PAYMENT_REQUEST).iter_errors(body), key=lambda e: list(map(str, e.path)))
     if errors:
         details = [{"field": "/".join(map(str, e.absolute_path)) or "$", "rule": str(e.validator)} for e in errors]
@@ -184,13 +256,18 @@ def create_payment() -> Response[str]:
         return _refuse(422, "IDEMPOTENCY_KEY_REUSED", f"this {IDEMPOTENCY_HEADER} was used with a different body")
     except IdempotencyAlreadyInProgressError:
         return _refuse(409, "IDEMPOTENCY_IN_PROGRESS", f"a request with this {IDEMPOTENCY_HEADER} is in progress")
+    except WorkflowNotStarted as failure:
+        # The payment exists and stays PENDING; nothing is stored for the key, so a retry starts the workflow.
+        logger.error("workflow start failed", extra={"error_code": failure.error_code, "failure_kind": failure.kind})
+        emit_start_failure(rt.settings.environment, failure.kind)
+        result = {"status": 202, "payment": failure.payment}
     payment = result["payment"]
     return json_response(result["status"], payment, headers={"Location": f"/payments/{payment['payment_id']}"})
 
 
 @app.get("/payments/<payment_id>")
 def get_payment(payment_id: str) -> Response[str]:
-    payment = runtime().store.get(payment_id) if PAYMENT_ID.match(payment_id) else None
+    payment = runtime().store.get(payment_id) if PAYMENT_ID.fullmatch(payment_id) else None
     if payment is None:
         return _refuse(404, "PAYMENT_NOT_FOUND", "no payment with this id")
     return json_response(200, payment.to_resource())
@@ -198,8 +275,12 @@ def get_payment(payment_id: str) -> Response[str]:
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    path = app.current_event.path
-    if any(route.match(path) for route in ROUTES):
+    event = app.current_event
+    path = event.path
+    if ITEM_ROUTE.fullmatch(path) and event.http_method == "GET":
+        # An id with characters the router does not take (control, odd bytes) names no payment.
+        return _refuse(404, "PAYMENT_NOT_FOUND", "no payment with this id")
+    if COLLECTION_ROUTE.fullmatch(path) or ITEM_ROUTE.fullmatch(path):
         return _refuse(405, "METHOD_NOT_ALLOWED", "method not allowed on this resource")
     return _refuse(404, "ROUTE_NOT_FOUND", "no such route")
 

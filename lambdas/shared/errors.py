@@ -22,6 +22,16 @@ class CardDataError(DomainError):
     code = "CARD_DATA_REFUSED"
 
 
+class MalformedJsonError(DomainError):
+    """A request body that is not I-JSON (RFC 7493) within the platform's bounds (lambdas/shared/http.py)."""
+
+    code = "MALFORMED_JSON"
+
+
+class BodyTooLargeError(DomainError):
+    """A request body above the size bound (answered 413)."""
+
+
 class MoneyError(DomainError):
     """An amount or currency the platform does not accept."""
 

@@ -1,4 +1,5 @@
-"""Contracts: every schema is draft 4 (any may become an API model), the OpenAPI document references them."""
+"""Contracts: every schema is draft 4 (any may become an API model), the OpenAPI document references them and
+declares per operation every status and error code; currencies are the one currency table."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 import contracts
 from contracts import ALL, DRAFT4, ERROR, OPENAPI_PATH, SCHEMA_DIR, load_openapi, load_schema, validator
+from lambdas.shared.money import CURRENCY_EXPONENTS
 
 NEWER_KEYWORDS = frozenset(
     {
@@ -112,3 +114,81 @@ def test_validators_are_built_once_per_schema() -> None:
 def test_the_contract_files_are_plain_json() -> None:
     for path in [*SCHEMA_DIR.glob("*.json"), OPENAPI_PATH]:
         json.loads(path.read_text(encoding="utf-8"))
+
+
+def currency_properties() -> Iterator[tuple[str, dict[str, Any]]]:
+    for name in ALL:
+        for sub in subschemas(load_schema(name)):
+            if "currency" in sub.get("properties", {}):
+                yield name, sub["properties"]["currency"]
+
+
+def test_every_currency_in_the_contracts_is_the_currency_table() -> None:
+    """The supported ISO 4217 codes, exactly: a request valid by the contract is never refused for its currency."""
+    found = dict(currency_properties())
+    assert set(found) == {"create_payment_request", "payment", "payment_event", "payment_message", "batch_line"}
+    for name, currency in found.items():
+        assert currency["enum"] == sorted(CURRENCY_EXPONENTS), f"{name}: enum differs from CURRENCY_EXPONENTS"
+
+
+def test_the_create_request_refuses_a_currency_the_table_does_not_have() -> None:
+    request = {"merchant_id": "m_abcdef12", "reference": "r1", "amount": 1, "currency": "AAA"}
+    assert not validator(contracts.CREATE_PAYMENT_REQUEST).is_valid(request)
+    assert validator(contracts.CREATE_PAYMENT_REQUEST).is_valid({**request, "currency": "KWD"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "matches"),
+    [
+        ("^m_[a-z0-9]{6,32}$", "m_abcdef12", True),
+        ("^m_[a-z0-9]{6,32}$", "m_abcdef12\n", False),  # Python's `$` matches before a final newline
+        ("^[0-9]+$", "\u0661\u0662", False),
+        ("^\\d+$", "\u0661\u0662", False),  # ECMA-262 \d is ASCII
+        ("^\\d+$", "12", True),
+        ("^a\\$$", "a$", True),
+        ("^[$]$", "$", True),
+        ("^[^\\u0000-\\u001F\\u007F]*$", "caf\u00e9 \U0001f600", True),
+        ("^[^\\u0000-\\u001F\\u007F]*$", "a\nb", False),
+    ],
+)
+def test_patterns_have_ecma_262_semantics(pattern: str, text: str, matches: bool) -> None:
+    check = contracts.ContractValidator({"type": "string", "pattern": pattern})
+    assert check.is_valid(text) is matches
+
+
+def declared(document: dict[str, Any]) -> Iterator[tuple[str, str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                yield path, method, status, response
+    for status, response in contracts.declared_responses("*", "*").items():
+        yield "*", "*", status, response
+
+
+def test_every_declared_error_names_its_codes_from_the_error_enum() -> None:
+    enum = set(load_schema(ERROR)["properties"]["error"]["properties"]["code"]["enum"])
+    for path, method, status, response in declared(load_openapi()):
+        schema = response["content"]["application/json"]["schema"]
+        if int(status) < 400:
+            assert schema == {"$ref": "schemas/payment.schema.json"}, (path, method, status)
+            continue
+        ref, codes = schema["allOf"]
+        assert ref == {"$ref": "schemas/error.schema.json"}, (path, method, status)
+        assert set(codes["properties"]["error"]["properties"]["code"]["enum"]) <= enum, (path, method, status)
+
+
+def test_the_per_status_validators_refuse_a_code_not_declared_for_the_status() -> None:
+    not_found = {"error": {"code": "PAYMENT_NOT_FOUND", "message": "no payment with this id"}}
+    assert contracts.response_validator("/payments/{id}", "get", 404).is_valid(not_found)
+    assert not contracts.response_validator("/payments", "post", 400).is_valid(not_found)
+    with pytest.raises(KeyError):
+        contracts.response_validator("/payments/{id}", "get", 409)
+
+
+def test_the_contract_declares_the_refusals_the_create_operation_can_meet() -> None:
+    responses = load_openapi()["paths"]["/payments"]["post"]["responses"]
+    assert set(responses) == {"201", "202", "400", "403", "409", "413", "415", "422", "429", "500"}
+    codes = responses["422"]["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
+    assert set(codes["properties"]["code"]["enum"]) == {"AMOUNT_OVER_LIMIT", "IDEMPOTENCY_KEY_REUSED"}
+    (header,) = load_openapi()["paths"]["/payments"]["post"]["parameters"]
+    assert header["schema"] == {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]{1,255}$"}
