@@ -9,6 +9,12 @@ from cdktf_cdktf_provider_aws.sns_topic import SnsTopic
 from cdktf_cdktf_provider_aws.sqs_queue import SqsQueue
 from constructs import Construct
 
+from contracts import (
+    ENVIRONMENT_DIMENSION,
+    METRICS_NAMESPACE,
+    METRICS_SERVICE,
+    WORKFLOW_START_FAILED_METRIC,
+)
 from stacks.constants import API_STAGE
 from stacks.constructs.functions import PaymentFunction
 from stacks.context import StackContext
@@ -17,7 +23,7 @@ PERIOD_SECONDS = 60
 
 
 class PlatformAlarms(Construct):
-    """DLQ depth > 0, function errors/throttles, API 5xx, failed workflow executions."""
+    """DLQ depth > 0, function errors/throttles, API 5xx, failed workflow executions and starts."""
 
     def __init__(
         self,
@@ -61,6 +67,17 @@ class PlatformAlarms(Construct):
             namespace="AWS/ApiGateway",
             metric="5XXError",
             dimensions={"ApiName": api_name, "Stage": API_STAGE},
+            statistic="Sum",
+        )
+        # Counted by api_handler as an Embedded Metric Format log line (no PutMetricData call): a payment is
+        # PENDING without a workflow until its client retries (or the reconciliation picks it up).
+        self._alarm(
+            "workflow-start-failed",
+            description="Payments were stored but their workflow did not start (api_handler answered 202); "
+            "the FailureKind dimension tells transient from permanent causes",
+            namespace=METRICS_NAMESPACE,
+            metric=WORKFLOW_START_FAILED_METRIC,
+            dimensions={"service": METRICS_SERVICE, ENVIRONMENT_DIMENSION: ctx.config.environment},
             statistic="Sum",
         )
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):

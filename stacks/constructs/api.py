@@ -26,6 +26,7 @@ from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
 from contracts import CREATE_PAYMENT_REQUEST, load_schema
+from stacks.config import ConfigError, PlatformConfig
 from stacks.constants import API_STAGE
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
@@ -71,9 +72,26 @@ GATEWAY_RESPONSES: dict[str, tuple[str, str, str]] = {
     "THROTTLED": ("429", "THROTTLED", "too many requests; retry with backoff"),
     "QUOTA_EXCEEDED": ("429", "THROTTLED", "the API key's quota is used up"),
     "REQUEST_TOO_LARGE": ("413", "VALIDATION_FAILED", "the request body is too large"),
+    "UNSUPPORTED_MEDIA_TYPE": ("415", "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json"),
     "DEFAULT_4XX": ("400", "REQUEST_REJECTED", "the request was rejected"),
     "DEFAULT_5XX": ("500", "INTERNAL_ERROR", "internal error"),
 }
+
+
+def contract_amount_maximum() -> int:
+    """The create-payment contract's amount maximum (minor units): the ceiling of every environment's limit."""
+    maximum: int = load_schema(CREATE_PAYMENT_REQUEST)["properties"]["amount"]["maximum"]
+    return maximum
+
+
+def check_amount_limit(config: PlatformConfig) -> None:
+    """ConfigError when the environment's amount limit is above the contract's maximum: the API model would
+    then refuse (400) amounts the handler accepts, and the contract would promise less than the API takes."""
+    if config.max_payment_minor_units > contract_amount_maximum():
+        raise ConfigError(
+            f"max payment amount {config.max_payment_minor_units} is above the create-payment contract's maximum "
+            f"{contract_amount_maximum()} minor units (contracts/schemas/create_payment_request.schema.json)"
+        )
 
 
 def gateway_response_template(code: str, message: str) -> str:
@@ -115,6 +133,7 @@ class PaymentsApi(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         config = ctx.config
+        check_amount_limit(config)
         self.api = ApiGatewayRestApi(
             self,
             "api",

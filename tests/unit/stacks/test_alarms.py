@@ -110,3 +110,16 @@ def test_events_topic_has_no_service_publishers(stack) -> None:
     arn = stack.ref("aws_sns_topic", topic_id, "arn")
     (policy,) = [p for p in stack.resources("aws_sns_topic_policy").values() if p["arn"] == arn]
     assert not [s for s in stack.statements(policy["policy"]) if "Service" in s.get("Principal", {})]
+
+
+def test_failed_workflow_starts_raise_an_alarm_on_the_metric_the_handler_emits(stack) -> None:
+    """api_handler counts WorkflowStartFailed in Embedded Metric Format (tests/unit/lambdas/test_api_handler.py
+    reads the document it prints); the alarm watches the (service, Environment) dimension set of it."""
+    (alarm,) = alarms_on(stack, "paygate", "WorkflowStartFailed")
+    assert alarm["dimensions"] == {"service": "api_handler", "Environment": "dev"}
+    assert (alarm["statistic"], alarm["comparison_operator"], alarm["threshold"]) == ("Sum", "GreaterThanThreshold", 0)
+    assert alarm["treat_missing_data"] == "notBreaching"
+    assert alarm["alarm_actions"] == [alarm_topic_arn(stack)]
+    # No reference to the function: CKV_PAY_036 ("every function has an alarm") must still see only its
+    # Errors/Throttles alarms, so dropping those still fails the gate.
+    assert "aws_lambda_function" not in json.dumps(alarm)

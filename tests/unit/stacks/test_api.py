@@ -14,6 +14,8 @@ import jsonschema
 import pytest
 
 from contracts import CREATE_PAYMENT_REQUEST, DRAFT4, load_schema
+from lambdas.shared.money import CURRENCY_EXPONENTS
+from stacks.config import ConfigError
 from stacks.constructs import api as api_module
 from stacks.constructs.api import deployment_fingerprint
 
@@ -308,3 +310,37 @@ def test_a_changed_gateway_response_redeploys_the_api(monkeypatch) -> None:
     changed = dict(api_module.GATEWAY_RESPONSES, THROTTLED=("429", "THROTTLED", "slow down"))
     monkeypatch.setattr(api_module, "GATEWAY_RESPONSES", changed)
     assert deployment_fingerprint() != before
+
+
+def test_the_model_lists_exactly_the_supported_currencies(stack) -> None:
+    """Issue 10, item 7: "AAA" matched ^[A-Z]{3}$ and got an undeclared 422; the model now refuses it (400)."""
+    currency = model_schema(stack)["properties"]["currency"]
+    assert currency["enum"] == sorted(CURRENCY_EXPONENTS)
+    validator = jsonschema.Draft4Validator(model_schema(stack))
+    valid = {"merchant_id": "m_abc123", "reference": "order-1", "amount": 1999, "currency": "EUR"}
+    assert not validator.is_valid({**valid, "currency": "AAA"})
+    assert validator.is_valid({**valid, "currency": "JPY"}) and validator.is_valid({**valid, "currency": "BHD"})
+
+
+def test_the_model_refuses_control_characters_in_the_description(stack) -> None:
+    validator = jsonschema.Draft4Validator(model_schema(stack))
+    valid = {"merchant_id": "m_abc123", "reference": "order-1", "amount": 1999, "currency": "EUR"}
+    assert validator.is_valid({**valid, "description": "caf\u00e9 order"})
+    assert not validator.is_valid({**valid, "description": "nul\u0000"})
+
+
+def test_an_environment_limit_above_the_contract_maximum_is_refused_at_synth(make_config) -> None:
+    maximum = api_module.contract_amount_maximum()
+    api_module.check_amount_limit(make_config(max_payment_minor_units=maximum))
+    with pytest.raises(ConfigError, match="above the create-payment contract's maximum"):
+        api_module.check_amount_limit(make_config(max_payment_minor_units=maximum + 1))
+
+
+def test_the_gateway_answers_an_unsupported_media_type_with_the_contract_error(stack) -> None:
+    (response,) = [
+        r
+        for r in stack.resources("aws_api_gateway_gateway_response").values()
+        if r["response_type"] == "UNSUPPORTED_MEDIA_TYPE"
+    ]
+    rendered = json.loads(response["response_templates"]["application/json"].replace("$context.requestId", "r"))
+    assert (response["status_code"], rendered["error"]["code"]) == ("415", "UNSUPPORTED_MEDIA_TYPE")
