@@ -65,7 +65,8 @@ CASES = {
     "fractional-amount": (400, "VALIDATION_FAILED", "gateway"),
     "oversized-body": (400, "VALIDATION_FAILED", "gateway"),
     "unknown-field": (400, "VALIDATION_FAILED", "gateway"),
-    "unknown-currency": (422, "UNSUPPORTED_CURRENCY", "handler"),
+    # The model lists the supported currencies (issue 10, item 7): the gateway refuses an unknown one.
+    "unknown-currency": (400, "VALIDATION_FAILED", "gateway"),
     "pan-in-description": (400, "CARD_DATA_REFUSED", "handler"),
     "pan-in-reference": (400, "CARD_DATA_REFUSED", "handler"),
 }
@@ -122,3 +123,80 @@ def test_a_card_number_sent_to_the_api_never_reaches_the_logs(api: Api, deployed
     everything = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
     assert everything, f"no log events in {group}"
     assert not [m for m in everything if card in m or CARD in m or card[-12:] in m]
+
+
+# Hostile bodies (issue 10, item 4): the gateway's validator refuses what it cannot read or what the model
+# refuses; what it lets through (it reads JSON leniently: duplicates, unpaired surrogates) the handler refuses
+# as MALFORMED_JSON. Never a 500. The gateway's validator reads bodies with Python's json in LocalStack;
+# localstack_ext/apigateway_validation.py makes its RecursionError / int-limit / not-UTF-8 failures the
+# 400 BAD_REQUEST_BODY AWS gives (LocalStack 2026.3 answered them 500 from the emulator itself).
+def hostile_body(merchant_id: str, case: str) -> bytes:
+    valid = json.dumps(payment_request(merchant_id))
+    members = {
+        "reported-deep-nesting": None,
+        "reported-currency-aaa": '"currency": "AAA"',
+        "integer-of-5000-digits": '"amount": ' + "9" * 5000,
+        "nan-amount": '"amount": NaN',
+        "infinite-amount": '"amount": 1e400',
+        "control-character": '"description": "nul\\u0000byte"',
+        "duplicate-member": '"reference": "second"',
+        "unpaired-surrogate": '"description": "\\ud800"',
+    }
+    if case == "reported-deep-nesting":
+        return b"[" * 100_000 + b"]" * 100_000
+    if case == "not-utf8":
+        return valid.replace("e2e order", "caf\xe9").encode("latin-1")
+    member = members[case]
+    name = member.split(":", 1)[0].strip('"')
+    if case != "duplicate-member":
+        valid = json.dumps({k: v for k, v in json.loads(valid).items() if k != name})
+    return (valid[:-1] + ", " + member + "}").encode()
+
+
+HOSTILE = {
+    "reported-deep-nesting": (400, "VALIDATION_FAILED", "gateway"),
+    "reported-currency-aaa": (400, "VALIDATION_FAILED", "gateway"),
+    "integer-of-5000-digits": (400, "VALIDATION_FAILED", "gateway"),
+    "nan-amount": (400, "VALIDATION_FAILED", "gateway"),
+    "infinite-amount": (400, "VALIDATION_FAILED", "gateway"),
+    "not-utf8": (400, "VALIDATION_FAILED", "gateway"),
+    "control-character": (400, "VALIDATION_FAILED", "gateway"),
+    "duplicate-member": (400, "MALFORMED_JSON", "handler"),
+    "unpaired-surrogate": (400, "MALFORMED_JSON", "handler"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_body_is_refused_with_a_4xx_and_writes_nothing(
+    case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    merchant_id = merchant()
+    before = len(deployed.executions())
+
+    answer = api.create(hostile_body(merchant_id, case), key=unique("key-"))
+
+    assert_refusal(answer, *HOSTILE[case])
+    assert payments_of(tables, merchant_id) == []
+    assert len(deployed.executions()) == before
+
+
+def test_a_body_sent_as_text_plain_is_415(api: Api, tables: dict[str, Any]) -> None:
+    """LocalStack validates the body against the JSON model whatever its type; AWS skips a model it has no
+    type for. Either way the handler answers 415 with the contract error."""
+    request = payment_request(merchant())
+    body = json.dumps(request).encode()
+
+    answer = api.request("POST", "/payments", body, headers={"Content-Type": "text/plain", "Idempotency-Key": "k-1"})
+
+    assert_refusal(answer, 415, "UNSUPPORTED_MEDIA_TYPE", "handler")
+    assert payments_of(tables, request["merchant_id"]) == []
+
+
+@pytest.mark.parametrize("key", ["key with spaces", "k" * 256, "tab\there"])
+def test_an_idempotency_key_outside_the_contract_is_400(key: str, api: Api, tables: dict[str, Any]) -> None:
+    request = payment_request(merchant())
+
+    answer = api.create(request, key=key)
+
+    assert_refusal(answer, 400, "IDEMPOTENCY_KEY_INVALID", "handler")
+    assert payments_of(tables, request["merchant_id"]) == []
