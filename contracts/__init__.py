@@ -117,8 +117,7 @@ def load_openapi() -> dict[str, Any]:
 def _schema_registry() -> Registry:
     """Every schema file under the name openapi.json refers to it by (``schemas/<name>.schema.json``)."""
     return Registry().with_resources(
-        (f"schemas/{name}.schema.json", Resource.from_contents(load_schema(name), DRAFT4_SPECIFICATION))
-        for name in ALL
+        (f"schemas/{name}.schema.json", Resource.from_contents(load_schema(name), DRAFT4_SPECIFICATION)) for name in ALL
     )
 
 
