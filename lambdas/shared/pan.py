@@ -12,8 +12,9 @@ A card number is found the way DLP products find one, on the text as a human rea
 2. **Grouping.** Digits are read in groups: a group is a maximal digit run, groups are joined by
    1-8 separator characters (spaces, ``- . / \\ _ , : | ' * ~`` in any mix). A candidate is a
    run of consecutive groups laid out as card numbers are written: contiguous, 4-4-4-4 (any
-   number of 4s with a 1-4 digit tail), 4-6-5 (Amex), 4-6-4 (Diners), 4-3-3-3, 4-4-5, 5-5-5,
-   5-5-5-4, 6-13, 8-8, or an IIN group of 4 or 6 then the rest. A group is never split.
+   number of 4s with a 1-4 digit tail; likewise digits read out in ones, twos or threes),
+   4-6-5 (Amex), 4-6-4 (Diners), 4-3-3-3, 4-4-5, 5-5-5, 5-5-5-4, 6-13, 8-8, or an IIN group of 4
+   or 6 then the rest. A group is never split.
 3. **Not inside a longer token.** A group touching a letter (UUIDs, hex and base64 tokens, ULIDs,
    ``e`` exponents) or a ``+`` (E.164 phone numbers) cannot be part of a card number; groups
    joined by a bare ``.`` (decimal numbers: ``0.4111…``) are one number and are taken whole, except
@@ -142,9 +143,9 @@ def is_card_number(digits: str) -> bool:
 # --- reading form -------------------------------------------------------------------------------
 
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2043\u2212\u2796\ufe58\ufe63\uff0d\u30fc"
-_DOTS = "\u00b7\u2022\u2024\u2027\u2219\u22c5\u30fb\u3002\uff0e\uff61\uff65"
+_DOTS = "\u00b7\u066b\u06d4\u2022\u2024\u2027\u2219\u22c5\u30fb\u3002\uff0e\uff61\uff65"
 _SLASHES = "\u2044\u2215\u29f8\uff0f"
-_COMMAS = "\u3001\uff0c\ufe50\u060c"
+_COMMAS = "\u060c\u066c\u3001\uff0c\ufe50"
 _FOLD_PUNCTUATION = {
     **dict.fromkeys(_DASHES, "-"),
     **dict.fromkeys(_DOTS, "."),
@@ -254,8 +255,8 @@ def _layout_ok(sizes: tuple[int, ...], dotted: bool) -> bool:
     """Whether digit groups of these sizes are a way card numbers are written (``dotted``: some joined by bare dots)."""
     if len(sizes) == 1 or sizes in _LAYOUTS:
         return True
-    if all(size == 4 for size in sizes[:-1]) and sizes[-1] <= 4:
-        return True  # 4-4-4-4, 4-4-4-4-3, 4-4-4-1 …
+    if sizes[0] <= 4 and all(size == sizes[0] for size in sizes[1:-1]) and sizes[-1] <= sizes[0]:
+        return True  # 4-4-4-4, 4-4-4-4-3, 4-4-4-1 …; digits read out in ones, twos or threes
     # The IIN, then the rest; not for "1234.567890123456", a decimal number.
     return len(sizes) == 2 and sizes[0] in (4, 6) and not dotted
 
@@ -304,20 +305,24 @@ def _numbers(view: str, start: int, end: int) -> list[_Number]:
 def _candidates(view: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Spans of the run ``view[start:end]`` that read as a card number (whole numbers, consecutive)."""
     numbers = _numbers(view, start, end)
-    for i, first in enumerate(numbers):
+    first = 1 if not numbers[0].usable else 0
+    last = len(numbers) - (0 if numbers[-1].usable else 1)
+    remaining = sum(len(n.parts[0][2]) for n in numbers[first:last])
+    for i in range(first, last):
+        if remaining < MIN_DIGITS:
+            return
+        remaining -= len(numbers[i].parts[0][2])
         sizes: tuple[int, ...] = ()
         digits = ""
         dotted = False
-        for number in numbers[i:]:
-            if not number.usable:
-                break
+        for number in numbers[i:last]:
             for part_end, part_sizes, part_digits in number.parts:
                 if MIN_DIGITS <= len(digits) + len(part_digits) <= MAX_DIGITS:
                     layout = sizes + part_sizes
                     if _layout_ok(layout, dotted or len(part_sizes) > 1) and is_card_number(digits + part_digits):
-                        yield first.start, part_end
-            full = number.parts[0]
-            sizes, digits, dotted = sizes + full[1], digits + full[2], dotted or len(full[1]) > 1
+                        yield numbers[i].start, part_end
+            _, full_sizes, full_digits = number.parts[0]
+            sizes, digits, dotted = sizes + full_sizes, digits + full_digits, dotted or len(full_sizes) > 1
             if len(digits) >= MAX_DIGITS:
                 break
 
@@ -342,16 +347,21 @@ def _iban_spans(view: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _view_spans(view: str) -> list[tuple[int, int]]:
-    """Spans of ``view`` (a reading form) that are card numbers, in order, overlaps merged."""
+def _view_spans(view: str, first_only: bool = False) -> list[tuple[int, int]]:
+    """Spans of ``view`` (a reading form) that are card numbers, in order, overlaps merged (or just the first)."""
     found: list[tuple[int, int]] = []
+    ibans: list[tuple[int, int]] | None = None
     for run in _RUN.finditer(view):
-        if run.end() - run.start() >= MIN_DIGITS:
-            found.extend(_candidates(view, run.start(), run.end()))
-    if not found:
-        return []
-    ibans = _iban_spans(view)
-    found = [s for s in found if not any(i_start <= s[0] and s[1] <= i_end for i_start, i_end in ibans)]
+        if run.end() - run.start() < MIN_DIGITS:
+            continue
+        for span in _candidates(view, run.start(), run.end()):
+            if ibans is None:
+                ibans = _iban_spans(view)
+            if any(i_start <= span[0] and span[1] <= i_end for i_start, i_end in ibans):
+                continue
+            if first_only:
+                return [span]
+            found.append(span)
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         if merged and start <= merged[-1][1]:
@@ -384,7 +394,7 @@ def pan_spans(text: str) -> list[tuple[int, int]]:
 
 def contains_pan(text: str) -> bool:
     """Whether ``text`` holds a card number anywhere, in any written form (see the module docstring)."""
-    return not _plainly_without_pan(text) and bool(_view_spans(reading_form(text)))
+    return not _plainly_without_pan(text) and bool(_view_spans(reading_form(text), first_only=True))
 
 
 def redact(text: str) -> str:
