@@ -10,16 +10,17 @@ A card number is found the way DLP products find one, on the text as a human rea
    control characters); every other space (NBSP, the ``Zs``/``Zl``/``Zp`` spaces) becomes ``" "``;
    dash, dot, slash, comma and underscore look-alikes become their ASCII form.
 2. **Grouping.** Digits are read in groups: a group is a maximal digit run, groups are joined by
-   1-8 separator characters (spaces, ``- . / \\ _ , : | ' * ~`` in any mix). A candidate is a
+   1-16 separator characters (spaces, ``- . / \\ _ , : | ' * ~`` in any mix). A candidate is a
    run of consecutive groups laid out as card numbers are written: contiguous, 4-4-4-4 (any
    number of 4s with a 1-4 digit tail; likewise digits read out in ones, twos or threes),
    4-6-5 (Amex), 4-6-4 (Diners), 4-3-3-3, 4-4-5, 5-5-5, 5-5-5-4, 6-13, 8-8, or an IIN group of 4
    or 6 then the rest. A group is never split.
 3. **Not inside a longer token.** A group touching a letter (UUIDs, hex and base64 tokens, ULIDs,
-   ``e`` exponents) or a ``+`` (E.164 phone numbers) cannot be part of a card number; groups
-   joined by a bare ``.`` (decimal numbers: ``0.4111…``) are one number and are taken whole, except
-   that a trailing all-zero fraction is dropped (``4111111111111111.0``, a card sent as a float);
-   a valid IBAN (ISO 13616 mod-97) is not a card number.
+   ``e`` exponents) cannot be part of a card number, nor can a contiguous run right after a ``+``
+   alone (an E.164 phone number, ``+4915123456789``); groups joined by a bare ``.`` (decimal
+   numbers: ``0.4111…``) are one number and are taken whole, except that a trailing all-zero
+   fraction is dropped (``4111111111111111.0``, a card sent as a float); a valid IBAN (ISO 13616
+   mod-97) is not a card number.
 4. **Issuer and checksum.** The candidate's digits must start with a card brand's issuer
    identification number (IIN) and have one of that brand's lengths (:data:`BRANDS`), and pass
    the Luhn check (ISO/IEC 7812-1 Annex B).
@@ -244,7 +245,7 @@ _SEP = r"[\t-\r \-./\\_,:|'*~]"
 # A digit and then 11 more digits, separators or (dropped) control characters: ASCII text without a
 # backslash that has none holds no card number (one fast scan decides for most text).
 _ASCII_PREFILTER = re.compile(r"[0-9][\x00-\x20\-./_,:|'*~\x7f0-9]{11,}")
-_RUN = re.compile(rf"[0-9]+(?:{_SEP}{{1,8}}[0-9]+)*")
+_RUN = re.compile(rf"[0-9]+(?:{_SEP}{{1,16}}[0-9]+)*")
 _GROUP = re.compile(r"[0-9]+")
 _LAYOUTS = frozenset({(4, 6, 5), (4, 6, 4), (4, 3, 3, 3), (4, 4, 5), (5, 5, 5), (5, 5, 5, 4), (6, 13), (8, 8)})
 # IBAN in its electronic form or its print form (groups of four, single spaces; ISO 13616-1 section 5).
@@ -262,8 +263,8 @@ def _layout_ok(sizes: tuple[int, ...], dotted: bool) -> bool:
 
 
 def _poisons(ch: str) -> bool:
-    """A neighbour that makes a digit group part of a longer token (a letter) or a phone number (``+``)."""
-    return ch.isalpha() or ch == "+"
+    """A neighbour that makes a digit group part of a longer token: a letter."""
+    return ch.isalpha()
 
 
 _Part = tuple[int, tuple[int, ...], str]  # (end in the view, group sizes, digits)
@@ -305,6 +306,8 @@ def _numbers(view: str, start: int, end: int) -> list[_Number]:
 def _candidates(view: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     """Spans of the run ``view[start:end]`` that read as a card number (whole numbers, consecutive)."""
     numbers = _numbers(view, start, end)
+    # "+4915123456789" is an E.164 phone number; "+4111 1111 1111 1111" is still read as a card number.
+    phone = start > 0 and view[start - 1] == "+"
     first = 1 if not numbers[0].usable else 0
     last = len(numbers) - (0 if numbers[-1].usable else 1)
     remaining = sum(len(n.parts[0][2]) for n in numbers[first:last])
@@ -319,6 +322,8 @@ def _candidates(view: str, start: int, end: int) -> Iterator[tuple[int, int]]:
             for part_end, part_sizes, part_digits in number.parts:
                 if MIN_DIGITS <= len(digits) + len(part_digits) <= MAX_DIGITS:
                     layout = sizes + part_sizes
+                    if phone and i == 0 and not sizes and len(part_sizes) == 1:
+                        continue
                     if _layout_ok(layout, dotted or len(part_sizes) > 1) and is_card_number(digits + part_digits):
                         yield numbers[i].start, part_end
             _, full_sizes, full_digits = number.parts[0]
