@@ -169,6 +169,8 @@ def test_a_luhn_invalid_number_is_not_a_card_number() -> None:
         "4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1",
         "41 11 11 11 11 11 11 11",
         "+4111 1111 1111 1111",
+        "4111\uff3f1111\uff3f1111\uff3f1111",  # fullwidth low line (NFKC)
+        "4111\u301c1111\u301c1111\u301c1111",  # wave dash (Pd)
         "4111          1111   1111 1111",
         "٤١١١٫١١١١٫١١١١٫١١١١",
     ],
