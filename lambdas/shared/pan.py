@@ -267,69 +267,54 @@ def _poisons(ch: str) -> bool:
     return ch.isalpha()
 
 
-_Part = tuple[int, tuple[int, ...], str]  # (end in the view, group sizes, digits)
-
-
-@dataclass(frozen=True, slots=True)
-class _Number:
-    """Digit groups joined by bare dots (one written number); ``parts``: how it can end a card number."""
-
-    start: int
-    parts: tuple[_Part, ...]
-    usable: bool
-
-
-def _numbers(view: str, start: int, end: int) -> list[_Number]:
-    """The run's groups, joined into numbers at bare dots; a number touching a letter or ``+`` is unusable."""
-    numbers: list[list[tuple[int, int]]] = []
-    previous_end = -1
-    for match in _GROUP.finditer(view, start, end):
-        if numbers and view[previous_end : match.start()] == ".":
-            numbers[-1].append(match.span())
-        else:
-            numbers.append([match.span()])
-        previous_end = match.end()
-    first_usable = not (start and _poisons(view[start - 1]))
-    last_usable = not (end < len(view) and _poisons(view[end]))
-    out = []
-    for index, groups in enumerate(numbers):
-        parts = [(groups[-1][1], tuple(e - s for s, e in groups), "".join(view[s:e] for s, e in groups))]
-        last_start, last_end = groups[-1]
-        if len(groups) > 1 and view.count("0", last_start, last_end) == last_end - last_start:
-            # A trailing all-zero fraction is dropped: "4111111111111111.0" is a card sent as a float.
-            parts.append((groups[-2][1], parts[0][1][:-1], parts[0][2][: -(last_end - last_start)]))
-        usable = (index > 0 or first_usable) and (index < len(numbers) - 1 or last_usable)
-        out.append(_Number(groups[0][0], tuple(parts), usable))
-    return out
-
-
 def _candidates(view: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Spans of the run ``view[start:end]`` that read as a card number (whole numbers, consecutive)."""
-    numbers = _numbers(view, start, end)
+    """Spans of the run ``view[start:end]`` that read as a card number.
+
+    A candidate is consecutive groups; it starts and ends at number boundaries (groups joined by a
+    bare dot are one number), except that a trailing all-zero fraction may be left out. Only sizes
+    are looked at until a layout fits; the digits are joined and checked after that.
+    """
+    spans = [m.span() for m in _GROUP.finditer(view, start, end)]
+    sizes = [e - s for s, e in spans]
+    if sum(sizes) < MIN_DIGITS:
+        return
+    count = len(spans)
+    dotted = [view[spans[k][1] : spans[k + 1][0]] == "." for k in range(count - 1)]
+    dotted.append(False)
+    lowest, highest = 0, count - 1
+    if start and _poisons(view[start - 1]):
+        while lowest < count and dotted[lowest]:
+            lowest += 1
+        lowest += 1  # the first number touches a letter
+    if end < len(view) and _poisons(view[end]):
+        while highest > 0 and dotted[highest - 1]:
+            highest -= 1
+        highest -= 1  # the last number touches a letter
     # "+4915123456789" is an E.164 phone number; "+4111 1111 1111 1111" is still read as a card number.
     phone = start > 0 and view[start - 1] == "+"
-    first = 1 if not numbers[0].usable else 0
-    last = len(numbers) - (0 if numbers[-1].usable else 1)
-    remaining = sum(len(n.parts[0][2]) for n in numbers[first:last])
-    for i in range(first, last):
-        if remaining < MIN_DIGITS:
-            return
-        remaining -= len(numbers[i].parts[0][2])
-        sizes: tuple[int, ...] = ()
-        digits = ""
-        dotted = False
-        for number in numbers[i:last]:
-            for part_end, part_sizes, part_digits in number.parts:
-                if MIN_DIGITS <= len(digits) + len(part_digits) <= MAX_DIGITS:
-                    layout = sizes + part_sizes
-                    if phone and i == 0 and not sizes and len(part_sizes) == 1:
-                        continue
-                    if _layout_ok(layout, dotted or len(part_sizes) > 1) and is_card_number(digits + part_digits):
-                        yield numbers[i].start, part_end
-            _, full_sizes, full_digits = number.parts[0]
-            sizes, digits, dotted = sizes + full_sizes, digits + full_digits, dotted or len(full_sizes) > 1
-            if len(digits) >= MAX_DIGITS:
+    for i in range(lowest, highest + 1):
+        if i and dotted[i - 1]:
+            continue  # not the start of a number
+        total = 0
+        for j in range(i, highest + 1):
+            total += sizes[j]
+            if total > MAX_DIGITS:
                 break
+            if total < MIN_DIGITS or (phone and i == 0 and j == 0):
+                continue
+            ends_number = not dotted[j]
+            # "4111111111111111.0": the number without its trailing all-zero fraction.
+            drops_zeros = (
+                j + 1 <= highest and dotted[j] and not dotted[j + 1] and view.count("0", *spans[j + 1]) == sizes[j + 1]
+            )
+            if not (ends_number or drops_zeros):
+                continue
+            layout = tuple(sizes[i : j + 1])
+            if not _layout_ok(layout, any(dotted[i:j])):
+                continue
+            digits = "".join(view[s:e] for s, e in spans[i : j + 1])
+            if is_card_number(digits):
+                yield spans[i][0], spans[j][1]
 
 
 def _iban_valid(compact: str) -> bool:
