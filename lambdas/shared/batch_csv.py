@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from contracts import BATCH_LINE, load_schema
 from lambdas.shared.money import CURRENCY_EXPONENTS
-from lambdas.shared.pan import DIGIT_RUN, NOT_DIGIT, digits_hold_pan
+from lambdas.shared.pan import contains_pan
 
 BOM = b"\xef\xbb\xbf"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -226,9 +226,7 @@ class BatchParser:
 
     @staticmethod
     def _holds_pan(text: str) -> bool:
-        if DIGIT_RUN.search(text) is None:  # the common case: no run of 13+ digits at all
-            return False
-        return any(digits_hold_pan(NOT_DIGIT.sub("", m.group())) for m in DIGIT_RUN.finditer(text))
+        return contains_pan(text)
 
     def _row(self, number: int, fields: Sequence[str], seen: ReferenceSet) -> BatchRow | LineError:
         """Rules across fields: known currency, amount within the limit, reference unique in the file."""

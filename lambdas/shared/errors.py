@@ -17,7 +17,7 @@ class DomainError(ValueError):
 
 
 class CardDataError(DomainError):
-    """A card number (Luhn-valid 13-19 digit run) was found in the input."""
+    """A card number (in any written form; lambdas.shared.pan) was found in the input."""
 
     code = "CARD_DATA_REFUSED"
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
-from lambdas.shared.pan import redact
+from lambdas.shared.pan import REDACTED, number_holds_pan, pan_spans, redact
 from lambdas.shared.screening import ScreeningRules
 
 DEFAULT_VELOCITY_PER_HOUR = 1000
@@ -83,38 +85,67 @@ class Clock:
     now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
 
 
-# Ids the platform or AWS mints; hex digests may hold long digit runs that are not card numbers.
-_MINTED_ID = re.compile(
-    r"\b(?:pay|bat)_[a-f0-9]{32}\b|\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"
-)
+# A JSON string literal or number token of a serialized log line.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
+_REDACTED_JSON = json.dumps(REDACTED)
 
 
 def redact_log_line(line: str) -> str:
-    """``line`` with card numbers replaced everywhere except inside minted ids."""
+    """``line`` (a serialized JSON log line) with every card number the detector finds in it replaced.
+
+    The JSON stays valid: inside a string literal the number's written form (escapes included)
+    becomes ``[REDACTED-PAN]``; a number written as JSON numbers (``4111111111111111``,
+    ``4111111111111111.0``, ``[4111,1111,1111,1111]``) has each number token it touches replaced by
+    the string ``"[REDACTED-PAN]"``. Text outside any token (not JSON) is replaced as is.
+    """
+    spans = pan_spans(line)
+    if not spans:
+        return line
+    edits: list[tuple[int, int, str]] = []
+    outside = list(spans)
+    for token in _JSON_TOKEN.finditer(line):
+        a, b = token.span()
+        touching = [(s, e) for s, e in spans if s < b and e > a]
+        if not touching:
+            continue
+        outside = [span for span in outside if span not in touching]
+        if line[a] == '"':
+            edits += [(max(s, a + 1), min(e, b - 1), REDACTED) for s, e in touching]
+        else:
+            edits.append((a, b, _REDACTED_JSON))
+    edits += [(s, e, REDACTED) for s, e in outside]
     out, last = [], 0
-    for match in _MINTED_ID.finditer(line):
-        out += [redact(line[last : match.start()]), match.group()]
-        last = match.end()
-    out.append(redact(line[last:]))
+    for start, end, replacement in sorted(set(edits)):
+        out += [line[last:start], replacement]
+        last = end
+    out.append(line[last:])
     return "".join(out)
 
 
-def _numbers_as_text(value: Any) -> Any:
-    """Long integers become strings, so the line-level redaction keeps the JSON valid."""
+def redact_log_value(value: Any) -> Any:
+    """A log record's value with card numbers redacted in every string, key and number (numbers become the marker)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return REDACTED if number_holds_pan(value) else value
     if isinstance(value, dict):
-        return {k: _numbers_as_text(v) for k, v in value.items()}
+        return {(redact(k) if isinstance(k, str) else k): redact_log_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_numbers_as_text(v) for v in value]
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**12:
-        return str(value)
-    return value
+        return [redact_log_value(v) for v in value]
+    return value  # anything else is serialized with str() and seen by redact_log_line
 
 
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """JSON log lines with any card number replaced, whatever field it slipped into (minted ids kept)."""
+    """JSON log lines without card numbers, however written, whatever field they slipped into.
+
+    Two passes with the one detector: every value of the record before serialization (strings, keys,
+    numbers), then the serialized line (numbers spread over several JSON tokens, objects serialized
+    with ``str()``, escapes the serializer wrote: Powertools writes non-ASCII as is by default,
+    ``ensure_ascii=True`` serializers as ``\\uXXXX``).
+    """
 
     def serialize(self, log: Any) -> str:
-        return super().serialize(_numbers_as_text(log))
+        return super().serialize(redact_log_value(log))
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_log_line(super().format(record))

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from lambdas.batch_processor.handler import batch_id_for
+from lambdas.shared.pan import contains_pan
 from tests.localstack.support import Deployed, assert_contract, merchant, payments_of, poll, unique
 
 HEADER = "reference,merchant_id,amount,currency,description"
@@ -102,3 +103,42 @@ def test_a_file_with_a_wrong_header_fails_as_a_whole_and_enqueues_nothing(
     assert batch["status"] == "FAILED" and batch.get("failure"), batch
     assert int(batch.get("accepted", 0)) == 0 and int(batch["enqueued_lines"]) == 0  # refused before enqueueing
     assert payments_of(tables, m) == []
+
+
+def test_a_line_with_a_card_number_in_any_written_form_is_refused_with_its_line_number(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    """Issue 10: the written forms the API refuses are refused in a batch line too, and never stored or logged."""
+    m = merchant()
+    fullwidth = "4111 1111 1111 1111".translate(str.maketrans("0123456789", "０１２３４５６７８９"))  # noqa: RUF001
+    forms = ["card 4111.1111.1111.1111", "card 4111  1111  1111  1111", f"card {fullwidth}"]
+    lines = [
+        HEADER,
+        f"{unique('w1-')},{m},1000,EUR,first",
+        *[f"{unique('wx-')},{m},500,EUR,{form}" for form in forms],  # lines 3, 4, 5
+        f"{unique('w5-')},{m},700,EUR,last",
+    ]
+    body = ("\r\n".join(lines) + "\r\n").encode()
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('pan-')}.csv"
+
+    put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+
+    batch_id = batch_id_for(bucket, key, put["VersionId"])
+    batch = finished_batch(tables, batch_id)
+    assert batch["status"] == "COMPLETED", batch
+    assert (int(batch["accepted"]), int(batch["rejected"])) == (2, 3)
+    assert sorted((int(e["line"]), e["code"]) for e in batch["errors"]) == [(n, "CARD_DATA_REFUSED") for n in (3, 4, 5)]
+    assert not contains_pan(json.dumps(batch, default=str, ensure_ascii=False))
+    payments = poll(
+        "the 2 accepted payments to be captured",
+        lambda: (found := payments_of(tables, m)) and len(found) == 2 and all(p["status"] == "CAPTURED" for p in found),
+    )
+    assert payments
+    stored = payments_of(tables, m)
+    assert sorted(int(p["amount"]) for p in stored) == [700, 1000]
+    assert not [p for p in stored if contains_pan(json.dumps(p, default=str, ensure_ascii=False))]
+    logs = deployed.client("logs")
+    group = "/aws/lambda/" + deployed.function_name("batch-processor")
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert messages, f"no log events in {group}"
+    assert not [message for message in messages if contains_pan(message)]

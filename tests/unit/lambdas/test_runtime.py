@@ -1,15 +1,25 @@
 """Cold-start wiring: settings from the environment the stack sets, clients built on first use, redacted logs."""
 
+# ruff: noqa: RUF001  (look-alike digits are the point of these tests)
+
 from __future__ import annotations
 
 import json
+import logging
+import sys
+from decimal import Decimal
+from functools import partial
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lambdas.api_handler import handler as api
 from lambdas.batch_processor import handler as bp
 from lambdas.payment_processor import handler as pp
 from lambdas.shared import runtime
+from lambdas.shared.pan import contains_pan, redact
 from lambdas.shared.runtime import Settings
 from lambdas.workflow_tasks import handler as wf
 
@@ -77,6 +87,103 @@ def test_log_lines_never_carry_a_card_number_but_keep_minted_ids(logs) -> None:
     assert (record["n"], record["nested"]) == ("[REDACTED-PAN]", {"k": ["[REDACTED-PAN]"]})
     assert record["correlation_id"] == "pay_" + "4111111111111111" * 2  # a minted id is not a card number
     runtime.logger.set_correlation_id(None)
+
+
+WRITTEN_FORMS = [
+    "card 4111.1111.1111.1111",
+    "card 4111  1111  1111  1111",
+    "４１１１ １１１１ １１１１ １１１１",
+    "٤١١١-١١١١-١١١١-١١١١",
+    "4\u200b111 1111 1111 1111",
+    "4111\n1111\n1111\n1111",
+    'quote "4111 1111 1111 1111"',
+    "3782 822463 10005",
+    "⁴¹¹¹¹¹¹¹¹¹¹¹¹¹¹¹ and 5500-0055-5555-5559",
+]
+
+
+def ascii_formatter() -> runtime.RedactingFormatter:
+    """The redacting formatter with a serializer that escapes non-ASCII (``\\uXXXX``), as some configure it."""
+    return runtime.RedactingFormatter(json_serializer=partial(json.dumps, default=str, ensure_ascii=True))
+
+
+def formatted(formatter: logging.Formatter, message: str, **extra: Any) -> str:
+    record = logging.LogRecord("paygate", logging.INFO, __file__, 1, message, None, None)
+    record.__dict__.update(extra)
+    return formatter.format(record)
+
+
+@pytest.mark.parametrize("escaping", ["as-is", "ascii"])
+@pytest.mark.parametrize("text", WRITTEN_FORMS)
+def test_a_card_number_in_any_written_form_is_redacted_and_the_line_stays_json(text: str, escaping: str) -> None:
+    formatter = ascii_formatter() if escaping == "ascii" else runtime.RedactingFormatter()
+    line = formatted(formatter, text, field=text, **{"key " + text: 1})
+
+    record = json.loads(line)
+    assert record["message"] == record["field"] == redact(text) != text
+    assert [k for k in record if k.startswith("key ")] == ["key " + redact(text)]
+    assert not contains_pan(line), line
+    assert not any(contains_pan(str(v)) for v in record.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (4111111111111111, "[REDACTED-PAN]"),
+        (4111111111111111.0, "[REDACTED-PAN]"),
+        (Decimal("4111111111111111"), "[REDACTED-PAN]"),
+        ([4111, 1111, 1111, 1111], ["[REDACTED-PAN]"] * 4),
+        ({"a": [4111, 1111, 1111, 1111.0]}, {"a": ["[REDACTED-PAN]"] * 4}),
+        (1.5, 1.5),
+        (1_790_000_000_000, 1_790_000_000_000),
+        ([2026, 11, 27], [2026, 11, 27]),
+    ],
+)
+def test_numbers_that_read_as_a_card_number_become_the_marker(value: Any, shown: Any) -> None:
+    for formatter in (runtime.RedactingFormatter(), ascii_formatter()):
+        assert json.loads(formatted(formatter, "m", value=value))["value"] == shown
+
+
+def test_objects_serialized_with_str_and_exceptions_are_redacted() -> None:
+    class Card:
+        def __str__(self) -> str:
+            return "card 4111 1111 1111 1111"
+
+    try:
+        raise ValueError("bad card 4111-1111-1111-1111")
+    except ValueError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord("paygate", logging.ERROR, __file__, 1, "failed", None, exc_info)
+    record.__dict__["obj"] = Card()
+    line = runtime.RedactingFormatter().format(record)
+    parsed = json.loads(line)
+    assert parsed["obj"] == "card [REDACTED-PAN]"
+    assert "bad card [REDACTED-PAN]" in parsed["exception"]
+    assert not contains_pan(line)
+
+
+def test_identifiers_are_logged_as_they_are() -> None:
+    key = "7b4852af-80a5-4ee4-9906-334941417c18"
+    line = formatted(runtime.RedactingFormatter(), f"key {key}", at=1_790_000_000_123, ts="2026-11-27T12:00:00.000Z")
+    assert json.loads(line)["message"] == f"key {key}"
+    assert runtime.redact_log_line(line) == line
+
+
+@given(
+    before=st.text(max_size=30),
+    after=st.text(max_size=30),
+    separator=st.sampled_from([" ", "  ", ".", "-", "\u00a0", "\t", "\u200b"]),
+    ascii_only=st.booleans(),
+)
+def test_the_log_line_holds_exactly_the_redacted_values(
+    before: str, after: str, separator: str, ascii_only: bool
+) -> None:
+    text = f"{before} {separator.join(['4111', '1111', '1111', '1111'])} {after}"
+    formatter = ascii_formatter() if ascii_only else runtime.RedactingFormatter()
+    record = json.loads(formatted(formatter, text, other=before))
+    assert record["message"] == redact(text)
+    assert record["other"] == redact(before)
+    assert not contains_pan(record["message"])
 
 
 def test_the_logger_does_not_propagate_to_the_root_handler() -> None:

@@ -214,3 +214,22 @@ def test_cli_gate_passes_the_real_stack_with_builtin_checks_and_waivers(real_sta
     assert (code, err.getvalue()) == (0, "")
     assert "policy gate PASSED: 0 failed, 0 problems" in out.getvalue()
     assert "WAIVED builtin  CKV_AWS_117" in out.getvalue()
+
+
+def _020_live_psp_key(doc: Doc) -> None:
+    """Issue 10, item 15: a live Stripe secret key (``sk_live_`` + 24 alphanumerics) in a function's environment."""
+    one(doc, FUNCTION, "payment-processor")["environment"]["variables"]["PSP_KEY"] = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
+
+
+def test_a_live_psp_key_in_a_function_environment_fails_the_gate(
+    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path: Path
+) -> None:
+    doc = copy.deepcopy(real_stack)
+    _020_live_psp_key(doc)
+    (tmp_path / "cdk.tf.json").write_text(json.dumps(doc), encoding="utf-8")
+    scans = policy.run_checkov(tmp_path, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=["CKV_PAY_020"])
+    verdict = gate.decide(list(scans.values()), mapping, pack_waivers(), TODAY)
+    assert not verdict.ok and verdict.failed_checks() == {"CKV_PAY_020"}
+    assert [r.finding.resource for r in verdict.failures] == [
+        rid for rid in (f"{FUNCTION}.{name}" for name in resources(doc, FUNCTION)) if "payment-processor" in rid
+    ]
