@@ -280,6 +280,18 @@ def test_an_over_long_line_that_opens_a_quote_still_opens_it_whatever_the_chunki
         assert parse(data, small, chunk=chunk) == expected
 
 
+def test_an_over_long_line_inside_a_quote_that_closes_it_and_opens_another_is_tracked_whatever_the_chunking() -> None:
+    small = BatchParser(BatchLimits(amount_limit=100, max_line_bytes=64))
+    data = file('r1,m_abcdef,1,EUR,"opens', 'closes",' + "y" * 200 + ',"reopens', "r3,m_abcdef,1,EUR,inside")
+    expected = [
+        LineError(2, "UNTERMINATED_QUOTE", UNTERMINATED),
+        LineError(3, "LINE_TOO_LONG", "line is longer than 64 bytes"),
+        LineError(4, "INSIDE_QUOTED_FIELD", INSIDE_LINE_2.replace("line 2", "line 3")),
+    ]
+    for chunk in (1, 10, 64, 65, 100, len(data)):
+        assert parse(data, small, chunk=chunk) == expected
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
