@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,27 @@ NOT_ARTIFACT = (
     ".terraform.tfstate.lock.info",
     "assets/.terraform",  # a file of that name too (terraform's data dir is never an artifact)
 )
+# What else may lie in a stack directory: a file browser's or an editor's files, the asset folder of a
+# function an earlier synth had (cdktf never removes it). Never part of the artifact either.
+STRAY = (
+    ".DS_Store",
+    "assets/.DS_Store",
+    ".cdk.tf.json.swp",
+    "cdk.tf.json~",
+    "assets/payments/archive.zip.orig",
+    "assets/old-function_archive_1A2B3C4D/0123456789ABCDEF/old_function.zip",
+    "notes.txt",
+)
+STACK_JSON = json.dumps(
+    {
+        "resource": {
+            "aws_lambda_function": {
+                "payments": {"filename": "assets/payments/archive.zip"},
+                "refunds": {"filename": "assets/refunds/archive.zip", "description": "not assets/ a path"},
+            }
+        }
+    }
+)
 
 
 @pytest.fixture
@@ -34,7 +56,7 @@ def stack(tmp_path: Path) -> Path:
     """A synthesized stack directory: cdk.tf.json and two Lambda archives under assets/."""
     root = tmp_path / "stack"
     files = {
-        "cdk.tf.json": '{"resource": {}}\n',
+        "cdk.tf.json": STACK_JSON,
         "assets/payments/archive.zip": "payments zip",
         "assets/refunds/archive.zip": "refunds zip",
     }
@@ -78,17 +100,71 @@ def test_terraform_and_pipeline_additions_are_not_part_of_the_artifact(stack: Pa
     "change",
     [
         lambda root: (root / "assets/refunds/archive.zip").write_text("refunds zip, rebuilt"),
-        lambda root: (root / "cdk.tf.json").write_text('{"resource": {"x": {}}}\n'),
-        lambda root: (root / "assets/refunds/archive.zip").rename(root / "assets/refunds/other.zip"),
+        lambda root: (root / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", '}, "x": {}}}}')),
         lambda root: (root / "extra.tf.json").write_text("{}"),
-        lambda root: (root / "assets/payments/archive.zip").unlink(),
+        lambda root: (root / "main.tf").write_text(""),
     ],
-    ids=["asset-content", "stack-content", "asset-renamed", "file-added", "asset-removed"],
+    ids=["asset-content", "stack-content", "configuration-added", "hcl-configuration-added"],
 )
 def test_any_change_to_the_artifact_changes_the_digest(stack: Path, change: Callable[[Path], object]) -> None:
     before = artifact.digest(stack).sha256
     change(stack)
     assert artifact.digest(stack).sha256 != before
+
+
+def test_files_that_are_neither_configuration_nor_named_assets_are_not_part_of_the_artifact(
+    stack: Path, tmp_path: Path
+) -> None:
+    before = artifact.digest(stack)
+    add_files(stack, STRAY)
+
+    assert artifact.digest(stack) == before
+    copied = artifact.copy_artifact(stack, tmp_path / "copy", before)
+    assert copied == before
+    assert sorted(p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*")) == [
+        "assets",
+        "assets/payments",
+        "assets/payments/archive.zip",
+        "assets/refunds",
+        "assets/refunds/archive.zip",
+        "cdk.tf.json",
+    ]
+
+
+def test_a_directory_asset_brings_every_file_under_it(stack: Path) -> None:
+    add_files(stack, ("assets/site/0A1B/index.html", "assets/site/0A1B/css/app.css"))
+    (stack / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", '}, "site": {"source": "assets/site/0A1B/"}}}}'))
+    assert [p.as_posix() for p in artifact.artifact_files(stack)] == [
+        "assets/payments/archive.zip",
+        "assets/refunds/archive.zip",
+        "assets/site/0A1B/css/app.css",
+        "assets/site/0A1B/index.html",
+        "cdk.tf.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda root: (root / "assets/payments/archive.zip").unlink(), "names the asset assets/payments/archive.zip"),
+        (
+            lambda root: (root / "assets/refunds/archive.zip").rename(root / "assets/refunds/other.zip"),
+            "names the asset assets/refunds/archive.zip, which is not in",
+        ),
+        (
+            lambda root: (root / "cdk.tf.json").write_text(STACK_JSON.replace("assets/refunds", "assets/../../x")),
+            "names the asset assets/../../x/archive.zip",
+        ),
+        (lambda root: (root / "cdk.tf.json").write_text("{not json"), "cdk.tf.json is not JSON"),
+    ],
+    ids=["asset-removed", "asset-renamed", "asset-outside", "not-json"],
+)
+def test_a_named_asset_that_is_missing_or_outside_is_refused(
+    stack: Path, change: Callable[[Path], object], message: str
+) -> None:
+    change(stack)
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        artifact.digest(stack)
 
 
 def test_a_directory_without_cdk_tf_json_is_refused(tmp_path: Path) -> None:
