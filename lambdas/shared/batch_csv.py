@@ -377,32 +377,38 @@ class BatchParser:
     def parse(self, chunks: Iterable[bytes]) -> Iterator[Item]:
         """Rows and line errors in file order, one per data line (line numbers are physical lines, the
         header is line 1); a FileError ends the stream."""
+        lines = _PhysicalLines(self.limits).split(chunks)
+        first = next(lines, None)
+        refused = FileError("EMPTY_FILE", "the file is empty") if first is None else self._header(first)
+        if refused is not None:
+            yield refused
+            return
         seen = ReferenceSet(self.limits.max_lines)
-        number = 0
-        for line in _PhysicalLines(self.limits).split(chunks):
+        last = self.limits.max_lines + 1
+        check = self._line
+        number = 1
+        for line in lines:
             number += 1
             if line.__class__ is bytes:
-                raw, open_at_start, open_at_end = line, 0, 0
+                if number <= last:
+                    yield check(number, line.removesuffix(b"\r"), seen)
+                    continue
             elif isinstance(line, _QuotedLine):
-                raw, open_at_start, open_at_end = line.raw, line.open_at_start, line.open_at_end
+                if number <= last:
+                    raw = line.raw.removesuffix(b"\r")
+                    yield check(number, raw, seen, line.open_at_start, line.open_at_end)
+                    continue
             else:
                 assert isinstance(line, FileError)
                 yield line
                 return
-            if number == 1:
-                refused = self._header(raw)
-                if refused is not None:
-                    yield refused
-                    return
-                continue
-            if number > self.limits.max_lines + 1:
-                yield FileError("TOO_MANY_LINES", f"file has more than {self.limits.max_lines} data lines", line=number)
-                return
-            yield self._line(number, raw.removesuffix(b"\r"), seen, open_at_start, open_at_end)
-        if number == 0:
-            yield FileError("EMPTY_FILE", "the file is empty")
+            yield FileError("TOO_MANY_LINES", f"file has more than {self.limits.max_lines} data lines", line=number)
+            return
 
-    def _header(self, raw: bytes) -> FileError | None:
+    def _header(self, line: bytes | _QuotedLine | FileError) -> FileError | None:
+        if isinstance(line, FileError):
+            return line
+        raw = line.raw if isinstance(line, _QuotedLine) else line
         # An over-long line may come whole or as its start (chunking): look at the same bytes either way.
         header = raw[: self.limits.max_line_bytes + 1].removeprefix(BOM).removesuffix(b"\r")
         if header == self.header.encode():
