@@ -7,10 +7,10 @@ directory is part of it, so the digest does not depend on what else lies there: 
 pipeline add later (``.terraform``, override files, state, plans, the lock file copy), an editor's or
 file browser's files (``.DS_Store``, swap files), or the asset folder of a function an earlier synth
 had (cdktf replaces an asset's folder, but never removes one no construct names any more). A named
-asset that is missing is refused. The policy gate writes ``evidence.json`` naming the digest it
-passed; a deployment recomputes the digest of what it is about to apply and refuses anything else,
-and copies only the artifact's files, so what reaches LocalStack (or AWS) is byte for byte the
-checked artifact.
+asset that is missing is simply not part of it. The policy gate writes ``evidence.json`` naming the
+digest it passed; a deployment recomputes the digest of what it is about to apply and refuses
+anything else, and copies only the artifact's files, so what reaches LocalStack (or AWS) is byte for
+byte the checked artifact.
 """
 
 from __future__ import annotations
@@ -78,16 +78,18 @@ def _asset_references(stack_dir: Path) -> set[str]:
 def artifact_files(stack_dir: Path) -> Iterator[Path]:
     """The artifact's files under ``stack_dir``, sorted, as paths relative to it.
 
-    Raises :class:`PipelineError` when ``cdk.tf.json`` names an asset that is not there, or is not JSON.
+    A named asset that is not there is not part of it (the policy gate may check a stack whose archives
+    are elsewhere; terraform reports the missing file). Raises :class:`PipelineError` when ``cdk.tf.json``
+    is not JSON or names an asset outside ``stack_dir``.
     """
     found = {Path(entry.name) for entry in os.scandir(stack_dir) if entry.is_file() and _configuration(entry.name)}
     for reference in sorted(_asset_references(stack_dir)):
         path = stack_dir / reference
-        if ".." in Path(reference).parts or not (path.is_file() or path.is_dir()):
-            raise PipelineError(f"{stack_dir / STACK_FILE} names the asset {reference}, which is not in {stack_dir}.")
+        if ".." in Path(reference).parts:
+            raise PipelineError(f"{stack_dir / STACK_FILE} names the asset {reference}, outside {stack_dir}.")
         if path.is_file():
             found.add(Path(reference))
-        else:
+        elif path.is_dir():
             found.update(p.relative_to(stack_dir) for p in path.rglob("*") if p.is_file())
     yield from sorted(found, key=lambda p: p.as_posix())
 
