@@ -1,10 +1,16 @@
 """The deployable artifact: a synthesized stack directory, named by one SHA-256, and the evidence it passed.
 
-The digest covers ``cdk.tf.json`` and every asset under the stack directory (the Lambda archives), by
-relative path and content; what terraform or the pipeline add later (``.terraform``, override files,
-state, plans, the lock file copy) is not part of it. The policy gate writes ``evidence.json`` naming
-the digest it passed; a deployment recomputes the digest of what it is about to apply and refuses
-anything else, so the artifact that reaches LocalStack (or AWS) is byte for byte the checked one.
+The artifact is what terraform reads from the stack directory: its configuration files (``*.tf`` and
+``*.tf.json`` at the top level, ``cdk.tf.json`` first of all) and the assets ``cdk.tf.json`` names
+(``assets/...`` paths: the Lambda archives), by relative path and content. Nothing else in the
+directory is part of it, so the digest does not depend on what else lies there: what terraform or the
+pipeline add later (``.terraform``, override files, state, plans, the lock file copy), an editor's or
+file browser's files (``.DS_Store``, swap files), or the asset folder of a function an earlier synth
+had (cdktf replaces an asset's folder, but never removes one no construct names any more). A named
+asset that is missing is simply not part of it. The policy gate writes ``evidence.json`` naming the
+digest it passed; a deployment recomputes the digest of what it is about to apply and refuses
+anything else, and copies only the artifact's files, so what reaches LocalStack (or AWS) is byte for
+byte the checked artifact.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from pipeline.files import sha256_file, write_if_changed
 
 STACK_FILE = "cdk.tf.json"
 EVIDENCE_FILE = "evidence.json"
-# Added next to the artifact by terraform or by the pipeline; never part of it.
-NOT_ARTIFACT_DIRS = frozenset({".terraform"})
-NOT_ARTIFACT_SUFFIXES = ("_override.tf.json", ".tfstate", ".tfstate.backup", ".lock.hcl", ".lock.info")
+ASSETS_PREFIX = "assets/"  # cdktf's TerraformAsset folder, relative to the stack directory
+# Configuration-like files terraform or the pipeline add next to the artifact; never part of it.
+NOT_ARTIFACT_SUFFIXES = ("_override.tf", "_override.tf.json", "override.tf", "override.tf.json")
 NOT_ARTIFACT_NAMES = frozenset({"tfplan"})
 
 
@@ -41,22 +47,50 @@ class Artifact:
         return self.sha256[:12]
 
 
-def _belongs(relative: Path) -> bool:
-    if any(part in NOT_ARTIFACT_DIRS for part in relative.parts):
-        return False
-    name = relative.name
-    return name not in NOT_ARTIFACT_NAMES and not name.endswith(NOT_ARTIFACT_SUFFIXES)
+def _configuration(name: str) -> bool:
+    """A file terraform reads as configuration from the stack directory (not one it or the pipeline writes)."""
+    return (
+        name.endswith((".tf", ".tf.json"))
+        and name not in NOT_ARTIFACT_NAMES
+        and not name.endswith(NOT_ARTIFACT_SUFFIXES)
+    )
+
+
+def _asset_references(stack_dir: Path) -> set[str]:
+    """The ``assets/...`` paths ``cdk.tf.json`` names (cdktf's asset folder; a file, or a directory asset)."""
+    try:
+        document = json.loads((stack_dir / STACK_FILE).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise PipelineError(f"{stack_dir / STACK_FILE} is not JSON ({exc}): synthesize the stack again.") from None
+    found: set[str] = set()
+    pending: list[object] = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.startswith(ASSETS_PREFIX):
+            found.add(value.rstrip("/"))
+    return found
 
 
 def artifact_files(stack_dir: Path) -> Iterator[Path]:
-    """The artifact's files under ``stack_dir``, sorted, as paths relative to it."""
-    found = []
-    for root, dirs, names in os.walk(stack_dir):
-        dirs[:] = sorted(d for d in dirs if d not in NOT_ARTIFACT_DIRS)
-        for name in names:
-            relative = (Path(root) / name).relative_to(stack_dir)
-            if _belongs(relative):
-                found.append(relative)
+    """The artifact's files under ``stack_dir``, sorted, as paths relative to it.
+
+    A named asset that is not there is not part of it (the policy gate may check a stack whose archives
+    are elsewhere; terraform reports the missing file). Raises :class:`PipelineError` when ``cdk.tf.json``
+    is not JSON or names an asset outside ``stack_dir``.
+    """
+    found = {Path(entry.name) for entry in os.scandir(stack_dir) if entry.is_file() and _configuration(entry.name)}
+    for reference in sorted(_asset_references(stack_dir)):
+        path = stack_dir / reference
+        if ".." in Path(reference).parts:
+            raise PipelineError(f"{stack_dir / STACK_FILE} names the asset {reference}, outside {stack_dir}.")
+        if path.is_file():
+            found.add(Path(reference))
+        elif path.is_dir():
+            found.update(p.relative_to(stack_dir) for p in path.rglob("*") if p.is_file())
     yield from sorted(found, key=lambda p: p.as_posix())
 
 

@@ -97,8 +97,17 @@ def package_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     target = dependencies.Target.for_lambda(LAMBDA_RUNTIME, LAMBDA_ARCHITECTURE)
     layer = dependencies.prepare_layer(settings, target, python)
     outcome = package.build(
-        FUNCTION_HANDLERS, repo_root=settings.repo_root, out_dir=_path(settings, args.out), layer=layer
+        FUNCTION_HANDLERS,
+        repo_root=settings.repo_root,
+        out_dir=_path(settings, args.out),
+        layer=layer,
+        env=settings.child_env(),
     )
+    if outcome.modified:
+        print(
+            f"packaged with changes git has not staged (not reproducible from a commit): {', '.join(outcome.modified)}",
+            file=out,
+        )
     for key, record in outcome.archives.items():
         state = "written" if key in outcome.written else "unchanged"
         print(f"{record.file}: {state}, {record.size} bytes, {record.files} files, sha256 {record.sha256}", file=out)

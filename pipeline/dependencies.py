@@ -1,9 +1,18 @@
 """Third-party packages of the Lambda archives: exported from uv.lock, installed and compressed once per lock.
 
-The ``lambda`` dependency group is exported as pinned requirements, installed for the Lambda
-platform into a cache directory named after the sha256 of those requirements (and the target),
-then compressed once into a *layer* archive whose entries every function archive copies.
-A warm run therefore neither reinstalls nor recompresses anything.
+The ``lambda`` dependency group is exported from uv.lock as pinned requirements with their hashes
+(never from ``.venv`` or anything else in the tree), installed for the Lambda platform with
+``--require-hashes`` (uv refuses a wheel whose hash the lock does not name) into a cache directory
+named after the sha256 of those requirements (and the target), then compressed once into a *layer*
+archive whose entries every function archive copies. A warm run therefore neither reinstalls nor
+recompresses anything.
+
+The layer holds what the wheels hold, nothing the installation adds that depends on the machine,
+the checkout's path or the time: no console scripts (their shebang names this interpreter), no
+bytecode (``--no-compile``), no uv lock file, no ``direct_url.json`` (the absolute path or URL a
+package came from) or ``uv_cache.json`` (a timestamp), and each ``RECORD`` lists only the files kept.
+Entries get the zip writer's fixed time and normalized modes, so the same lock gives the same layer
+in every clone.
 """
 
 from __future__ import annotations
@@ -21,14 +30,15 @@ from pipeline.zipwriter import Entry, deflate, mode_for, read_entries, write_zip
 
 GROUP = "lambda"
 # Bump when the install command or the layer layout changes, so old cache entries are not reused.
-RECIPE = "1"
+RECIPE = "2"
 EXPORT_ARGS = (
     "export", "--frozen", "--only-group", GROUP, "--no-emit-project",
-    "--no-hashes", "--no-header", "--no-annotate", "--format", "requirements.txt",
+    "--no-header", "--no-annotate", "--format", "requirements.txt",
 )  # fmt: skip
 # Installed files that must not reach the archive: console scripts (their shebang names this
-# machine's interpreter) and uv's own lock file.
+# machine's interpreter), uv's own lock file, and the installer's notes of where from and when.
 SKIPPED_TOP_LEVEL = frozenset({"bin"})
+SKIPPED_METADATA = frozenset({"direct_url.json", "uv_cache.json"})
 PLATFORMS = {"x86_64": "x86_64-manylinux2014", "arm64": "aarch64-manylinux2014"}
 
 
@@ -78,7 +88,7 @@ def install(requirements: str, target: Target, *, settings: Settings, python: Pa
         [
             settings.uv, "pip", "install", "--target", dest, "--python", python,
             "--python-platform", target.platform, "--python-version", target.python_version,
-            "--only-binary", ":all:", "--no-deps", "--no-compile", "--link-mode", "copy",
+            "--only-binary", ":all:", "--no-deps", "--no-compile", "--link-mode", "copy", "--require-hashes",
             "--requirement", requirements_file,
         ],
         env=settings.child_env(),
@@ -89,16 +99,31 @@ def install(requirements: str, target: Target, *, settings: Settings, python: Pa
 
 def _skipped(relative: Path) -> bool:
     top = relative.parts[0]
-    return top in SKIPPED_TOP_LEVEL or top.startswith(".") or "__pycache__" in relative.parts
+    if top in SKIPPED_TOP_LEVEL or top.startswith(".") or "__pycache__" in relative.parts:
+        return True
+    return relative.suffix == ".pyc" or (relative.parent.suffix == ".dist-info" and relative.name in SKIPPED_METADATA)
+
+
+def _kept_record(record: bytes, kept: set[str]) -> bytes:
+    """A dist-info ``RECORD`` (CSV: path, hash, size) without the lines of files the layer leaves out."""
+    lines = record.decode("utf-8").splitlines(keepends=True)
+    return "".join(line for line in lines if line.split(",", 1)[0] in kept).encode()
 
 
 def compress_tree(directory: Path) -> list[Entry]:
-    """Compress every installed file (except scripts, uv's lock and bytecode) with its path as the name."""
-    entries = []
+    """Compress every installed file (except scripts, uv's lock, bytecode and the installer's notes) with its
+    path as the name; each ``RECORD`` keeps the lines of the files compressed."""
+    files = {}
     for path in sorted(directory.rglob("*")):
         relative = path.relative_to(directory)
-        if path.is_file() and not _skipped(relative) and path.suffix != ".pyc":
-            entries.append(deflate(relative.as_posix(), path.read_bytes(), mode_for(path.stat().st_mode)))
+        if path.is_file() and not _skipped(relative):
+            files[relative.as_posix()] = path
+    entries = []
+    for name, path in files.items():
+        content = path.read_bytes()
+        if name.endswith(".dist-info/RECORD"):
+            content = _kept_record(content, set(files))
+        entries.append(deflate(name, content, mode_for(path.stat().st_mode)))
     return entries
 
 

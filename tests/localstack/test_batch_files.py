@@ -142,3 +142,54 @@ def test_a_line_with_a_card_number_in_any_written_form_is_refused_with_its_line_
     messages = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
     assert messages, f"no log events in {group}"
     assert not [message for message in messages if contains_pan(message)]
+
+
+def test_a_quoted_field_spanning_lines_makes_no_payment_and_a_redelivery_does_not_read_the_file_again(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    # The file of issue 10 (CRLF): line 3 lies inside the quoted field line 2 opens, so no payment may be
+    # made from it; line 4, after the quote closed, is an ordinary payment (it proves the batch ran).
+    m = merchant()
+    inside, after = unique("q9-"), unique("q4-")
+    body = (
+        f'{HEADER}\r\n{unique("q1-")},{m},100,EUR,"note:\r\n{inside},{m},99999999,EUR,x"\r\n'
+        f"{after},{m},700,EUR,after the quote\r\n"
+    ).encode()
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('quoted-')}.csv"
+    s3 = deployed.client("s3")
+
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+
+    version = put["VersionId"]
+    batch_id = batch_id_for(bucket, key, version)
+    batch = finished_batch(tables, batch_id)
+    assert (batch["status"], int(batch["accepted"]), int(batch["rejected"])) == ("COMPLETED", 1, 2), batch
+    assert [(int(e["line"]), e["code"]) for e in batch["errors"]] == [
+        (2, "UNTERMINATED_QUOTE"),
+        (3, "INSIDE_QUOTED_FIELD"),
+    ]
+    payments = poll(
+        "the payment of line 4 to be captured",
+        lambda: (found := payments_of(tables, m)) and all(p["status"] == "CAPTURED" for p in found) and found,
+    )
+    assert [(p["reference"], int(p["amount"])) for p in payments] == [(after, 700)]
+
+    # Redelivered after the object version is gone: a finished batch answers from its item, untouched,
+    # without reading the file (a read would fail with NoSuchVersion and the invocation with it).
+    before = batch_item(tables, batch_id)
+    s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "awsRegion": deployed["region"],
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "versionId": version, "size": len(body)}},
+    }
+    answer = deployed.client("lambda").invoke(
+        FunctionName=deployed.function_name("batch-processor"), Payload=json.dumps({"Records": [record]}).encode()
+    )
+    assert "FunctionError" not in answer, answer["Payload"].read()
+    summary = json.loads(answer["Payload"].read())["batches"][0]
+    assert_contract("batch_status", summary)
+    assert (summary["status"], summary["accepted"], summary["rejected"]) == ("COMPLETED", 1, 2)
+    assert batch_item(tables, batch_id) == before
+    assert [p["reference"] for p in payments_of(tables, m)] == [after]

@@ -166,3 +166,52 @@ def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, mo
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
     [batch] = run(context, upload(aws, "incoming/a.csv", *lines(3)))
     assert (batch["status"], batch["failure"]) == ("FAILED", "file is larger than 10 bytes")
+
+
+def test_the_reported_multi_line_quote_file_completes_with_two_errors_and_enqueues_nothing(aws, rt, context) -> None:
+    event = upload(aws, "incoming/quoted.csv", 'r1,m_abcdef12,100,EUR,"note:', 'r9,m_abcdef12,99999999,EUR,x"')
+    [batch] = run(context, event)
+    assert (batch["status"], batch["accepted"], batch["rejected"]) == ("COMPLETED", 0, 2)
+    assert [(e["line"], e["code"]) for e in batch["errors"]] == [(2, "UNTERMINATED_QUOTE"), (3, "INSIDE_QUOTED_FIELD")]
+    assert "opened on line 2" in batch["errors"][1]["message"]
+    assert aws.drain(aws.queue_url) == []
+    [item] = aws.items("batches")
+    assert int(item["enqueued_lines"]) == 0
+
+
+def test_an_amount_equal_to_the_configured_maximum_is_enqueued_and_one_above_is_refused(aws, rt, context) -> None:
+    limit = aws.settings.max_payment_minor_units
+    event = upload(aws, "incoming/limit.csv", f"at,m_abcdef12,{limit},EUR,", f"above,m_abcdef12,{limit + 1},EUR,")
+    [batch] = run(context, event)
+    assert (batch["accepted"], batch["rejected"]) == (1, 1)
+    assert [(e["line"], e["code"]) for e in batch["errors"]] == [(3, "AMOUNT_OVER_LIMIT")]
+    assert [(m["reference"], m["amount"]) for m in aws.drain(aws.queue_url)] == [("at", limit)]
+
+
+@pytest.mark.parametrize(
+    ("content", "status"), [(lines(3), "COMPLETED"), (["a", "b\r\nc"], "FAILED")], ids=["completed", "failed"]
+)
+def test_a_redelivered_event_for_a_finished_batch_leaves_its_item_untouched_and_does_not_read_the_file(
+    aws, rt, context, monkeypatch, content, status
+) -> None:
+    event = upload(aws, "incoming/a.csv", *content)
+    if status == "FAILED":  # a header with a lone CR: the whole file is refused
+        body = b"reference,merchant_id\ramount,currency,description\r\n"
+        put = aws.session.client("s3").put_object(Bucket=aws.bucket, Key="incoming/a.csv", Body=body)
+        event["Records"][0]["s3"]["object"].update(versionId=put["VersionId"], size=len(body))
+    [first] = run(context, event)
+    assert first["status"] == status
+    aws.drain(aws.queue_url)
+    before = aws.items("batches")
+    reads: list[dict[str, Any]] = []
+    real_get_object = rt.s3.get_object
+
+    def counting_get_object(**kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return real_get_object(**kwargs)
+
+    monkeypatch.setattr(rt.s3, "get_object", counting_get_object)
+    assert run(context, event) == [first]
+    assert reads == []
+    assert aws.items("batches") == before
+    assert aws.drain(aws.queue_url) == []

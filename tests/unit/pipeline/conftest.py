@@ -141,8 +141,21 @@ def write_uv_project(root: Path, settings: Settings, *, dependencies: bool = Tru
     run([settings.uv, "lock", "--offline", "--python", PYTHON], env=settings.child_env(), cwd=root, check="uv lock")
 
 
+def git_env(**overrides: str) -> dict[str, str]:
+    """An environment for git without the user's or the system's git configuration (HOME points nowhere)."""
+    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"}
+    env |= {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "test"}
+    return env | {"GIT_COMMITTER_EMAIL": "t@example.invalid", **overrides}
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in ``root`` with :func:`git_env`."""
+    return run(["git", *args], env=git_env(), cwd=root, check=f"git {args[0]}").stdout
+
+
 def write_function_code(root: Path, functions: Mapping[str, str]) -> None:
-    """``lambdas/<key>/handler.py`` for every function, plus shared code and a contract."""
+    """``lambdas/<key>/handler.py`` for every function, plus shared code and a contract, added to git
+    (the archives hold tracked files only)."""
     files = {
         "lambdas/__init__.py": "",
         "lambdas/shared/__init__.py": "",
@@ -157,6 +170,8 @@ def write_function_code(root: Path, functions: Mapping[str, str]) -> None:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    git(root, "init", "--quiet")
+    git(root, "add", "--", *files)
 
 
 @pytest.fixture
@@ -167,6 +182,18 @@ def uv_project() -> Callable[..., None]:
 @pytest.fixture
 def function_code() -> Callable[[Path, Mapping[str, str]], None]:
     return write_function_code
+
+
+@pytest.fixture
+def run_git() -> Callable[..., str]:
+    """``run_git(root, *args)``: git in ``root``, without the user's git configuration."""
+    return git
+
+
+@pytest.fixture
+def git_environ() -> dict[str, str]:
+    """The environment :func:`run_git` uses (what the package step gets from the settings)."""
+    return git_env()
 
 
 @pytest.fixture

@@ -5,13 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pipeline import artifact
+from pipeline.dependencies import Target, prepare_layer
 from pipeline.errors import PipelineError
+from pipeline.package import build
+from pipeline.runner import run
+from pipeline.settings import from_environ
+from stacks.constants import FUNCTION_HANDLERS, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
 NOW = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
 # What terraform and the pipeline put next to a stack: never part of the artifact.
@@ -27,6 +35,27 @@ NOT_ARTIFACT = (
     ".terraform.tfstate.lock.info",
     "assets/.terraform",  # a file of that name too (terraform's data dir is never an artifact)
 )
+# What else may lie in a stack directory: a file browser's or an editor's files, the asset folder of a
+# function an earlier synth had (cdktf never removes it). Never part of the artifact either.
+STRAY = (
+    ".DS_Store",
+    "assets/.DS_Store",
+    ".cdk.tf.json.swp",
+    "cdk.tf.json~",
+    "assets/payments/archive.zip.orig",
+    "assets/old-function_archive_1A2B3C4D/0123456789ABCDEF/old_function.zip",
+    "notes.txt",
+)
+STACK_JSON = json.dumps(
+    {
+        "resource": {
+            "aws_lambda_function": {
+                "payments": {"filename": "assets/payments/archive.zip"},
+                "refunds": {"filename": "assets/refunds/archive.zip", "description": "not assets/ a path"},
+            }
+        }
+    }
+)
 
 
 @pytest.fixture
@@ -34,7 +63,7 @@ def stack(tmp_path: Path) -> Path:
     """A synthesized stack directory: cdk.tf.json and two Lambda archives under assets/."""
     root = tmp_path / "stack"
     files = {
-        "cdk.tf.json": '{"resource": {}}\n',
+        "cdk.tf.json": STACK_JSON,
         "assets/payments/archive.zip": "payments zip",
         "assets/refunds/archive.zip": "refunds zip",
     }
@@ -78,17 +107,79 @@ def test_terraform_and_pipeline_additions_are_not_part_of_the_artifact(stack: Pa
     "change",
     [
         lambda root: (root / "assets/refunds/archive.zip").write_text("refunds zip, rebuilt"),
-        lambda root: (root / "cdk.tf.json").write_text('{"resource": {"x": {}}}\n'),
-        lambda root: (root / "assets/refunds/archive.zip").rename(root / "assets/refunds/other.zip"),
+        lambda root: (root / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", '}, "x": {}}}}')),
         lambda root: (root / "extra.tf.json").write_text("{}"),
-        lambda root: (root / "assets/payments/archive.zip").unlink(),
+        lambda root: (root / "main.tf").write_text(""),
     ],
-    ids=["asset-content", "stack-content", "asset-renamed", "file-added", "asset-removed"],
+    ids=["asset-content", "stack-content", "configuration-added", "hcl-configuration-added"],
 )
 def test_any_change_to_the_artifact_changes_the_digest(stack: Path, change: Callable[[Path], object]) -> None:
     before = artifact.digest(stack).sha256
     change(stack)
     assert artifact.digest(stack).sha256 != before
+
+
+def test_files_that_are_neither_configuration_nor_named_assets_are_not_part_of_the_artifact(
+    stack: Path, tmp_path: Path
+) -> None:
+    before = artifact.digest(stack)
+    add_files(stack, STRAY)
+
+    assert artifact.digest(stack) == before
+    copied = artifact.copy_artifact(stack, tmp_path / "copy", before)
+    assert copied == before
+    assert sorted(p.relative_to(tmp_path / "copy").as_posix() for p in (tmp_path / "copy").rglob("*")) == [
+        "assets",
+        "assets/payments",
+        "assets/payments/archive.zip",
+        "assets/refunds",
+        "assets/refunds/archive.zip",
+        "cdk.tf.json",
+    ]
+
+
+def test_a_directory_asset_brings_every_file_under_it(stack: Path) -> None:
+    add_files(stack, ("assets/site/0A1B/index.html", "assets/site/0A1B/css/app.css"))
+    (stack / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", '}, "site": {"source": "assets/site/0A1B/"}}}}'))
+    assert [p.as_posix() for p in artifact.artifact_files(stack)] == [
+        "assets/payments/archive.zip",
+        "assets/refunds/archive.zip",
+        "assets/site/0A1B/css/app.css",
+        "assets/site/0A1B/index.html",
+        "cdk.tf.json",
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root: (root / "assets/payments/archive.zip").unlink(),
+        lambda root: (root / "assets/refunds/archive.zip").rename(root / "assets/refunds/other.zip"),
+    ],
+    ids=["asset-removed", "asset-renamed"],
+)
+def test_a_named_asset_that_is_missing_is_not_part_of_the_artifact(
+    stack: Path, change: Callable[[Path], object]
+) -> None:
+    before = artifact.digest(stack)
+    change(stack)
+    after = artifact.digest(stack)
+    assert after.sha256 != before.sha256
+    assert [name for name, _ in after.files] == [name for name, _ in before.files if (stack / name).is_file()]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (STACK_JSON.replace("assets/refunds", "assets/../../x"), "names the asset assets/../../x/archive.zip, outside"),
+        ("{not json", "cdk.tf.json is not JSON"),
+    ],
+    ids=["asset-outside", "not-json"],
+)
+def test_a_stack_naming_an_asset_outside_it_or_not_json_is_refused(stack: Path, content: str, message: str) -> None:
+    (stack / "cdk.tf.json").write_text(content)
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        artifact.digest(stack)
 
 
 def test_a_directory_without_cdk_tf_json_is_refused(tmp_path: Path) -> None:
@@ -204,3 +295,107 @@ def test_a_copy_that_is_not_the_checked_artifact_is_refused(stack: Path, tmp_pat
 
     with pytest.raises(PipelineError, match=r"is not the checked artifact \(" + checked.short):
         artifact.copy_artifact(stack, tmp_path / "copy", checked)
+
+
+# --- the same commit gives the same artifact ---------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+# Issue 10, item 8, and more of what lies around in a developer's checkout.
+PLANTED = {
+    "lambdas/shared/.env": "PSP_SECRET=sk_live_51HqLyjWDarjtT1zdp7dcXpTq\n",
+    "lambdas/api_handler/notes.txt.swp": "b0VIM 9.0 swap file",
+    "lambdas/api_handler/scratch.py": "DEBUG = True\n",
+    "lambdas/shared/money.py~": "backup\n",
+    "lambdas/.DS_Store": "Bud1",
+    "lambdas/shared/__pycache__/money.cpython-312.pyc": "stale bytecode",
+    "contracts/schemas/draft.schema.json": "{}",
+    "cdktf.out/stacks/paygate/.DS_Store": "Bud1",  # before synth: the stack dir is not cleaned by cdktf
+    "cdktf.out/stacks/paygate/assets/old-function_archive_0BADF00D/0123/old.zip": "a function since removed",
+}
+
+
+SYNTH_EACH = """
+import os, runpy, sys
+for clone in sys.argv[1:]:
+    os.chdir(clone)
+    os.environ["PAYGATE_OUTDIR"] = os.path.join(clone, "cdktf.out")  # node's working directory stays the first
+    try:
+        runpy.run_path("main.py", run_name="__main__")
+    except SystemExit as done:
+        if done.code:
+            raise
+"""
+
+
+def clone_and_package(destination: Path, *, umask: int, environ: dict[str, str], plant: dict[str, str]) -> Path:
+    """Clone the repository's HEAD to ``destination`` (under ``umask``), plant ``plant``, then package as
+    `make package` does there (the real lock; the layer installed offline into a cache of its own)."""
+    git_env = {"PATH": environ["PATH"], "HOME": str(destination.parent / "home"), "GIT_CONFIG_NOSYSTEM": "1"}
+    previous = os.umask(umask)
+    try:
+        run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO_ROOT), str(destination)], env=git_env, check="clone")
+    finally:
+        os.umask(previous)
+    run(["git", "checkout", "--quiet", "--detach", head_commit()], env=git_env, cwd=destination, check="checkout")
+    for relative, text in plant.items():
+        (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+        (destination / relative).write_text(text)
+    for path in (destination / "lambdas").rglob("*.py"):
+        os.utime(path, (1_234_567_890, 1_234_567_890))
+    settings = from_environ(
+        {
+            **environ,
+            "PAYGATE_REPO_ROOT": str(destination),
+            "PAYGATE_UV": str(REPO_ROOT / "build/tools/bin/uv"),
+            "PAYGATE_CACHE_DIR": str(destination / "build/cache"),
+            "UV_CACHE_DIR": str(REPO_ROOT / "build/cache/uv"),  # downloads only: the layer is installed anew
+            "UV_OFFLINE": "1",
+        },
+        destination,
+    )
+    layer = prepare_layer(settings, Target.for_lambda(LAMBDA_RUNTIME, LAMBDA_ARCHITECTURE), Path(sys.executable))
+    build(
+        FUNCTION_HANDLERS,
+        repo_root=destination,
+        out_dir=destination / "build/dist",
+        layer=layer,
+        env=settings.child_env(),
+    )
+    return destination
+
+
+def synthesize(clones: list[Path], environ: dict[str, str]) -> None:
+    """main.py in each clone, as `make synth` runs it (one process: the provider binding loads once)."""
+    synth_env = {
+        **environ,
+        "PAYGATE_ENVIRONMENT": "dev",
+        "PAYGATE_ARTIFACTS_DIR": "build/dist",
+        "JSII_RUNTIME_PACKAGE_CACHE_ROOT": str(REPO_ROOT / "build/cache/jsii"),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    run([sys.executable, "-c", SYNTH_EACH, *map(str, clones)], env=synth_env, check="synth", timeout=900)
+
+
+def head_commit() -> str:
+    environ = {"PATH": os.environ["PATH"], "GIT_CONFIG_NOSYSTEM": "1", "HOME": "/nonexistent"}
+    return run(["git", "rev-parse", "HEAD"], env=environ, cwd=REPO_ROOT, check="git rev-parse").stdout.strip()
+
+
+def test_the_same_commit_gives_the_same_archives_and_digest_in_a_dirty_clone_elsewhere(tmp_path: Path) -> None:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PAYGATE_", "UV_", "LC_", "LANG", "GIT_"))}
+    clean = clone_and_package(tmp_path / "clean", umask=0o022, environ={**base, "LC_ALL": "C.UTF-8"}, plant={})
+    dirty = clone_and_package(
+        tmp_path / "other" / "deeper" / "checkout",
+        umask=0o077,
+        environ={**base, "LANG": "tr_TR.UTF-8", "TZ": "Pacific/Kiritimati"},
+        plant=PLANTED,
+    )
+    synthesize([clean, dirty], base)
+
+    for name in ("api_handler.zip", "batch_processor.zip", "payment_processor.zip", "workflow_tasks.zip"):
+        clean_zip, dirty_zip = (root / "build/dist" / name for root in (clean, dirty))
+        assert clean_zip.read_bytes() == dirty_zip.read_bytes(), name
+        assert b"sk_live_" not in dirty_zip.read_bytes() and b"b0VIM" not in dirty_zip.read_bytes()
+    stacks = [root / "cdktf.out/stacks/paygate" for root in (clean, dirty)]
+    assert artifact.digest(stacks[1]) == artifact.digest(stacks[0])
+    assert (stacks[1] / ".DS_Store").is_file()  # it is there, and not part of the artifact

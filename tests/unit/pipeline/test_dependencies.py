@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
+import shutil
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,11 +56,15 @@ def test_cache_key_changes_with_anything_that_changes_the_installed_files() -> N
     assert key not in others and len(others) == 3
 
 
-def test_export_gives_the_pinned_lambda_group_only(
+def wheel_hash(root: Path) -> str:
+    return hashlib.sha256((root / TINY_WHEEL).read_bytes()).hexdigest()
+
+
+def test_export_gives_the_pinned_lambda_group_only_with_the_locked_hashes(
     offline: Settings, scratch_repo: Path, uv_project: Callable[..., None]
 ) -> None:
     uv_project(scratch_repo, offline)
-    assert export_requirements(offline) == f"{TINY_WHEEL}\n"
+    assert export_requirements(offline) == f"{TINY_WHEEL} \\\n    --hash=sha256:{wheel_hash(scratch_repo)}\n"
 
 
 def test_export_without_a_lock_file_fails_clearly(offline: Settings, scratch_repo: Path) -> None:
@@ -78,14 +87,29 @@ def test_compress_tree_leaves_out_scripts_uv_lock_and_bytecode(tmp_path: Path) -
         "pkg/stray.pyc": 0o644,
         "bin/console-script": 0o755,
         ".lock": 0o644,
+        "pkg-1.0.dist-info/direct_url.json": 0o644,
+        "pkg-1.0.dist-info/uv_cache.json": 0o644,
+        "pkg-1.0.dist-info/RECORD": 0o644,
     }
     for relative, mode in files.items():
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(relative)
         path.chmod(mode)
+    (tmp_path / "pkg-1.0.dist-info/RECORD").write_text(
+        "".join(f"{name},sha256=x,1\n" for name in files if not name.startswith(".")).replace(
+            "RECORD,sha256=x,1", "RECORD,,"
+        )
+    )
     entries = compress_tree(tmp_path)
-    assert [(e.name, e.mode) for e in entries] == [("pkg/__init__.py", FILE_MODE), ("pkg/tool.sh", EXEC_MODE)]
+    assert sorted((e.name, e.mode) for e in entries) == [
+        ("pkg-1.0.dist-info/RECORD", FILE_MODE),
+        ("pkg/__init__.py", FILE_MODE),
+        ("pkg/tool.sh", EXEC_MODE),
+    ]
+    [record_entry] = [e for e in entries if e.name.endswith("RECORD")]
+    record = zlib.decompress(record_entry.data, -zlib.MAX_WBITS).decode()
+    assert record == "pkg/__init__.py,sha256=x,1\npkg/tool.sh,sha256=x,1\npkg-1.0.dist-info/RECORD,,\n"
 
 
 def test_layer_holds_the_installed_packages_without_console_scripts(
@@ -94,15 +118,44 @@ def test_layer_holds_the_installed_packages_without_console_scripts(
     uv_project(scratch_repo, offline)
     layer = prepare_layer(offline, LAMBDA, PY)
     assert layer.path == offline.cache_dir / "lambda-deps" / f"{layer.key}.zip"
-    assert layer.key == cache_key(f"{TINY_WHEEL}\n", LAMBDA)
+    assert layer.key == cache_key(f"{TINY_WHEEL} \\\n    --hash=sha256:{wheel_hash(scratch_repo)}\n", LAMBDA)
     assert layer.sha256 == sha256_file(layer.path)
     with zipfile.ZipFile(layer.path) as zf:
         names = zf.namelist()
     assert "tiny_dep/__init__.py" in names
     assert "tiny_dep-1.0.dist-info/METADATA" in names
-    assert not [n for n in names if n.startswith(("bin/", ".")) or n.endswith(".pyc")]
+    assert not [
+        n for n in names if n.startswith(("bin/", ".")) or n.endswith((".pyc", "direct_url.json", "cache.json"))
+    ]
     assert [e.name for e in layer_entries(layer)] == names
     assert sorted(p.name for p in layer.path.parent.iterdir()) == [layer.path.name]  # no staging left
+
+
+def test_the_same_lock_gives_the_same_layer_at_another_path_and_time(
+    offline: Settings, scratch_repo: Path, uv_project: Callable[..., None], tmp_path: Path
+) -> None:
+    uv_project(scratch_repo, offline)
+    other = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(scratch_repo, other)  # the same wheel and lock, newer mtimes, another absolute path
+    os.utime(other / TINY_WHEEL, (2_000_000_000, 2_000_000_000))
+    elsewhere = dataclasses.replace(offline, repo_root=other, cache_dir=tmp_path / "other-cache")
+    first, second = prepare_layer(offline, LAMBDA, PY), prepare_layer(elsewhere, LAMBDA, PY)
+    assert first.path != second.path
+    assert first.path.read_bytes() == second.path.read_bytes()
+    with zipfile.ZipFile(first.path) as zf:
+        record = zf.read("tiny_dep-1.0.dist-info/RECORD").decode()
+    assert "direct_url.json" not in record and "bin/" not in record and "tiny_dep/__init__.py," in record
+
+
+def test_a_wheel_whose_hash_the_lock_does_not_name_is_refused(
+    offline: Settings, scratch_repo: Path, uv_project: Callable[..., None]
+) -> None:
+    uv_project(scratch_repo, offline)
+    wheel = scratch_repo / TINY_WHEEL
+    with zipfile.ZipFile(wheel, "a") as archive:  # same name and version, other bytes
+        archive.writestr("tiny_dep/extra.py", "INJECTED = True\n")
+    with pytest.raises(CommandFailed, match=r"^installing the Lambda dependencies failed"):
+        prepare_layer(offline, LAMBDA, PY)
 
 
 def test_warm_layer_is_reused_without_installing_again(

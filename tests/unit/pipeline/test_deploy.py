@@ -44,6 +44,9 @@ def request_for(sqs_stack: Path, tmp_path: Path) -> deploy.DeployRequest:
     """A request for the tiny SQS stack; its evidence is not written yet (see ``passed``)."""
     (sqs_stack / "assets").mkdir()
     (sqs_stack / "assets" / "archive.zip").write_bytes(b"PK fake archive")
+    stack = json.loads((sqs_stack / "cdk.tf.json").read_text())
+    stack["output"] = {"archive": {"value": "assets/archive.zip"}}  # the stack names its asset, as synth does
+    (sqs_stack / "cdk.tf.json").write_text(json.dumps(stack))
     lock = tmp_path / "lock.hcl"
     lock.write_text("# the committed lock file\n")
     return deploy.DeployRequest(
