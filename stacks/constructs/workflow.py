@@ -3,27 +3,97 @@
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
 from constructs import Construct
 
+from stacks.config import ConfigError
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
 from stacks.constructs.iam import Statement, grant, service_role
 from stacks.context import StackContext
 
+# Error names the retriers match. Lambda's own errors on the invoke reach Retry as Lambda.<Code> (the
+# optimized integration); the function's own errors by their type: the handler re-raises whatever the
+# SDK gave up on as ThrottlingError or TransientError (lambdas/shared/aws.py) and a payment's refusal
+# as PaymentRefused. Nothing else is retried or caught: a bug ends the execution with its own name.
+THROTTLE_ERRORS = (
+    "Lambda.TooManyRequestsException",  # reserved or account concurrency used up
+    "Lambda.EC2ThrottledException",
+    "ThrottlingError",  # DynamoDB, SNS, KMS throttles the task met after its SDK retries
+)
 TRANSIENT_ERRORS = (
+    # AWS's list for Lambda tasks ("Handle transient Lambda service exceptions", Step Functions guide).
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-    "TransientError",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ResourceNotReadyException",  # the function is being created or updated
+    "Sandbox.Timedout",  # the function ran past its timeout (every task is idempotent)
+    "States.Timeout",  # the task ran past TimeoutSeconds
+    "TransientError",  # 5xx, timeouts, broken connections, DynamoDB transaction conflicts
 )
-RETRY = {"ErrorEquals": list(TRANSIENT_ERRORS), "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}
+PAYMENT_ERRORS = ("PaymentRefused",)  # the only errors that fail a payment (workflow_tasks handler)
+FAILURE_HANDLER = "MarkFailed"
+PAYMENT_FAILED = "Failed"
+RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
 KMS_DATA_KEY_REUSE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Retrier:
+    """One Step Functions retrier with exponential backoff, a cap and full jitter; budgets in seconds.
+
+    Step Functions waits ``min(IntervalSeconds * BackoffRate ** (n - 1), MaxDelaySeconds)`` before
+    retry n, and with ``JitterStrategy: FULL`` a uniformly random part of that (Step Functions
+    developer guide, "Handling errors": Retry fields).
+    """
+
+    errors: tuple[str, ...]
+    interval_seconds: int
+    backoff_rate: float
+    max_delay_seconds: int
+    max_attempts: int
+
+    def waits_seconds(self) -> list[float]:
+        """The wait before each retry before jitter (the most jitter can make it), in seconds."""
+        return [
+            min(self.interval_seconds * self.backoff_rate**n, float(self.max_delay_seconds))
+            for n in range(self.max_attempts)
+        ]
+
+    @property
+    def worst_case_wait_seconds(self) -> float:
+        """The longest the retries of one state can wait in all (every jittered wait at its maximum)."""
+        return sum(self.waits_seconds())
+
+    @property
+    def expected_wait_seconds(self) -> float:
+        """The mean total wait (full jitter draws each wait uniformly from [0, max])."""
+        return self.worst_case_wait_seconds / 2
+
+    def asl(self) -> dict[str, Any]:
+        return {
+            "ErrorEquals": list(self.errors),
+            "IntervalSeconds": self.interval_seconds,
+            "BackoffRate": self.backoff_rate,
+            "MaxDelaySeconds": self.max_delay_seconds,
+            "MaxAttempts": self.max_attempts,
+            "JitterStrategy": "FULL",
+        }
+
+
+# Throttles: a capacity limit clears as running invocations finish, so keep trying for minutes
+# (waits 1, 2, 4, 8, 16, then 20 s: at most 431 s, 215.5 s on average), spread by jitter so that
+# throttled executions do not come back in step. README "Concurrency sizing" has the arithmetic.
+THROTTLE_RETRY = Retrier(THROTTLE_ERRORS, interval_seconds=1, backoff_rate=2.0, max_delay_seconds=20, max_attempts=25)
+# Other transient errors: at most 2 + 4 + 8 + 15 * 5 = 89 s of waits (44.5 s on average).
+TRANSIENT_RETRY = Retrier(TRANSIENT_ERRORS, interval_seconds=2, backoff_rate=2.0, max_delay_seconds=15, max_attempts=8)
+RETRIERS = (THROTTLE_RETRY, TRANSIENT_RETRY)
 
 
 def lambda_invoke(partition: str) -> str:
@@ -41,12 +111,19 @@ def _invoke(function_arn: str, task: str, partition: str) -> dict[str, Any]:
 
 
 def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int, partition: str) -> dict[str, Any]:
+    """A task retried on capacity errors; a payment refusal -> MarkFailed; an exhausted budget -> its Fail state."""
+    catches = [
+        {"ErrorEquals": list(PAYMENT_ERRORS), "ResultPath": "$.error", "Next": FAILURE_HANDLER},
+        {"ErrorEquals": [*THROTTLE_ERRORS, *TRANSIENT_ERRORS], "ResultPath": "$.error", "Next": RETRY_BUDGET_EXHAUSTED},
+    ]
+    if task == "fail":  # the failure handler itself: a refusal here has nowhere further to go
+        catches = catches[1:]
     state: dict[str, Any] = {
         "Type": "Task",
         **_invoke(function_arn, task, partition),
         "TimeoutSeconds": timeout,
-        "Retry": [RETRY],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
+        "Retry": [retrier.asl() for retrier in RETRIERS],
+        "Catch": catches,
     }
     if next_state:
         state["Next"] = next_state
@@ -56,34 +133,71 @@ def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int,
 
 
 def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str = "aws") -> dict[str, Any]:
-    """validate -> screen -> (authorize -> record | decline) -> notify; any error -> MarkFailed -> Fail."""
+    """validate -> screen -> (authorize -> record | decline) -> notify.
+
+    A payment refusal -> MarkFailed -> Failed. A capacity error that outlasts its retrier ->
+    RetryBudgetExhausted, straight from the state that met it: the payment keeps its (non-final)
+    status, for the reconciliation to resume, and the failed execution raises the ExecutionsFailed alarm.
+    """
     t = task_timeout
+
+    def task(name: str, next_state: str | None) -> dict[str, Any]:
+        return _task(function_arn, name, next_state, timeout=t, partition=partition)
+
     return {
         "Comment": "paygate payment lifecycle",
         "StartAt": "Validate",
         "States": {
-            "Validate": _task(function_arn, "validate", "Screen", timeout=t, partition=partition),
-            "Screen": _task(function_arn, "screen", "ScreeningDecision", timeout=t, partition=partition),
+            "Validate": task("validate", "Screen"),
+            "Screen": task("screen", "ScreeningDecision"),
             "ScreeningDecision": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.decision", "StringEquals": "APPROVE", "Next": "Authorize"}],
                 "Default": "Decline",
             },
-            "Authorize": _task(function_arn, "authorize", "Record", timeout=t, partition=partition),
-            "Record": _task(function_arn, "record", "Notify", timeout=t, partition=partition),
-            "Decline": _task(function_arn, "decline", "Notify", timeout=t, partition=partition),
-            "Notify": _task(function_arn, "notify", None, timeout=t, partition=partition),
-            "MarkFailed": {
-                "Type": "Task",
-                **_invoke(function_arn, "fail", partition),
-                "TimeoutSeconds": t,
-                "Retry": [RETRY],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.mark_failed_error", "Next": "Failed"}],
-                "Next": "Failed",
+            "Authorize": task("authorize", "Record"),
+            "Record": task("record", "Notify"),
+            "Decline": task("decline", "Notify"),
+            "Notify": task("notify", None),
+            FAILURE_HANDLER: task("fail", PAYMENT_FAILED),
+            PAYMENT_FAILED: {
+                "Type": "Fail",
+                "Error": "PaymentFailed",
+                "Cause": "The payment was refused by a payment rule and marked FAILED",
             },
-            "Failed": {"Type": "Fail", "Error": "PaymentFailed", "Cause": "The payment workflow could not complete"},
+            RETRY_BUDGET_EXHAUSTED: {
+                "Type": "Fail",
+                "Error": RETRY_BUDGET_EXHAUSTED,
+                # The error's name only: its cause may quote the function's message.
+                "CausePath": "States.Format('{} outlasted the retry budget; the payment keeps its status for "
+                "reconciliation', $.error.Error)",
+            },
         },
     }
+
+
+def tasks_per_execution(definition: dict[str, Any]) -> int:
+    """Task states on the longest error-free path of ``definition`` (an execution runs them one after another)."""
+    states = definition["States"]
+
+    def longest(name: str, seen: frozenset[str]) -> int:
+        state = states[name]
+        following = [state["Next"]] if "Next" in state else []
+        following += [choice["Next"] for choice in state.get("Choices", [])]
+        following += [state["Default"]] if "Default" in state else []
+        rest = max((longest(n, seen | {name}) for n in following if n not in seen), default=0)
+        return (state["Type"] == "Task") + rest
+
+    return longest(definition["StartAt"], frozenset())
+
+
+def required_task_concurrency(*, starts_per_second: float, tasks_per_execution: int, task_seconds: float) -> int:
+    """Concurrent task invocations the workflow needs at a steady start rate (Little's law), rounded up.
+
+    Each execution holds at most one task invocation at a time, for ``task_seconds``, ``tasks_per_execution``
+    times; so ``starts_per_second`` executions a second keep ``starts * tasks * seconds`` invocations busy.
+    """
+    return math.ceil(starts_per_second * tasks_per_execution * task_seconds)
 
 
 class PaymentWorkflow(Construct):
@@ -100,6 +214,22 @@ class PaymentWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = ctx.naming.state_machine("payment-lifecycle")
+        self.definition = lifecycle_definition(
+            tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition
+        )
+        # Executions are started by the API only (the queue consumer processes batch payments itself), at
+        # most at the API's throttle rate; below this, throttles are the steady state, not a burst.
+        needed = required_task_concurrency(
+            starts_per_second=ctx.config.api_rate_limit,
+            tasks_per_execution=tasks_per_execution(self.definition),
+            task_seconds=ctx.config.workflow_task_p99_seconds,
+        )
+        if tasks.reserved_concurrency < needed:
+            raise ConfigError(
+                f"workflow_tasks: reserved concurrency {tasks.reserved_concurrency} is below the {needed} the workflow "
+                f"needs at the API's {ctx.config.api_rate_limit:g} starts/s "
+                f"({tasks_per_execution(self.definition)} tasks of {ctx.config.workflow_task_p99_seconds:g} s each)"
+            )
         self.log_group = CloudwatchLogGroup(
             self,
             "logs",
@@ -162,10 +292,7 @@ class PaymentWorkflow(Construct):
             name=self.name,
             type="STANDARD",
             role_arn=role.arn,
-            definition=json.dumps(
-                lifecycle_definition(tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition),
-                sort_keys=True,
-            ),
+            definition=json.dumps(self.definition, sort_keys=True),
             logging_configuration={
                 "log_destination": f"{self.log_group.arn}:*",
                 "include_execution_data": False,
