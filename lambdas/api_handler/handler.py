@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import (
@@ -25,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from botocore.exceptions import ClientError
 
 from contracts import CREATE_PAYMENT_REQUEST, validator
+from lambdas.shared import aws
 from lambdas.shared.errors import DomainError
 from lambdas.shared.http import error_response, json_response
 from lambdas.shared.money import Money
@@ -71,7 +71,7 @@ class ApiRuntime:
 
 def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None = None) -> ApiRuntime:
     """Wire clients and the Powertools idempotency layer (DynamoDB table: hash key id, TTL expiration)."""
-    session = session or boto3.session.Session()
+    session = session or aws.session()
     dynamodb = session.resource("dynamodb")
     store = PaymentStore(dynamodb.Table(config.payments_table), dynamodb.Table(config.audit_table))
     sfn = session.client("stepfunctions")
