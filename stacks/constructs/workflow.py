@@ -178,7 +178,7 @@ def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str
 
 def tasks_per_execution(definition: dict[str, Any]) -> int:
     """Task states on the longest error-free path of ``definition`` (an execution runs them one after another)."""
-    states = definition["States"]
+    states: dict[str, dict[str, Any]] = definition["States"]
 
     def longest(name: str, seen: frozenset[str]) -> int:
         state = states[name]
@@ -186,7 +186,7 @@ def tasks_per_execution(definition: dict[str, Any]) -> int:
         following += [choice["Next"] for choice in state.get("Choices", [])]
         following += [state["Default"]] if "Default" in state else []
         rest = max((longest(n, seen | {name}) for n in following if n not in seen), default=0)
-        return (state["Type"] == "Task") + rest
+        return int(state["Type"] == "Task") + rest
 
     return longest(definition["StartAt"], frozenset())
 
