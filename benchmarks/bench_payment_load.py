@@ -10,12 +10,16 @@ so it is DECLINED, the rest CAPTURED). The script sends them with C client threa
 - the accepted payments per final status, and their executions per status (with the error of a failed
   one, e.g. RetryBudgetExhausted or PaymentFailed);
 - how many task attempts Lambda throttled (TooManyRequests) and the state machine retried, and the
-  workflow task function's durations (its REPORT lines), against the p99 the concurrency sizing assumes.
+  workflow task function's durations (its REPORT lines), against the p99 the concurrency sizing assumes;
+- every payment the run stored, per status (a request answered 5xx may still have made one).
+
+--task-concurrency N sets the workflow task function's reserved concurrency to N for the run (restored
+afterwards), e.g. 10, the value before issue 10, to load the retriers rather than the sizing.
 
 Exit status 1 when an accepted payment did not end CAPTURED or DECLINED by the deadline.
 
 Usage: .venv/bin/python benchmarks/bench_payment_load.py [--payments 200] [--clients 8] [--deadline 900]
-       [--outputs build/localstack/outputs.json] [--out benchmarks/results/payment_load.txt]
+       [--task-concurrency N] [--outputs build/localstack/outputs.json] [--out benchmarks/results/payment_load.txt]
 """
 
 from __future__ import annotations
@@ -139,6 +143,25 @@ def task_durations_ms(deployed: Deployed, since_ms: int) -> list[float]:
     ]
 
 
+def stored_statuses(deployed: Deployed, run: str) -> Counter[str]:
+    """Every payment of the run's merchants (the by-merchant index), per status."""
+    table = deployed.resource("dynamodb").Table(deployed["payments_table_name"])
+    found: Counter[str] = Counter()
+    for merchant in {request_for(run, i)["merchant_id"] for i in range(4)}:
+        query: dict[str, Any] = {
+            "IndexName": "by-merchant",
+            "KeyConditionExpression": "merchant_id = :m",
+            "ExpressionAttributeValues": {":m": merchant},
+        }
+        while True:
+            answer = table.query(**query)
+            found.update(item["status"] for item in answer["Items"])
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    return found
+
+
 def api_for(deployed: Deployed) -> Api:
     key = deployed.client("apigateway").get_api_key(apiKey=deployed["api_key_id"], includeValue=True)["value"]
     return Api(base=f"{deployed.endpoint}/_aws/execute-api/{deployed['api_id']}/{deployed['api_stage']}", api_key=key)
@@ -149,6 +172,7 @@ def main() -> int:
     parser.add_argument("--payments", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds to wait for every workflow to end")
+    parser.add_argument("--task-concurrency", type=int, help="workflow task reserved concurrency during the run")
     parser.add_argument("--outputs", type=Path, default=ROOT / "build" / "localstack" / "outputs.json")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -157,22 +181,33 @@ def main() -> int:
         return 2
     deployed = Deployed(json.loads(args.outputs.read_text(encoding="utf-8")))
     api = api_for(deployed)
+    load_before = os.getloadavg()
     lambda_ = deployed.client("lambda")
-    reserved = lambda_.get_function_concurrency(FunctionName=deployed.function_name("workflow-tasks")).get(
+    tasks_function = deployed.function_name("workflow-tasks")
+    deployed_reserved = lambda_.get_function_concurrency(FunctionName=tasks_function).get(
         "ReservedConcurrentExecutions"
     )
+    reserved = deployed_reserved if args.task_concurrency is None else args.task_concurrency
     run = uuid.uuid4().hex[:8]
     since_ms = int(time.time() * 1000)
-    started = time.monotonic()
-    sent, send_seconds = send_all(api, run, args.payments, args.clients)
-    accepted = [s.body["payment_id"] for s in sent if s.status in (201, 202) and isinstance(s.body, dict)]
-
-    end = started + args.deadline
-    left = running(deployed, set(accepted))
-    while left and time.monotonic() < end:
-        time.sleep(2)
+    lambda_.put_function_concurrency(FunctionName=tasks_function, ReservedConcurrentExecutions=reserved)
+    try:
+        started = time.monotonic()
+        sent, send_seconds = send_all(api, run, args.payments, args.clients)
+        accepted = [s.body["payment_id"] for s in sent if s.status in (201, 202) and isinstance(s.body, dict)]
+        end = started + args.deadline
         left = running(deployed, set(accepted))
-    settle_seconds = time.monotonic() - started
+        while left and time.monotonic() < end:
+            time.sleep(2)
+            left = running(deployed, set(accepted))
+        settle_seconds = time.monotonic() - started
+    finally:
+        if deployed_reserved is None:
+            lambda_.delete_function_concurrency(FunctionName=tasks_function)
+        else:
+            lambda_.put_function_concurrency(
+                FunctionName=tasks_function, ReservedConcurrentExecutions=deployed_reserved
+            )
     statuses = final_statuses(deployed, accepted)
     per_status = Counter(statuses.get(p, "(missing)") for p in accepted)
     per_execution, throttled = executions(deployed, accepted)
@@ -190,7 +225,9 @@ def main() -> int:
     lines = [
         f"# bench_payment_load  {time.strftime('%Y-%m-%d %H:%M:%S')}  host={platform.node()} cpus={os.cpu_count()} "
         f"commit={commit.strip()}",
-        f"target: {deployed.endpoint} (LocalStack), workflow_tasks reserved concurrency {reserved}",
+        f"target: {deployed.endpoint} (LocalStack), run {run}, workflow_tasks reserved concurrency {reserved}"
+        + (f" (deployed: {deployed_reserved})" if reserved != deployed_reserved else ""),
+        f"load average before the run: {' '.join(f'{x:.1f}' for x in load_before)} (1/5/15 min)",
         f"sent: {args.payments} valid payments from {args.clients} concurrent clients in {send_seconds:.1f} s "
         f"({args.payments / send_seconds:.1f} requests/s)",
         "latency ms: "
@@ -205,6 +242,8 @@ def main() -> int:
         "final payment status: " + ", ".join(f"{status}: {n}" for status, n in sorted(per_status.items())),
         "executions: " + ", ".join(f"{status}: {n}" for status, n in sorted(per_execution.items())),
         f"task attempts throttled by Lambda (TooManyRequests) and retried: {throttled}",
+        "every payment the run stored: "
+        + ", ".join(f"{status}: {n}" for status, n in sorted(stored_statuses(deployed, run).items())),
     ]
     if durations:
         lines.append(
