@@ -7,7 +7,7 @@ Two layers retry a capacity error, each for what it is good at:
   at most 20 s each; botocore ``retries/standard.py``). Short on purpose: a function sleeping on a
   retry holds a concurrency slot that a throttled neighbour is waiting for.
 - **Outside the function**, where waiting costs nothing: the state machine's retriers
-  (``stacks/constructs/workflow.py``, minutes of budget) and the payment queue's redelivery
+  (``stacks/constructs/workflow_definition.py``, minutes) and the payment queue's redelivery
   (``lambdas/payment_processor/handler.py``). For them a handler re-raises what the SDK gave up on
   under a name they can match: :class:`ThrottlingError` or :class:`TransientError`.
 

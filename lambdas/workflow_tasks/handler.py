@@ -1,6 +1,6 @@
 """workflow_tasks: the Lambda steps of the payment lifecycle state machine, each idempotent on retry.
 
-Errors reach the state machine by name (stacks/constructs/workflow.py matches them): a payment's
+Errors reach the state machine by name (stacks/constructs/workflow_definition.py matches them): a payment's
 refusal by a rule as ``PaymentRefused`` (the payment is marked FAILED); a capacity error the SDK gave
 up on as ``ThrottlingError`` / ``TransientError`` (retried for minutes, never failing the payment);
 anything else by its own type (the execution fails, the payment keeps its status for reconciliation).

@@ -20,7 +20,7 @@ from lambdas.shared.aws import ThrottlingError
 from lambdas.shared.store import TransientError
 from lambdas.workflow_tasks.handler import PaymentRefused
 from stacks.config import ConfigError, FunctionLimits
-from stacks.constructs.workflow import (
+from stacks.constructs.workflow_definition import (
     THROTTLE_RETRY,
     TRANSIENT_RETRY,
     _task,
