@@ -62,6 +62,11 @@ class PlatformConfig:
     api_burst_limit: int = 100
     api_quota_per_day: int = 100_000
     functions: Mapping[str, FunctionLimits] = field(default_factory=dict)
+    # Concurrency sizing (README "Concurrency sizing"): the p99 duration of one workflow task on AWS
+    # (a Lambda invoke doing a few DynamoDB calls and at most one SNS publish), and the account's
+    # Lambda concurrency quota, of which AWS keeps UNRESERVED_CONCURRENCY unreserved.
+    workflow_task_p99_seconds: float = 0.2
+    account_concurrency_limit: int = 1000
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -103,8 +108,13 @@ DEFAULT_FUNCTION_LIMITS: Mapping[str, FunctionLimits] = {
     "api_handler": FunctionLimits(memory_mb=512, timeout_seconds=10, reserved_concurrency=20),
     "payment_processor": FunctionLimits(memory_mb=512, timeout_seconds=30, reserved_concurrency=10),
     "batch_processor": FunctionLimits(memory_mb=1024, timeout_seconds=300, reserved_concurrency=5),
-    "workflow_tasks": FunctionLimits(memory_mb=512, timeout_seconds=20, reserved_concurrency=10),
+    # 50 = the API's start rate (50/s) x 5 tasks per execution x 0.2 s per task (README "Concurrency sizing").
+    "workflow_tasks": FunctionLimits(memory_mb=512, timeout_seconds=20, reserved_concurrency=50),
 }
+# Lambda keeps this much of the account's concurrency unreserved (PutFunctionConcurrency refuses more).
+UNRESERVED_CONCURRENCY = 100
+# An SQS event source mapping's maximum concurrency is at least 2 (Lambda ScalingConfig).
+MIN_EVENT_SOURCE_CONCURRENCY = 2
 
 
 def _validate(config: PlatformConfig) -> None:
@@ -161,6 +171,28 @@ def _validate(config: PlatformConfig) -> None:
             raise ConfigError(f"{name}: timeout {limits.timeout_seconds} s is outside Lambda's 1-900 s")
         if limits.reserved_concurrency < 1:
             raise ConfigError(f"{name}: reserved concurrency must be at least 1 (0 disables the function)")
+    _validate_concurrency(config)
+
+
+def _validate_concurrency(config: PlatformConfig) -> None:
+    """The reserved concurrencies fit the account, and the queue consumer is never throttled by its own poller."""
+    if not (0 < config.workflow_task_p99_seconds <= 900):
+        raise ConfigError("workflow task p99 duration must be positive seconds, at most Lambda's 900 s timeout")
+    reserved = sum(config.limits(name).reserved_concurrency for name in DEFAULT_FUNCTION_LIMITS)
+    reservable = config.account_concurrency_limit - UNRESERVED_CONCURRENCY
+    if reserved > reservable:
+        raise ConfigError(
+            f"the functions reserve {reserved} concurrent executions, but an account limit of "
+            f"{config.account_concurrency_limit} leaves only {reservable} to reserve "
+            f"(Lambda keeps {UNRESERVED_CONCURRENCY} unreserved): lower them or raise the quota"
+        )
+    consumer = config.limits("payment_processor").reserved_concurrency
+    if consumer < MIN_EVENT_SOURCE_CONCURRENCY:
+        raise ConfigError(
+            f"payment_processor: reserved concurrency {consumer} is below the SQS event source's minimum maximum "
+            f"concurrency ({MIN_EVENT_SOURCE_CONCURRENCY}); the poller would be throttled and valid payments "
+            "would reach the dead-letter queue"
+        )
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -40,6 +39,7 @@ from contracts import (
     WORKFLOW_START_FAILED_METRIC,
     validator,
 )
+from lambdas.shared import aws
 from lambdas.shared.errors import BodyTooLargeError, DomainError, MalformedJsonError
 from lambdas.shared.http import decode_body, error_response, is_json_media_type, json_response, parse_json
 from lambdas.shared.money import Money
@@ -133,7 +133,7 @@ class ApiRuntime:
 
 def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None = None) -> ApiRuntime:
     """Wire clients and the Powertools idempotency layer (DynamoDB table: hash key id, TTL expiration)."""
-    session = session or boto3.session.Session()
+    session = session or aws.session()
     dynamodb = session.resource("dynamodb")
     store = PaymentStore(dynamodb.Table(config.payments_table), dynamodb.Table(config.audit_table))
     sfn = session.client("stepfunctions")

@@ -10,8 +10,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote_plus
 
-import boto3
-
+from lambdas.shared import aws
 from lambdas.shared.batch_csv import BatchLimits, BatchParser, BatchRow, FileError, LineError
 from lambdas.shared.payments import iso, payment_id_for
 from lambdas.shared.runtime import Clock, Settings, logger, settings
@@ -43,7 +42,7 @@ def build_runtime(
     limits: BatchLimits | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BatchRuntime:
-    session = session or boto3.session.Session()
+    session = session or aws.session()
     return BatchRuntime(
         settings=config,
         batches=BatchStore(session.resource("dynamodb").Table(config.require("batches_table"))),

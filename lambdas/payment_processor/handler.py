@@ -1,14 +1,23 @@
-"""payment_processor: SQS consumer; each batch payment is created, screened and advanced exactly once."""
+"""payment_processor: SQS consumer; each batch payment is created, screened and advanced exactly once.
+
+A capacity error (a throttle or transient AWS error the SDK gave up on) never sends a valid payment
+towards the dead-letter queue quickly: the message is reported failed (partial batch response) and
+its redelivery delayed by an exponential backoff with jitter (``ChangeMessageVisibility``), and the
+rest of the batch waits with it instead of hammering the throttled service. With the payment queue's
+maxReceiveCount of 5 that gives a capacity error 1-2 hours (``capacity_budget_seconds``) before the
+message reaches the DLQ, where its alarm fires and a redrive resumes it. A message that can never
+succeed (``InvalidMessage``) keeps the queue's own visibility timeout and reaches the DLQ as before.
+"""
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -16,21 +25,60 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from contracts import PAYMENT_MESSAGE, validator
+from lambdas.shared import aws
 from lambdas.shared.events import payment_event
 from lambdas.shared.lifecycle import Event, Status
 from lambdas.shared.payments import Payment, iso, new_payment
 from lambdas.shared.runtime import Clock, Settings, logger, settings
 from lambdas.shared.screening import Decision, screen, window_start
-from lambdas.shared.store import PaymentStore, publish_event
+from lambdas.shared.store import PaymentStore, TransientError, publish_event
 
 ACTOR = "payment_processor"
 IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600
+# Redelivery after a capacity error on receive n: a visibility of up to 60 * 3 ** (n - 1) s, at least half
+# of it (equal jitter), so 30-60 s, 90-180 s, 270-540 s, 810-1620 s, 2430-4860 s.
+CAPACITY_BACKOFF_BASE_SECONDS = 60
+CAPACITY_BACKOFF_FACTOR = 3
+SQS_MAX_VISIBILITY_SECONDS = 12 * 3600  # ChangeMessageVisibility's limit
+# A record is started only with this much of the invocation left: the SDK's retries of one call may take
+# 7 s (lambdas/shared/aws.py), and a timed-out invocation would return the whole batch undelayed.
+RECORD_TIME_RESERVE_MS = 10_000
 
 
 class InvalidMessage(ValueError):
     """A message outside the payment_message contract: it can never succeed (ends in the DLQ)."""
+
+
+class RedeliveryDeferred(Exception):
+    """The record was not processed in this invocation (a capacity error before it, or too little time left)."""
+
+
+def redelivery_delay_seconds(receive_count: int, *, rand: Callable[[], float] = random.random) -> int:
+    """Seconds until a message whose ``receive_count``-th receive met a capacity error is delivered again.
+
+    Exponential backoff with equal jitter (half fixed, half uniform): redeliveries of a throttled batch
+    spread out instead of coming back together (AWS Architecture Blog, "Exponential Backoff And Jitter").
+    """
+    ceiling = min(
+        SQS_MAX_VISIBILITY_SECONDS, CAPACITY_BACKOFF_BASE_SECONDS * CAPACITY_BACKOFF_FACTOR ** (receive_count - 1)
+    )
+    return int(ceiling / 2 + rand() * ceiling / 2)
+
+
+def capacity_budget_seconds(max_receive_count: int) -> tuple[int, int]:
+    """(least, most) seconds a message keeps being retried on capacity errors before the DLQ takes it.
+
+    Every one of its ``max_receive_count`` receives is followed by a backoff; the next receive moves it.
+    """
+    receives = range(1, max_receive_count + 1)
+    return (
+        sum(redelivery_delay_seconds(n, rand=lambda: 0.0) for n in receives),
+        sum(redelivery_delay_seconds(n, rand=lambda: 1.0) for n in receives),
+    )
 
 
 @dataclass
@@ -41,10 +89,11 @@ class ProcessorRuntime:
     clock: Clock
     idempotency: IdempotencyConfig
     process: Callable[..., dict[str, Any]]
+    sqs: Any
 
 
 def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None = None) -> ProcessorRuntime:
-    session = session or boto3.session.Session()
+    session = session or aws.session()
     dynamodb = session.resource("dynamodb")
     store = PaymentStore(dynamodb.Table(config.payments_table), dynamodb.Table(config.audit_table))
     sns = session.client("sns")
@@ -60,11 +109,17 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
         table_name=config.require("idempotency_table"), boto3_client=session.client("dynamodb")
     )
 
+    def publish(payment: Payment) -> None:
+        """The event of the payment's version, unless it went out already (a retry after the publish)."""
+        if store.published_version(payment.payment_id) < payment.version:
+            publish_event(sns, topic, payment_event(payment, occurred_at=payment.updated_at))
+            store.mark_published(payment)
+
     def step(payment_id: str, event: Event, reason: str | None = None) -> Payment:
         now = iso(clock.now_ms())
         payment, _ = store.advance(payment_id, event, now=now, reason=reason)
-        store.record_audit(payment, action=event.value, actor=ACTOR, at=now)
-        publish_event(sns, topic, payment_event(payment, occurred_at=payment.updated_at))
+        store.record_audit(payment, action=event.value, actor=ACTOR, at=payment.updated_at)
+        publish(payment)
         return payment
 
     def process(message: dict[str, Any]) -> dict[str, Any]:
@@ -83,8 +138,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
         payment = store.get(fresh.payment_id) or fresh
         if payment.status is not Status.PENDING:
             # A retry after a failure: the event of the state found may never have gone out.
-            # Publishing it again is safe (at least once; consumers de-duplicate on event_id).
-            publish_event(sns, topic, payment_event(payment, occurred_at=payment.updated_at))
+            publish(payment)
         if payment.status is Status.PENDING:
             rules = config.screening
             count = store.count_for_velocity(
@@ -103,7 +157,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
     guarded = idempotent_function(data_keyword_argument="message", persistence_store=persistence, config=idempotency)(
         process
     )
-    return ProcessorRuntime(config, store, sns, clock, idempotency, guarded)
+    return ProcessorRuntime(config, store, sns, clock, idempotency, guarded, session.client("sqs"))
 
 
 @cache
@@ -111,7 +165,30 @@ def runtime() -> ProcessorRuntime:
     return build_runtime(settings())
 
 
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+@dataclass
+class Invocation:
+    """What one invocation learnt about capacity: after a capacity error the rest of its batch waits too."""
+
+    capacity_error: bool = False
+
+
+invocation = Invocation()
+
+
+def _delay_redelivery(record: SQSRecord) -> None:
+    """Hide the message for its backoff; if SQS refuses, the queue's visibility timeout applies instead."""
+    delay = redelivery_delay_seconds(int(record.attributes.approximate_receive_count))
+    try:
+        runtime().sqs.change_message_visibility(
+            QueueUrl=record.queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=delay
+        )
+    except (ClientError, BotoCoreError) as error:
+        logger.warning("redelivery not delayed", extra={"error": type(error).__name__})
+    else:
+        logger.info("redelivery delayed", extra={"delay_seconds": delay})
+
+
+def record_handler(record: SQSRecord, lambda_context: Any) -> dict[str, Any]:
     """One queue message; raising marks only this message as failed (SQS redelivers it, then the DLQ)."""
     try:
         message = json.loads(record.body)
@@ -121,7 +198,19 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         raise InvalidMessage("message does not match the payment_message contract")
     logger.set_correlation_id(message["payment_id"])
     logger.append_keys(batch_id=message["batch_id"])
-    return runtime().process(message=message)
+    if invocation.capacity_error or lambda_context.get_remaining_time_in_millis() < RECORD_TIME_RESERVE_MS:
+        _delay_redelivery(record)
+        raise RedeliveryDeferred("not processed in this invocation; redelivered after a backoff")
+    try:
+        with aws.capacity_errors_named():
+            return runtime().process(message=message)
+    except TransientError:
+        invocation.capacity_error = True
+        _delay_redelivery(record)
+        raise
+    except IdempotencyAlreadyInProgressError:  # another invocation holds this payment right now
+        _delay_redelivery(record)
+        raise
 
 
 # Report every failed record (also when all failed) instead of raising: SQS then redelivers exactly those.
@@ -130,6 +219,7 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    invocation.capacity_error = False
     runtime().idempotency.register_lambda_context(context)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

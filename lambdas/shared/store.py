@@ -134,6 +134,36 @@ class PaymentStore:
             return int(item[names["#pos"]])
         return int(result["Attributes"][names["#pos"]])
 
+    def published_version(self, payment_id: str) -> int:
+        """The latest version of the payment whose event went out (0: none yet); see ``mark_published``."""
+        item = self._payments.get_item(Key={"payment_id": _published_key(payment_id)}, ConsistentRead=True).get("Item")
+        return int((item or {}).get("version", 0))
+
+    def mark_published(self, payment: Payment) -> bool:
+        """Record that the event of ``payment.version`` went out; False when it (or a later one) already had.
+
+        Written after the publish, so a retry after a lost answer does not publish twice; only a failure
+        between the two does (the copy carries the same event_id). Kept in an item of its own beside the
+        payment (as the velocity counters are): the payment item stays exactly the contract's resource.
+        """
+        try:
+            self._payments.update_item(
+                Key={"payment_id": _published_key(payment.payment_id)},
+                UpdateExpression="SET #v = :v",
+                ConditionExpression="attribute_not_exists(#v) OR #v < :v",
+                ExpressionAttributeNames={"#v": "version"},
+                ExpressionAttributeValues={":v": payment.version},
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return False
+            raise
+        return True
+
+
+def _published_key(payment_id: str) -> str:
+    return f"published#{payment_id}"
+
 
 def _already_applied(current: Payment, event: Event) -> bool:
     """Whether ``current`` is where ``event`` leads (a retry after the update landed)."""

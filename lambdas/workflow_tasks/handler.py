@@ -1,4 +1,10 @@
-"""workflow_tasks: the Lambda steps of the payment lifecycle state machine, each idempotent on retry."""
+"""workflow_tasks: the Lambda steps of the payment lifecycle state machine, each idempotent on retry.
+
+Errors reach the state machine by name (stacks/constructs/workflow_definition.py matches them): a payment's
+refusal by a rule as ``PaymentRefused`` (the payment is marked FAILED); a capacity error the SDK gave
+up on as ``ThrottlingError`` / ``TransientError`` (retried for minutes, never failing the payment);
+anything else by its own type (the execution fails, the payment keeps its status for reconciliation).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
-
 from contracts import WORKFLOW_STATE, WORKFLOW_TASK, validator
+from lambdas.shared import aws
 from lambdas.shared.errors import DomainError
 from lambdas.shared.events import payment_event
-from lambdas.shared.lifecycle import TERMINAL, Event
+from lambdas.shared.lifecycle import TRANSITIONS, Event, Status
 from lambdas.shared.money import Money
 from lambdas.shared.pan import refuse_pan
 from lambdas.shared.payments import Payment, client_fields, iso
@@ -24,7 +29,14 @@ ACTOR = "workflow_tasks"
 
 
 class InvalidTaskInput(ValueError):
-    """The state machine sent something outside the workflow contracts (not retried)."""
+    """The state machine sent something outside the workflow contracts (not retried, not a payment reason)."""
+
+
+class PaymentRefused(Exception):
+    """A payment rule refused the payment (a ``DomainError``): the one error that marks a payment FAILED.
+
+    The message is the domain error's stable code and safe message.
+    """
 
 
 @dataclass
@@ -36,7 +48,7 @@ class WorkflowRuntime:
 
 
 def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None = None) -> WorkflowRuntime:
-    session = session or boto3.session.Session()
+    session = session or aws.session()
     dynamodb = session.resource("dynamodb")
     return WorkflowRuntime(
         settings=config,
@@ -64,9 +76,13 @@ def _load(rt: WorkflowRuntime, payment_id: str) -> Payment:
 
 def _advance(rt: WorkflowRuntime, state: dict[str, Any], event: Event, reason: str | None = None) -> dict[str, Any]:
     now = iso(rt.clock.now_ms())
-    payment, changed = rt.store.advance(state["payment_id"], event, now=now, reason=reason)
-    # Written on retries too: the entry is keyed by version, so a second write is a no-op.
-    rt.store.record_audit(payment, action=event.value, actor=ACTOR, at=now)
+    try:
+        payment, changed = rt.store.advance(state["payment_id"], event, now=now, reason=reason)
+    except LookupError:
+        raise DomainError("payment does not exist", code="PAYMENT_NOT_FOUND") from None
+    # Written on retries too (a throttled audit write is retried after the update landed): the entry is
+    # keyed by version, so a second write is a no-op, and it carries the time of the change, not of the retry.
+    rt.store.record_audit(payment, action=event.value, actor=ACTOR, at=payment.updated_at)
     logger.info("payment advanced", extra={"event": event.value, "status": payment.status.value, "changed": changed})
     return _state(payment)
 
@@ -105,20 +121,31 @@ def decline(rt: WorkflowRuntime, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def notify(rt: WorkflowRuntime, state: dict[str, Any]) -> dict[str, Any]:
-    """Publish the payment's current state (at least once; consumers de-duplicate on event_id)."""
+    """Publish the payment's current state once per version: a retry after the publish went out skips it.
+
+    Only a failure between the publish and its mark publishes twice (consumers de-duplicate on event_id).
+    """
     payment = _load(rt, state["payment_id"])
-    event = payment_event(payment, occurred_at=payment.updated_at)
-    publish_event(rt.sns, rt.settings.require("events_topic_arn"), event)
+    if rt.store.published_version(payment.payment_id) < payment.version:
+        event = payment_event(payment, occurred_at=payment.updated_at)
+        publish_event(rt.sns, rt.settings.require("events_topic_arn"), event)
+        rt.store.mark_published(payment)
     return _state(payment)
 
 
 def fail(rt: WorkflowRuntime, state: dict[str, Any]) -> dict[str, Any]:
-    """Mark the payment FAILED unless it already reached a final state, and tell subscribers."""
+    """Mark the payment FAILED where the lifecycle allows it (else leave it as it is), and tell subscribers.
+
+    A retry that finds it FAILED already still publishes, once: the first attempt may have stopped there.
+    """
     payment = rt.store.get(state["payment_id"])
-    if payment is None or payment.status in TERMINAL:
-        return {"payment_id": state["payment_id"]} if payment is None else _state(payment)
-    result = _advance(rt, state, Event.FAIL, reason="WORKFLOW_ERROR")
-    return notify(rt, result)
+    if payment is None:
+        return {"payment_id": state["payment_id"]}
+    if (payment.status, Event.FAIL) in TRANSITIONS:
+        return notify(rt, _advance(rt, state, Event.FAIL, reason="WORKFLOW_ERROR"))
+    if payment.status is Status.FAILED:
+        return notify(rt, _state(payment))
+    return _state(payment)
 
 
 TASKS: dict[str, Callable[[WorkflowRuntime, dict[str, Any]], dict[str, Any]]] = {
@@ -146,4 +173,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     task, state = _parse(event)
     logger.set_correlation_id(state["payment_id"])
     logger.append_keys(task=task)
-    return TASKS[task](runtime(), state)
+    try:
+        with aws.capacity_errors_named():
+            return TASKS[task](runtime(), state)
+    except DomainError as refusal:
+        logger.warning("payment refused", extra={"code": refusal.code})
+        raise PaymentRefused(f"{refusal.code}: {refusal.message}") from refusal

@@ -23,7 +23,8 @@ PERIOD_SECONDS = 60
 
 
 class PlatformAlarms(Construct):
-    """DLQ depth > 0, function errors/throttles, API 5xx, failed workflow executions and starts."""
+    """DLQ depth > 0, function errors/throttles, API 5xx, failed, timed-out or throttled workflow executions,
+    failed workflow starts."""
 
     def __init__(
         self,
@@ -89,6 +90,16 @@ class PlatformAlarms(Construct):
                 dimensions={"StateMachineArn": state_machine_arn},
                 statistic="Sum",
             )
+        # Step Functions throttling the workflow's own state transitions (its StateTransition quota): a capacity
+        # limit no Retry sees, which delays every payment (README "Concurrency sizing").
+        self._alarm(
+            "workflow-executionthrottled",
+            description="Step Functions throttled payment lifecycle state transitions: the workflow is near its quota",
+            namespace="AWS/States",
+            metric="ExecutionThrottled",
+            dimensions={"StateMachineArn": state_machine_arn},
+            statistic="Sum",
+        )
 
     def _alarm(
         self, purpose: str, *, description: str, namespace: str, metric: str, dimensions: dict[str, str], statistic: str

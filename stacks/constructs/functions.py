@@ -57,6 +57,7 @@ class PaymentFunction(Construct):
         limits = ctx.config.limits(function_key)
         self.name = ctx.naming.function(function_key)
         self.timeout_seconds = limits.timeout_seconds
+        self.reserved_concurrency = limits.reserved_concurrency
         self._scope_id = construct_id
 
         self.log_group = CloudwatchLogGroup(

@@ -3,87 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.sfn_state_machine import SfnStateMachine
 from constructs import Construct
 
+from stacks.config import ConfigError
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
 from stacks.constructs.iam import Statement, grant, service_role
+from stacks.constructs.workflow_definition import (
+    lambda_invoke,
+    lifecycle_definition,
+    required_task_concurrency,
+    tasks_per_execution,
+)
 from stacks.context import StackContext
 
-TRANSIENT_ERRORS = (
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "States.Timeout",
-    "TransientError",
-)
-RETRY = {"ErrorEquals": list(TRANSIENT_ERRORS), "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}
+# The definition's builders stay importable from here (they lived in this module before the split).
+__all__ = ["KMS_DATA_KEY_REUSE_SECONDS", "PaymentWorkflow", "lambda_invoke", "lifecycle_definition"]
 KMS_DATA_KEY_REUSE_SECONDS = 300
-
-
-def lambda_invoke(partition: str) -> str:
-    """The optimized Lambda integration: Lambda's own errors reach Retry as Lambda.<Code> (a throttle is
-    Lambda.TooManyRequestsException); the state's output is the function's result (OutputPath)."""
-    return f"arn:{partition}:states:::lambda:invoke"
-
-
-def _invoke(function_arn: str, task: str, partition: str) -> dict[str, Any]:
-    return {
-        "Resource": lambda_invoke(partition),
-        "Parameters": {"FunctionName": function_arn, "Payload": {"task": task, "payment.$": "$"}},
-        "OutputPath": "$.Payload",
-    }
-
-
-def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int, partition: str) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        **_invoke(function_arn, task, partition),
-        "TimeoutSeconds": timeout,
-        "Retry": [RETRY],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}],
-    }
-    if next_state:
-        state["Next"] = next_state
-    else:
-        state["End"] = True
-    return state
-
-
-def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str = "aws") -> dict[str, Any]:
-    """validate -> screen -> (authorize -> record | decline) -> notify; any error -> MarkFailed -> Fail."""
-    t = task_timeout
-    return {
-        "Comment": "paygate payment lifecycle",
-        "StartAt": "Validate",
-        "States": {
-            "Validate": _task(function_arn, "validate", "Screen", timeout=t, partition=partition),
-            "Screen": _task(function_arn, "screen", "ScreeningDecision", timeout=t, partition=partition),
-            "ScreeningDecision": {
-                "Type": "Choice",
-                "Choices": [{"Variable": "$.decision", "StringEquals": "APPROVE", "Next": "Authorize"}],
-                "Default": "Decline",
-            },
-            "Authorize": _task(function_arn, "authorize", "Record", timeout=t, partition=partition),
-            "Record": _task(function_arn, "record", "Notify", timeout=t, partition=partition),
-            "Decline": _task(function_arn, "decline", "Notify", timeout=t, partition=partition),
-            "Notify": _task(function_arn, "notify", None, timeout=t, partition=partition),
-            "MarkFailed": {
-                "Type": "Task",
-                **_invoke(function_arn, "fail", partition),
-                "TimeoutSeconds": t,
-                "Retry": [RETRY],
-                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.mark_failed_error", "Next": "Failed"}],
-                "Next": "Failed",
-            },
-            "Failed": {"Type": "Fail", "Error": "PaymentFailed", "Cause": "The payment workflow could not complete"},
-        },
-    }
 
 
 class PaymentWorkflow(Construct):
@@ -100,6 +39,22 @@ class PaymentWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = ctx.naming.state_machine("payment-lifecycle")
+        self.definition = lifecycle_definition(
+            tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition
+        )
+        # Executions are started by the API only (the queue consumer processes batch payments itself), at
+        # most at the API's throttle rate; below this, throttles are the steady state, not a burst.
+        needed = required_task_concurrency(
+            starts_per_second=ctx.config.api_rate_limit,
+            tasks_per_execution=tasks_per_execution(self.definition),
+            task_seconds=ctx.config.workflow_task_p99_seconds,
+        )
+        if tasks.reserved_concurrency < needed:
+            raise ConfigError(
+                f"workflow_tasks: reserved concurrency {tasks.reserved_concurrency} is below the {needed} the workflow "
+                f"needs at the API's {ctx.config.api_rate_limit:g} starts/s "
+                f"({tasks_per_execution(self.definition)} tasks of {ctx.config.workflow_task_p99_seconds:g} s each)"
+            )
         self.log_group = CloudwatchLogGroup(
             self,
             "logs",
@@ -162,10 +117,7 @@ class PaymentWorkflow(Construct):
             name=self.name,
             type="STANDARD",
             role_arn=role.arn,
-            definition=json.dumps(
-                lifecycle_definition(tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition),
-                sort_keys=True,
-            ),
+            definition=json.dumps(self.definition, sort_keys=True),
             logging_configuration={
                 "log_destination": f"{self.log_group.arn}:*",
                 "include_execution_data": False,

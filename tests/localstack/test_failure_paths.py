@@ -1,4 +1,4 @@
-"""What goes wrong: a throttled task retried by the workflow; a poison message -> DLQ -> alarm."""
+"""What goes wrong: a task throttled past the old retry budget still completes; a poison message -> DLQ -> alarm."""
 
 from __future__ import annotations
 
@@ -23,8 +23,45 @@ def history(deployed: Deployed, payment_id: str) -> list[dict[str, Any]]:
     return list(sfn.get_execution_history(executionArn=deployed.execution_arn(payment_id), maxResults=1000)["events"])
 
 
-def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api, deployed: Deployed) -> None:
-    """Reserved concurrency 0 makes Lambda refuse the task (TooManyRequests), a real transient failure."""
+# Before issue 10 a throttled task had one retrier, 3 retries 1, 2 and 4 s apart: 7 s, and 4 attempts in all,
+# after which the payment was marked FAILED (57 of 198 under load). This test throttles for longer than that.
+OLD_THROTTLE_BUDGET_S = 7.0
+OLD_THROTTLE_ATTEMPTS = 4
+THROTTLE_SPAN_S = 15.0  # from the first throttled attempt to the last one before the throttle is lifted
+THROTTLE_DEADLINE_S = 90.0
+
+
+def throttle_retrier(deployed: Deployed, state: str) -> dict[str, Any]:
+    """The deployed definition's retrier for a Lambda throttle in ``state`` (the first that names it)."""
+    sfn = deployed.client("stepfunctions")
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=deployed["state_machine_arn"])["definition"])
+    retry = definition["States"][state]["Retry"]
+    return next(r for r in retry if "Lambda.TooManyRequestsException" in r["ErrorEquals"])
+
+
+def throttled_attempts(deployed: Deployed, payment_id: str) -> list[dict[str, Any]]:
+    found = []
+    for event in history(deployed, payment_id):
+        details = event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+        if event["type"] in ("TaskFailed", "LambdaFunctionFailed"):
+            assert details.get("error") == "Lambda.TooManyRequestsException", event
+            found.append(event)
+    return found
+
+
+def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_payment_completes(
+    api: Api, deployed: Deployed
+) -> None:
+    """Reserved concurrency 0 makes Lambda refuse the task (TooManyRequests), a real capacity error, held for
+    longer and for more attempts than the old retrier allowed; once lifted, the payment completes."""
+    retrier = throttle_retrier(deployed, "Validate")
+    waits = [
+        min(retrier["IntervalSeconds"] * retrier["BackoffRate"] ** n, retrier["MaxDelaySeconds"])
+        for n in range(retrier["MaxAttempts"])
+    ]
+    # Full jitter draws each wait from [0, max]: the span held here is a small part of the mean budget.
+    assert sum(waits) / 2 >= 4 * THROTTLE_SPAN_S > 8 * OLD_THROTTLE_BUDGET_S, retrier
+    assert retrier["JitterStrategy"] == "FULL", retrier
     lambda_ = deployed.client("lambda")
     name = deployed.function_name("workflow-tasks")
     reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
@@ -33,10 +70,16 @@ def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api
         created = api.create(payment_request(merchant()), key=unique("key-"))
         assert created.status == 201, created.raw
         payment_id = created.body["payment_id"]
-        failures = poll(
-            "a throttled task attempt in the execution history",
-            lambda: [e for e in history(deployed, payment_id) if e["type"] in ("TaskFailed", "LambdaFunctionFailed")],
-            deadline_s=20,
+
+        def held_past_the_old_budget() -> list[dict[str, Any]] | None:
+            throttled = throttled_attempts(deployed, payment_id)
+            span = (throttled[-1]["timestamp"] - throttled[0]["timestamp"]).total_seconds() if throttled else 0.0
+            return throttled if len(throttled) > OLD_THROTTLE_ATTEMPTS and span >= THROTTLE_SPAN_S else None
+
+        throttled = poll(
+            f"more than {OLD_THROTTLE_ATTEMPTS} throttled attempts over {THROTTLE_SPAN_S:.0f} s",
+            held_past_the_old_budget,
+            deadline_s=THROTTLE_DEADLINE_S,
         )
     finally:
         if reserved is None:
@@ -44,11 +87,15 @@ def test_a_throttled_workflow_task_is_retried_and_the_payment_completes(api: Api
         else:
             lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
 
-    details = failures[0].get("taskFailedEventDetails") or failures[0].get("lambdaFunctionFailedEventDetails") or {}
-    assert details.get("error") == "Lambda.TooManyRequestsException", failures[0]
     done = deployed.finished_execution(payment_id)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
+    events = history(deployed, payment_id)
+    succeeded = [e for e in events if e["type"] in ("TaskSucceeded", "LambdaFunctionSucceeded")]
+    # The first task ran only after the throttle was lifted, past the old budget, and nothing marked it failed.
+    assert (succeeded[0]["timestamp"] - throttled[0]["timestamp"]).total_seconds() > THROTTLE_SPAN_S
+    entered = {e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")}
+    assert entered.isdisjoint({"MarkFailed", "RetryBudgetExhausted"}), entered
 
 
 def consumer_state(deployed: Deployed, body: str, since_ms: int) -> str:

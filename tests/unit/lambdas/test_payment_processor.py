@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from contracts import PAYMENT, PAYMENT_EVENT, validator
 from lambdas.payment_processor import handler as pp
 from lambdas.shared.payments import payment_id_for
+from stacks.constants import PAYMENT_QUEUE_MAX_RECEIVE_COUNT
+from tests.unit.lambdas.conftest import FakeContext
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -127,3 +130,185 @@ def test_a_message_carrying_card_data_never_succeeds(aws, rt, context, logs) -> 
     assert failures(pp.handler(sqs_event(bad), context)) == ["msg-0"]
     assert aws.payments() == []
     assert "4111" not in logs.getvalue()
+
+
+# --- capacity errors: a valid payment is redelivered after a backoff, never hurried towards the DLQ ---
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+class Failing:
+    """A table or client whose ``method`` raises ``error`` on its first ``times`` calls, then works."""
+
+    def __init__(self, real: Any, method: str, error: Exception, times: int = 1) -> None:
+        self._real, self._method, self._error, self._left = real, method, error, times
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._real, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._left > 0:
+                self._left -= 1
+                raise self._error
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+class VisibilityChanges:
+    """The real SQS client, recording each ChangeMessageVisibility (receipt handle -> seconds)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.changes: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def change_message_visibility(self, **kwargs: Any) -> Any:
+        self.changes[kwargs["ReceiptHandle"]] = kwargs["VisibilityTimeout"]
+        return self._real.change_message_visibility(**kwargs)
+
+
+def received(aws, *bodies: dict[str, Any]) -> dict[str, Any]:
+    """The SQS event the event source mapping would build for ``bodies``, sent to and received from the queue."""
+    sqs = aws.session.client("sqs")
+    for body in bodies:
+        sqs.send_message(QueueUrl=aws.queue_url, MessageBody=json.dumps(body))
+    arn = sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    messages: list[dict[str, Any]] = []
+    while len(messages) < len(bodies):
+        messages += sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+            "Messages"
+        ]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "eu-west-1",
+            }
+            for m in sorted(messages, key=lambda m: bodies.index(json.loads(m["Body"])))
+        ]
+    }
+
+
+@pytest.fixture
+def visibility(rt) -> VisibilityChanges:
+    rt.sqs = VisibilityChanges(rt.sqs)
+    return rt.sqs
+
+
+def test_a_throttled_record_and_the_rest_of_its_batch_come_back_after_a_backoff(aws, rt, context, visibility) -> None:
+    event = received(aws, message("a"), message("b"), message("c"))
+    handles = [r["receiptHandle"] for r in event["Records"]]
+    real = rt.store._payments
+    rt.store._payments = Failing(
+        real, "update_item", client_error("ProvisionedThroughputExceededException", "UpdateItem")
+    )
+    response = pp.handler(event, context)
+    # "a" met the throttle (it is created, not yet advanced); "b" and "c" were not even started.
+    assert failures(response) == [r["messageId"] for r in event["Records"]]
+    assert [(p["reference"], p["status"]) for p in aws.payments()] == [("a", "PENDING")]
+    assert set(visibility.changes) == set(handles)
+    assert all(30 <= seconds <= 60 for seconds in visibility.changes.values())  # first receive: 30-60 s
+    assert aws.session.client("sqs").receive_message(QueueUrl=aws.queue_url).get("Messages") is None  # hidden
+
+    rt.store._payments = real
+    again = pp.handler(event, context)  # the redelivery, once the capacity is back
+    assert failures(again) == []
+    assert sorted((p["reference"], p["status"]) for p in aws.payments()) == [
+        ("a", "CAPTURED"),
+        ("b", "CAPTURED"),
+        ("c", "CAPTURED"),
+    ]
+    events = [e["event_id"] for e in aws.drain(aws.events_queue_url)]
+    assert len(events) == len(set(events)) == 6  # AUTHORIZED and CAPTURED of each, once
+
+
+def test_a_throttled_idempotency_record_is_a_capacity_error_too(aws, rt, context, visibility, monkeypatch) -> None:
+    """Powertools wraps the throttled write in IdempotencyPersistenceLayerError; the cause is what counts."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    def throttled(self: Any, data_record: Any) -> None:
+        raise client_error("ThrottlingException", "PutItem")
+
+    monkeypatch.setattr(DynamoDBPersistenceLayer, "_put_record", throttled)
+    event = received(aws, message("a"))
+    assert failures(pp.handler(event, context)) == [event["Records"][0]["messageId"]]
+    assert [seconds >= 30 for seconds in visibility.changes.values()] == [True]
+    assert aws.payments() == []
+
+
+def test_a_poison_message_keeps_the_queues_visibility_and_does_not_hold_up_the_batch(
+    aws, rt, context, visibility
+) -> None:
+    event = received(aws, {"payment_id": "x"}, message("a"))
+    assert failures(pp.handler(event, context)) == [event["Records"][0]["messageId"]]
+    assert visibility.changes == {}
+    assert [p["status"] for p in aws.payments()] == ["CAPTURED"]
+
+
+def test_records_are_not_started_without_time_to_finish(aws, rt, visibility) -> None:
+    short = FakeContext()
+    short.get_remaining_time_in_millis = lambda: pp.RECORD_TIME_RESERVE_MS - 1  # type: ignore[method-assign]
+    event = received(aws, message("a"))
+    assert failures(pp.handler(event, short)) == [event["Records"][0]["messageId"]]
+    assert aws.payments() == []
+    assert list(visibility.changes) == [event["Records"][0]["receiptHandle"]]
+
+
+def test_a_payment_another_invocation_holds_comes_back_later_without_holding_up_the_batch(
+    aws, rt, context, visibility, monkeypatch
+) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    real = rt.process
+    calls = {"n": 0}
+
+    def busy_first(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise IdempotencyAlreadyInProgressError("in progress")
+        return real(**kwargs)
+
+    monkeypatch.setattr(rt, "process", busy_first)
+    event = received(aws, message("a"), message("b"))
+    assert failures(pp.handler(event, context)) == [event["Records"][0]["messageId"]]
+    assert [p["reference"] for p in aws.payments()] == ["b"]
+    assert list(visibility.changes) == [event["Records"][0]["receiptHandle"]]
+
+
+def test_a_refused_visibility_change_still_reports_the_record_failed(aws, rt, context, logs) -> None:
+    rt.sqs = Failing(
+        rt.sqs, "change_message_visibility", client_error("ReceiptHandleIsInvalid", "ChangeMessageVisibility")
+    )
+    rt.store._payments = Failing(rt.store._payments, "update_item", client_error("ThrottlingException", "UpdateItem"))
+    event = received(aws, message("a"))
+    assert failures(pp.handler(event, context)) == [event["Records"][0]["messageId"]]
+    assert '"message":"redelivery not delayed"' in logs.getvalue()
+
+
+def test_the_backoff_grows_with_each_receive_and_keeps_half_of_its_ceiling() -> None:
+    assert [pp.redelivery_delay_seconds(n, rand=lambda: 0.0) for n in range(1, 6)] == [30, 90, 270, 810, 2430]
+    assert [pp.redelivery_delay_seconds(n, rand=lambda: 1.0) for n in range(1, 6)] == [60, 180, 540, 1620, 4860]
+    assert pp.redelivery_delay_seconds(20, rand=lambda: 1.0) == pp.SQS_MAX_VISIBILITY_SECONDS
+
+
+def test_a_capacity_error_has_an_hour_before_the_dlq() -> None:
+    """The consumer's retry budget, worst case: every receive meets the error and every backoff is at its least."""
+    least, most = pp.capacity_budget_seconds(PAYMENT_QUEUE_MAX_RECEIVE_COUNT)
+    assert (least, most) == (30 + 90 + 270 + 810 + 2430, 60 + 180 + 540 + 1620 + 4860) == (3630, 7260)
+    assert least >= 3600

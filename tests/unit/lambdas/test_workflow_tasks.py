@@ -7,12 +7,14 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from contracts import PAYMENT_EVENT, WORKFLOW_STATE, validator
+from lambdas.shared import aws as aws_module
 from lambdas.shared.errors import DomainError, TransitionError
 from lambdas.shared.lifecycle import Event
 from lambdas.shared.payments import new_payment
-from lambdas.shared.store import PaymentStore
+from lambdas.shared.store import PaymentStore, TransientError
 from lambdas.workflow_tasks import handler as wf
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
@@ -102,18 +104,19 @@ def test_fail_marks_a_pending_payment_failed_and_leaves_final_ones_alone(aws, rt
     assert run(context, "fail", {"payment_id": missing}) == {"payment_id": missing}
 
 
-def test_an_illegal_step_is_refused(rt, context) -> None:
-    with pytest.raises(TransitionError):
+def test_an_illegal_step_is_refused_as_a_payment_reason(rt, context) -> None:
+    with pytest.raises(wf.PaymentRefused, match=r"^ILLEGAL_TRANSITION: ") as refused:
         run(context, "record", {"payment_id": stored(rt)})
+    assert isinstance(refused.value.__cause__, TransitionError)
 
 
 def test_validate_refuses_a_stored_payment_the_rules_no_longer_accept(rt, context) -> None:
     payment_id = stored(rt)
     rt.settings = replace(rt.settings, max_payment_minor_units=10)
-    with pytest.raises(DomainError) as refused:
+    with pytest.raises(wf.PaymentRefused, match=r"^AMOUNT_OVER_LIMIT: ") as refused:
         run(context, "validate", {"payment_id": payment_id})
-    assert refused.value.code == "AMOUNT_OVER_LIMIT"
-    with pytest.raises(DomainError):
+    assert isinstance(refused.value.__cause__, DomainError)
+    with pytest.raises(wf.PaymentRefused, match=r"^PAYMENT_NOT_FOUND: "):
         run(context, "validate", {"payment_id": "pay_" + "d" * 32})
 
 
@@ -189,3 +192,150 @@ def test_a_lost_race_re_reads_and_re_evaluates(aws, rt) -> None:
     with pytest.raises(TransitionError):
         racing.advance(payment_id, Event.AUTHORIZE, now="2026-01-01T00:00:01.000Z")
     assert rt.store.get(payment_id).status.value == "DECLINED"
+
+
+# --- capacity errors: named for the state machine's retriers, never a payment failure; every retry idempotent ---
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    """What boto3 raises once its own retries are used up (the message quotes request data, as AWS may)."""
+    message = "Rate exceeded for item 4111111111111111"
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
+    )
+
+
+class Failing:
+    """A table or client whose ``method`` raises ``error`` on its first ``times`` calls, then works."""
+
+    def __init__(self, real: Any, method: str, error: Exception, times: int = 1) -> None:
+        self._real, self._method, self._error, self._left = real, method, error, times
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._real, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._left > 0:
+                self._left -= 1
+                raise self._error
+            return attribute(*args, **kwargs)
+
+        return call
+
+
+def audit_of(aws, payment_id: str) -> list[tuple[str, str]]:
+    return sorted((a["event_id"], a["at"]) for a in aws.items("audit-log") if a["entity_id"] == payment_id)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "named"),
+    [
+        ("ProvisionedThroughputExceededException", 400, "ThrottlingError"),
+        ("ThrottlingException", 400, "ThrottlingError"),
+        ("RequestLimitExceeded", 400, "ThrottlingError"),
+        ("TransactionConflictException", 400, "TransientError"),
+        ("InternalServerError", 500, "TransientError"),
+        ("ServiceUnavailable", 503, "TransientError"),
+    ],
+)
+def test_a_throttled_update_is_named_for_the_retrier_and_the_retry_applies_it_once(
+    aws, rt, context, code: str, status: int, named: str
+) -> None:
+    payment_id = stored(rt)
+    rt.store._payments = Failing(rt.store._payments, "update_item", client_error(code, "UpdateItem", status))
+    with pytest.raises(TransientError) as raised:
+        run(context, "authorize", {"payment_id": payment_id})
+    assert type(raised.value).__name__ == named
+    assert "4111" not in str(raised.value)  # the service's message stays out of the error the workflow records
+    assert rt.store.get(payment_id).status.value == "PENDING"  # not failed: the workflow retries it
+    assert run(context, "authorize", {"payment_id": payment_id}) == {
+        "payment_id": payment_id,
+        "status": "AUTHORIZED",
+        "version": 2,
+    }
+    assert [event_id for event_id, _ in audit_of(aws, payment_id)] == ["00000002#AUTHORIZED"]
+
+
+def test_an_audit_write_throttled_after_the_update_is_completed_by_the_retry(aws, rt, context) -> None:
+    payment_id = stored(rt)
+    real_audit = rt.store._audit
+    rt.store._audit = Failing(real_audit, "put_item", client_error("ProvisionedThroughputExceededException", "PutItem"))
+    with pytest.raises(aws_module.ThrottlingError):
+        run(context, "authorize", {"payment_id": payment_id})
+    assert audit_of(aws, payment_id) == []  # the update landed, its audit entry did not
+    authorized_at = rt.store.get(payment_id).updated_at
+    run(context, "authorize", {"payment_id": payment_id})  # the retry: no second update, the missing entry
+    run(context, "record", {"payment_id": payment_id})
+    run(context, "record", {"payment_id": payment_id})  # a retry after success changes nothing
+    captured = rt.store.get(payment_id)
+    # One entry per version, each at the time of its change (not of the retry): the trail stays contiguous.
+    assert audit_of(aws, payment_id) == [
+        ("00000002#AUTHORIZED", authorized_at),
+        ("00000003#CAPTURED", captured.updated_at),
+    ]
+
+
+@pytest.mark.parametrize(("code", "status"), [("Throttled", 429), ("KMSThrottling", 400), ("InternalError", 500)])
+def test_a_throttled_publish_is_retried_and_the_event_goes_out_once(aws, rt, context, code: str, status: int) -> None:
+    payment_id = stored(rt)
+    rt.sns = Failing(rt.sns, "publish", client_error(code, "Publish", status))
+    with pytest.raises(TransientError):
+        run(context, "notify", {"payment_id": payment_id})
+    run(context, "notify", {"payment_id": payment_id})
+    run(context, "notify", {"payment_id": payment_id})  # retried after the publish went out (a lost answer)
+    assert [e["event_id"] for e in aws.drain(aws.events_queue_url)] == [f"{payment_id}#1"]
+
+
+def test_only_a_failure_between_the_publish_and_its_mark_publishes_twice(aws, rt, context) -> None:
+    """The documented limit of once-per-version: the copy carries the same event_id for consumers to drop."""
+    payment_id = stored(rt)
+    rt.store._payments = Failing(rt.store._payments, "update_item", client_error("ThrottlingException", "UpdateItem"))
+    with pytest.raises(aws_module.ThrottlingError):
+        run(context, "notify", {"payment_id": payment_id})
+    run(context, "notify", {"payment_id": payment_id})
+    assert [e["event_id"] for e in aws.drain(aws.events_queue_url)] == [f"{payment_id}#1"] * 2
+
+
+def test_fail_retried_marks_once_and_publishes_once(aws, rt, context) -> None:
+    payment_id = stored(rt)
+    rt.sns = Failing(rt.sns, "publish", client_error("Throttled", "Publish", 429))
+    with pytest.raises(aws_module.ThrottlingError):
+        run(context, "fail", {"payment_id": payment_id})
+    assert run(context, "fail", {"payment_id": payment_id})["status"] == "FAILED"
+    assert run(context, "fail", {"payment_id": payment_id})["status"] == "FAILED"
+    assert [e["event_type"] for e in aws.drain(aws.events_queue_url)] == ["payment.failed"]
+    assert [event_id for event_id, _ in audit_of(aws, payment_id)] == ["00000002#FAILED"]
+
+
+def test_fail_leaves_a_captured_payment_captured(aws, rt, context) -> None:
+    payment_id = stored(rt)
+    for task in ("authorize", "record"):
+        run(context, task, {"payment_id": payment_id})
+    assert run(context, "fail", {"payment_id": payment_id})["status"] == "CAPTURED"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("AccessDeniedException", "UpdateItem"),
+        client_error("ValidationException", "UpdateItem"),
+        client_error("ResourceNotFoundException", "UpdateItem"),
+    ],
+    ids=lambda e: e.response["Error"]["Code"],
+)
+def test_an_error_retrying_cannot_fix_is_neither_retried_nor_a_payment_refusal(rt, context, error) -> None:
+    payment_id = stored(rt)
+    rt.store._payments = Failing(rt.store._payments, "update_item", error)
+    with pytest.raises(ClientError) as raised:
+        run(context, "authorize", {"payment_id": payment_id})
+    assert raised.value is error  # the execution fails under the error's own name; the payment keeps PENDING
+    assert rt.store.get(payment_id).status.value == "PENDING"
+
+
+def test_the_default_session_gives_every_client_the_shared_retry_config(aws) -> None:
+    runtime = wf.build_runtime(aws.settings)
+    for client in (runtime.sns, runtime.store._payments.meta.client, runtime.store._audit.meta.client):
+        assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": aws_module.MAX_ATTEMPTS}
+        assert client.meta.config.read_timeout == aws_module.READ_TIMEOUT_SECONDS

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from stacks.config import ConfigError
+from lambdas.shared import aws
+from stacks.config import DEFAULT_FUNCTION_LIMITS, UNRESERVED_CONCURRENCY, ConfigError, FunctionLimits
 from stacks.constants import FUNCTION_HANDLERS
 from stacks.constructs.functions import archive_path, source_code_hash
 from stacks.context import StackContext
@@ -152,3 +153,49 @@ def test_context_builds_arns_and_service_names_from_tokens(make_config) -> None:
     assert ctx.arn("iam", "root", region=False) == "arn:${part}:iam::${acct}:root"
     assert ctx.arn("s3", "bucket", region=False, account=False) == "arn:${part}:s3:::bucket"
     assert ctx.via_service("sqs") == "sqs.eu-west-1.amazonaws.com"
+
+
+# --- concurrency sizing and the SDK's timeouts (issue 10, item 6) -------------------------------------------
+
+
+def test_the_queue_consumer_is_never_throttled_by_its_own_event_source(stack, protected_stack) -> None:
+    """Lambda throttling the poller's invokes would count receives and push valid payments towards the DLQ."""
+    for synthesized in (stack, protected_stack):
+        function_id, function = synthesized.function("payment_processor")
+        (mapping,) = by_function_name(synthesized, "aws_lambda_event_source_mapping", function_id)
+        assert mapping["scaling_config"]["maximum_concurrency"] == function["reserved_concurrent_executions"]
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]  # only failed records come back
+
+
+def test_reserved_concurrency_fits_the_account_with_lambdas_unreserved_hundred(stack) -> None:
+    reserved = sum(f["reserved_concurrent_executions"] for f in stack.resources("aws_lambda_function").values())
+    assert reserved == 20 + 10 + 5 + 50
+    assert reserved <= stack.config.account_concurrency_limit - UNRESERVED_CONCURRENCY
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"account_concurrency_limit": 150},
+            r"the functions reserve 85 concurrent executions, but an account limit of 150 leaves only 50",
+        ),
+        (
+            {"functions": {"payment_processor": FunctionLimits(512, 30, 1)}},
+            r"payment_processor: reserved concurrency 1 is below the SQS event source's minimum",
+        ),
+        ({"workflow_task_p99_seconds": 0.0}, r"workflow task p99 duration must be positive"),
+    ],
+    ids=["over-the-account", "consumer-below-event-source-minimum", "no-task-duration"],
+)
+def test_concurrency_settings_that_would_throttle_are_refused(make_config, overrides, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make_config(**overrides)
+
+
+def test_each_sdk_attempt_gives_up_well_before_the_shortest_function_timeout() -> None:
+    """A stuck connection is retried inside the invocation instead of timing the whole invocation out."""
+    shortest = min(limits.timeout_seconds for limits in DEFAULT_FUNCTION_LIMITS.values())
+    assert shortest == 10
+    assert shortest > aws.CONNECT_TIMEOUT_SECONDS + aws.READ_TIMEOUT_SECONDS
+    assert aws.sdk_retry_wait_seconds() < shortest
