@@ -203,6 +203,7 @@ class Statement:
     principals: tuple[Principal, ...] | None = None
     not_principal: bool = False
     conditions: tuple[Condition, ...] = ()
+    sid: str | None = None
 
     @property
     def allows(self) -> bool:
@@ -282,6 +283,7 @@ def _json_statement(raw: dict[str, Any]) -> Statement:
             if isinstance(entries, dict)
             for key, values in entries.items()
         ),
+        sid=str(raw["Sid"]) if raw.get("Sid") else None,
     )
 
 
@@ -349,6 +351,7 @@ def _document_statement(block: dict[str, Any]) -> Statement:
             for test in strings(c.get("test"))[:1]
             for variable in strings(c.get("variable"))[:1]
         ),
+        sid=(strings(block.get("sid")) or (None,))[0],
     )
 
 
@@ -359,7 +362,7 @@ def policy_document_data(conf: dict[str, Any]) -> Document:
     Checkov's own converter (``convert_terraform_conf_to_iam_policy``) drops principals and reads a plan's
     ``effect = null`` as no effect, so the blocks are read here.
     """
-    parts: list[tuple[str | None, Statement]] = []
+    parts: list[Statement] = []
     unresolved = malformed = False
 
     def add_documents(values: Any) -> None:
@@ -368,23 +371,21 @@ def policy_document_data(conf: dict[str, Any]) -> Document:
             document = parse_policy(text)
             unresolved |= document.unresolved
             malformed |= document.malformed
-            parts.extend((None, s) for s in document.statements)
+            parts.extend(document.statements)
 
     add_documents(conf.get("source_policy_documents"))
     add_documents(conf.get("source_json"))
-    for block in _blocks(conf.get("statement")):
-        sid = (strings(block.get("sid")) or (None,))[0]
-        parts.append((sid, _document_statement(block)))
+    parts.extend(_document_statement(block) for block in _blocks(conf.get("statement")))
     add_documents(conf.get("override_policy_documents"))
     add_documents(conf.get("override_json"))
     by_sid: dict[str, int] = {}
     merged: list[Statement] = []
-    for sid, statement in parts:
-        if sid and sid in by_sid:
-            merged[by_sid[sid]] = statement
+    for statement in parts:
+        if statement.sid and statement.sid in by_sid:
+            merged[by_sid[statement.sid]] = statement
             continue
-        if sid:
-            by_sid[sid] = len(merged)
+        if statement.sid:
+            by_sid[statement.sid] = len(merged)
         merged.append(statement)
     return Document(tuple(merged), unresolved, malformed)
 
