@@ -651,11 +651,17 @@ def account_scope(value: str, references_caller: bool) -> str:
 
 
 def principal_scope(principal: Principal, references_caller: bool) -> str:
-    """``own``, ``anyone``, ``service``, ``outside`` or ``unknown`` for one principal of a statement."""
+    """``own``, ``anyone``, ``service``, ``federated``, ``outside`` or ``unknown`` for one statement principal.
+
+    A ``Federated`` principal is the identity provider's users (GitHub workflows, Cognito identities, SAML
+    users), outside this account even when the provider is registered in it.
+    """
     if principal.kind == "*" or principal.value.strip() == "*":
         return "anyone"
     if principal.kind == "Service":
         return "service"
+    if principal.kind == "Federated":
+        return "federated"
     if has_wildcard(principal.value):
         return "anyone"
     return account_scope(principal.value, references_caller)
@@ -669,10 +675,17 @@ PIN_ARN_KEYS = frozenset({"aws:sourcearn", "aws:principalarn", "kms:encryptionco
 PIN_ORGANIZATION_KEYS = frozenset(
     {"aws:principalorgid", "aws:sourceorgid", "aws:principalorgpaths", "aws:sourceorgpaths"}
 )
+# Web identity and SAML keys naming the audience or subject of a federated principal
+# (IAM User Guide, "Available keys for AWS web identity federation" / "... for SAML-based federation").
+PIN_FEDERATION_KEY_SUFFIXES = (":aud", ":sub", ":app_id")
 _PINNING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
 
 
 def _pin_value(key: str, value: str, references_caller: bool) -> str:
+    if key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
+        # "sts.amazonaws.com" is the audience of every token issued for AWS (GitHub's default): it names no one.
+        generic = key.endswith(":aud") and value.strip().lower() == "sts.amazonaws.com"
+        return "unpinned" if generic or has_wildcard(value) or not value.strip() else "pinned"
     if key in PIN_ORGANIZATION_KEYS:
         return "unpinned" if has_wildcard(value.split("/", 1)[0]) or not value.strip() else "pinned"
     if key in PIN_ACCOUNT_KEYS:
@@ -704,7 +717,8 @@ def condition_pin(condition: Condition, references_caller: bool) -> str:
     key = condition.key.lower()
     if operator not in _PINNING_OPERATORS or not condition.values:
         return "unpinned"
-    if key not in PIN_ACCOUNT_KEYS | PIN_ARN_KEYS | PIN_ORGANIZATION_KEYS:
+    pin_keys = PIN_ACCOUNT_KEYS | PIN_ARN_KEYS | PIN_ORGANIZATION_KEYS
+    if key not in pin_keys and not key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
         return "unpinned"
     results = {_pin_value(key, value, references_caller) for value in condition.values}
     if "unpinned" in results:
@@ -714,10 +728,11 @@ def condition_pin(condition: Condition, references_caller: bool) -> str:
 
 def statement_exposure(statement: Statement, references_caller: bool) -> str:
     """``closed``, ``open`` or ``unknown``: whether an Allow lets in a principal outside this account (anyone,
-    another account, a service acting for any account) without a condition pinning it to this account or a
-    named source. Deny statements and statements without a principal are closed. Service principals in a
-    trust statement (``sts:AssumeRole``) are closed: a service assumes a role only for a resource it was
-    passed to, which takes ``iam:PassRole`` in this account."""
+    another account, a service acting for any account, a federated identity provider's users) without a
+    condition pinning it to this account or a named source (a named audience/subject for federation). Deny
+    statements and statements without a principal are closed. Service principals in a trust statement
+    (``sts:AssumeRole``) are closed: a service assumes a role only for a resource it was passed to, which
+    takes ``iam:PassRole`` in this account."""
     if not statement.allows or statement.principals is None:
         return "closed"
     if statement.not_principal:

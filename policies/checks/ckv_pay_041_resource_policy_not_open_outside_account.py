@@ -20,13 +20,15 @@ from policies.lib import (
 class ResourcePolicyNotOpenOutsideAccount(BaseResourceCheck):
     """Ensure resource-based policies admit no principal outside this account unless a condition pins it.
 
-    Outside: ``*``, ``{"AWS": "*"}``, ``NotPrincipal``, another account (id or ARN, also inside a list), or a
-    service principal (it acts for every account's resources). Pinned: a positive condition on
+    Outside: ``*``, ``{"AWS": "*"}``, ``NotPrincipal``, another account (id or ARN, also inside a list), a
+    service principal (it acts for every account's resources; accepted in ``sts:AssumeRole`` trust
+    statements) or a ``Federated`` provider's users. Pinned: a positive condition on
     ``aws:SourceArn``/``aws:SourceAccount``/``aws:SourceOwner``/``aws:PrincipalAccount``/``aws:PrincipalArn``/
     ``aws:PrincipalOrgID``/``kms:CallerAccount``/``kms:EncryptionContext:aws:logs:arn`` naming this account or a
-    named source, without a wildcard. Covers key, queue, topic, bucket, API, table, secret, log and trust
-    policies (inline or as separate resources), Lambda permissions, KMS grants and the statements with a
-    principal of ``data "aws_iam_policy_document"``. Deny statements never fail.
+    named source, or on a federation ``…:aud``/``…:sub`` naming one audience or subject, without a wildcard.
+    Covers key, queue, topic, bucket, API, table, secret, log and trust policies (inline or as separate
+    resources), Lambda permissions, KMS grants and the statements with a principal of
+    ``data "aws_iam_policy_document"``. Deny statements never fail.
     """
 
     def __init__(self) -> None:

@@ -216,6 +216,27 @@ def statement(principal: Any, condition: dict[str, Any] | None = None, **extra: 
             "closed",
         ),
         ({"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}, None, "open"),
+        ({"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"}, None, "open"),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/paygate:environment:prod"}},
+            "closed",
+        ),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}},
+            "open",
+        ),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+            "open",
+        ),
+        (
+            {"Federated": "cognito-identity.amazonaws.com"},
+            {"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:12345678-1234-1234-1234-123456789012"}},
+            "closed",
+        ),
     ],
 )
 def test_a_resource_policy_statement_is_open_unless_inside_the_account_or_pinned(
