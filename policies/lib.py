@@ -118,7 +118,8 @@ IAM_POLICY_RESOURCES = ["aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_p
 
 POLICY_DOCUMENT = "aws_iam_policy_document"
 # Resources whose ``policy`` is an identity policy (plus ``aws_iam_role.inline_policy``).
-IDENTITY_POLICY_RESOURCES = [*IAM_POLICY_RESOURCES, "aws_iam_role"]
+# IAM Identity Center permission sets become roles in member accounts; their inline policy is identity policy.
+IDENTITY_POLICY_RESOURCES = [*IAM_POLICY_RESOURCES, "aws_iam_role", "aws_ssoadmin_permission_set_inline_policy"]
 # Resource-based policies: resource type -> the attributes holding a policy document with a Principal.
 RESOURCE_POLICY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "aws_iam_role": ("assume_role_policy",),
@@ -148,7 +149,12 @@ RESOURCE_POLICY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "aws_elasticsearch_domain_policy": ("access_policies",),
 }
 # Resource-policy statements written as resource arguments instead of a JSON document.
-PERMISSION_RESOURCES = ["aws_lambda_permission", "aws_lambda_layer_version_permission", "aws_kms_grant"]
+PERMISSION_RESOURCES = [
+    "aws_lambda_permission",
+    "aws_lambda_layer_version_permission",
+    "aws_kms_grant",
+    "aws_cloudwatch_event_permission",
+]
 RESOURCE_POLICY_RESOURCES = [*RESOURCE_POLICY_ATTRIBUTES, *PERMISSION_RESOURCES]
 
 _WILDCARD = re.compile(r"[*?]")
@@ -398,11 +404,14 @@ def identity_documents(conf: dict[str, Any], entity_type: str) -> list[Document]
         return [replace(document, statements=tuple(s for s in document.statements if s.principals is None))]
     if entity_type == "aws_iam_role":
         return [parse_policy(b.get("policy")) for b in _blocks(conf.get("inline_policy")) if b.get("policy")]
+    if entity_type == "aws_ssoadmin_permission_set_inline_policy":
+        return [parse_policy(conf.get("inline_policy"))]
     return [parse_policy(conf.get("policy"))]
 
 
 def _permission_statement(conf: dict[str, Any], entity_type: str) -> Statement:
-    """A Lambda permission, Lambda layer permission or KMS grant as the resource-policy statement it creates."""
+    """A Lambda permission, Lambda layer permission, EventBridge bus permission or KMS grant as the
+    resource-policy statement it creates."""
     if entity_type == "aws_kms_grant":
         grantees = strings(conf.get("grantee_principal")) + strings(conf.get("retiring_principal"))
         principals = tuple(Principal("AWS", grantee) for grantee in grantees)
@@ -418,6 +427,12 @@ def _permission_statement(conf: dict[str, Any], entity_type: str) -> Statement:
             ("StringEquals", "aws:PrincipalOrgID", "organization_id"),
         )
         if (values := tuple(v for v in strings(conf.get(attribute)) if v and v != "None"))
+    ]
+    conditions += [  # aws_cloudwatch_event_permission: condition { key, type = "StringEquals", value }
+        Condition(operator, key, strings(c.get("value")))
+        for c in _blocks(conf.get("condition"))
+        for operator in strings(c.get("type"))[:1]
+        for key in strings(c.get("key"))[:1]
     ]
     return Statement(
         "Allow",

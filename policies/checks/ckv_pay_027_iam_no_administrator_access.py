@@ -28,8 +28,9 @@ ATTACHMENTS = [
     "aws_iam_role_policy_attachments_exclusive",
     "aws_iam_user_policy_attachments_exclusive",
     "aws_iam_group_policy_attachments_exclusive",
+    "aws_ssoadmin_managed_policy_attachment",
 ]
-MANAGED_POLICY_ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns")
+MANAGED_POLICY_ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
 
 
 class IAMNoAdministratorAccess(BaseResourceCheck):

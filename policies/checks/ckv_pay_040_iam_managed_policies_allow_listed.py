@@ -20,7 +20,7 @@ ALLOWED_AWS_MANAGED_POLICIES = {
 }
 AWS_MANAGED_POLICY = re.compile(r"^arn:[^:]+:iam::aws:policy/(?P<name>.+)$")
 _INTERPOLATION = re.compile(r"\$\{[^}]+\}")
-ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns")
+ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
 
 
 def policy_arn_verdict(arn: str) -> str:
@@ -60,10 +60,15 @@ class IAMManagedPoliciesAllowListed(BaseResourceCheck):
                 "aws_iam_role_policy_attachments_exclusive",
                 "aws_iam_user_policy_attachments_exclusive",
                 "aws_iam_group_policy_attachments_exclusive",
+                # IAM Identity Center: permission sets become roles in member accounts.
+                "aws_ssoadmin_managed_policy_attachment",
+                "aws_ssoadmin_customer_managed_policy_attachment",
             ],
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        if self.entity_type == "aws_ssoadmin_customer_managed_policy_attachment":
+            return CheckResult.FAILED  # a policy by name in each member account: the gate cannot read it
         verdicts = {policy_arn_verdict(arn) for argument in ARGUMENTS for arn in strings(conf.get(argument))}
         return verdict("refused" in verdicts, "unknown" in verdicts)
 
