@@ -85,17 +85,24 @@ def framework_for(path: Path) -> str:
 
 
 def resource_types(path: Path) -> dict[str, str]:
-    """Resource name -> type of a ``*.tf.json`` file (Checkov drops the type from Python-check results there)."""
+    """Resource name -> type of a ``*.tf.json`` file (Checkov drops the type from Python-check results there);
+    data sources as ``data.<name>`` -> ``data.<type>``."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     resources = doc.get("resource", {}) if isinstance(doc, dict) else {}
-    return {name: rtype for rtype, items in resources.items() if isinstance(items, dict) for name in items}
+    data = doc.get("data", {}) if isinstance(doc, dict) else {}
+    types = {name: rtype for rtype, items in resources.items() if isinstance(items, dict) for name in items}
+    types |= {f"data.{n}": f"data.{dtype}" for dtype, items in data.items() if isinstance(items, dict) for n in items}
+    return types
 
 
 def address(resource: str, types: Mapping[str, str]) -> str:
-    """Checkov's resource id as ``<type>.<name>``: ``resource.<name>`` is resolved through ``types``."""
+    """Checkov's resource id as ``<type>.<name>`` (``data.<type>.<name>``, as in a plan): ``resource.<name>``
+    and ``data.<name>`` are resolved through ``types``."""
     if resource.startswith("resource."):
         name = resource.removeprefix("resource.")
         return f"{types[name]}.{name}" if name in types else resource
+    if resource in types:
+        return f"{types[resource]}.{resource.removeprefix('data.')}"
     return resource
 
 

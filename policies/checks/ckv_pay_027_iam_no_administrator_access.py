@@ -1,50 +1,71 @@
-"""Ensure no IAM policy, role or attachment grants administrator access."""
+"""Ensure no IAM policy, role, attachment or policy document grants administrator access."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import IAM_POLICY_RESOURCES, allowed_statements, as_list, get, unwrap
+from policies.lib import (
+    IDENTITY_POLICY_RESOURCES,
+    POLICY_DOCUMENT,
+    identity_documents,
+    matches_every_action,
+    matches_every_resource,
+    register_for_policy_documents,
+    strings,
+    verdict,
+)
 
-ADMIN_POLICY = ":policy/AdministratorAccess"
+ADMIN_POLICY = re.compile(r":policy/AdministratorAccess$")
+ATTACHMENTS = [
+    "aws_iam_role_policy_attachment",
+    "aws_iam_user_policy_attachment",
+    "aws_iam_group_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_role_policy_attachments_exclusive",
+    "aws_iam_user_policy_attachments_exclusive",
+    "aws_iam_group_policy_attachments_exclusive",
+    "aws_ssoadmin_managed_policy_attachment",
+]
+MANAGED_POLICY_ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
 
 
 class IAMNoAdministratorAccess(BaseResourceCheck):
-    """Ensure no IAM policy, role or attachment grants administrator access."""
+    """Ensure no IAM policy, role, attachment or policy document grants administrator access.
+
+    Administrator access: the AWS-managed ``AdministratorAccess`` policy, or an Allow whose action pattern
+    matches every action in the IAM database (``*``, ``*:*``, ``?*``, ``NotAction``) on a resource pattern
+    matching every resource (``*``, ``arn:aws:*``, ``NotResource``).
+    """
 
     def __init__(self) -> None:
         super().__init__(
-            name="Ensure no IAM policy, role or attachment grants administrator access",
+            name="Ensure no IAM policy, role, attachment or policy document grants administrator access",
             id="CKV_PAY_027",
             categories=[CheckCategories.IAM],
-            supported_resources=[
-                *IAM_POLICY_RESOURCES,
-                "aws_iam_role",
-                "aws_iam_role_policy_attachment",
-                "aws_iam_user_policy_attachment",
-                "aws_iam_group_policy_attachment",
-            ],
+            supported_resources=[*IDENTITY_POLICY_RESOURCES, *ATTACHMENTS],
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        arns = as_list(unwrap(conf.get("managed_policy_arns"))) + as_list(unwrap(conf.get("policy_arn")))
-        if any(isinstance(arn, str) and arn.endswith(ADMIN_POLICY) for arn in arns):
+        arns = [arn for argument in MANAGED_POLICY_ARGUMENTS for arn in strings(conf.get(argument))]
+        if any(ADMIN_POLICY.search(arn.strip()) for arn in arns):
             return CheckResult.FAILED
-        documents = [conf] if "policy" in conf else []
-        inline = conf.get("inline_policy") or []
-        documents += [block for block in inline if isinstance(block, dict) and get(block, "policy") is not None]
-        unresolved = False
-        for document in documents:
-            statements = allowed_statements(document)
-            if statements is None:
-                unresolved = True
-                continue
-            if any("*" in s["Action"] and "*" in s["Resource"] for s in statements):
-                return CheckResult.FAILED
-        return CheckResult.UNKNOWN if unresolved else CheckResult.PASSED
+        failed = unknown = False
+        if self.entity_type in (*IDENTITY_POLICY_RESOURCES, POLICY_DOCUMENT):
+            for document in identity_documents(conf, self.entity_type):
+                failed |= document.malformed
+                unknown |= document.unresolved
+                failed |= any(
+                    statement.allows
+                    and any(matches_every_action(a) for a in statement.granted_actions)
+                    and any(matches_every_resource(r) for r in statement.granted_resources)
+                    for statement in document.statements
+                )
+        return verdict(failed, unknown)
 
 
 check = IAMNoAdministratorAccess()
+register_for_policy_documents(check)

@@ -54,6 +54,16 @@ def test_python_check_ids_get_their_type_back() -> None:
     assert policy.address("aws_s3_bucket.b", types) == "aws_s3_bucket.b"
 
 
+def test_data_source_ids_get_their_type_back(tmp_path: Path) -> None:
+    stack = tmp_path / "cdk.tf.json"
+    doc = {"data": {"aws_iam_policy_document": {"d": {}}}, "resource": {"aws_sqs_queue": {"d": {}}}}
+    stack.write_text(json.dumps(doc))
+    types = policy.resource_types(stack)
+    assert policy.address("data.d", types) == "data.aws_iam_policy_document.d"
+    assert policy.address("resource.d", types) == "aws_sqs_queue.d"
+    assert policy.address("data.other", types) == "data.other"
+
+
 def test_command_scans_a_file_or_a_directory(tmp_path: Path, stack_file: Path) -> None:
     checkov = Path("checkov")
     file_args = [str(a) for a in policy.command(checkov, stack_file, "terraform_json", tmp_path)]

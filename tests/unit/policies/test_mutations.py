@@ -233,3 +233,212 @@ def test_a_live_psp_key_in_a_function_environment_fails_the_gate(
     assert [r.finding.resource for r in verdict.failures] == [
         rid for rid in (f"{FUNCTION}.{name}" for name in resources(doc, FUNCTION)) if "payment-processor" in rid
     ]
+
+
+# --- Policy blind spots (issue 10, items 9-11 and 19): one real-stack mutation per member of each kind ----------
+# Each names the check that must fail and the resource it must fail on. They are scanned in one Checkov run of
+# their own, so this section stands alone.
+
+
+def address_of(doc: Doc, rtype: str, contains: str) -> str:
+    """``<type>.<id>`` of the one resource of ``rtype`` whose id contains ``contains``."""
+    ids = [rid for rid in resources(doc, rtype) if contains in rid]
+    assert len(ids) == 1, (rtype, contains, ids)
+    return f"{rtype}.{ids[0]}"
+
+
+def arn_of(doc: Doc, rtype: str, contains: str) -> str:
+    return "${" + address_of(doc, rtype, contains) + ".arn}"
+
+
+def add_resource(doc: Doc, rtype: str, name: str, body: Doc, block: str = "resource") -> None:
+    doc.setdefault(block, {}).setdefault(rtype, {})[name] = body
+
+
+def add_resource_statement(doc: Doc, rtype: str, contains: str, statement: Doc) -> None:
+    """Append ``statement`` to the JSON ``policy`` of a resource-policy-bearing resource."""
+    body = one(doc, rtype, contains)
+    parsed = json.loads(body["policy"])
+    parsed["Statement"].append(statement)
+    body["policy"] = json.dumps(parsed)
+
+
+PROCESSOR_POLICY = ("aws_iam_role_policy", "payment-processor_base-policy")
+PROCESSOR_ROLE = ("aws_iam_role", "payment-processor_role")
+KEY = ("aws_kms_key", "encryption")
+PAYMENTS_QUEUE = ("aws_sqs_queue", "messaging_payments_")
+PAYMENTS_TABLE = ("aws_dynamodb_table", "payments")
+DOCUMENT = "data.aws_iam_policy_document.mutation"
+
+
+def _document_granting_dynamodb_star(doc: Doc) -> None:
+    statement = {"effect": "Allow", "actions": ["dynamodb:*"], "resources": [arn_of(doc, *PAYMENTS_TABLE)]}
+    add_resource(doc, "aws_iam_policy_document", "mutation", {"statement": [statement]}, block="data")
+    role = "${" + address_of(doc, *PROCESSOR_ROLE) + ".id}"
+    policy = {"name": "from-document", "role": role, "policy": "${" + DOCUMENT + ".json}"}
+    add_resource(doc, "aws_iam_role_policy", "mutation", policy)
+
+
+def _attach(doc: Doc, policy_arn: str) -> None:
+    role = "${" + address_of(doc, *PROCESSOR_ROLE) + ".name}"
+    add_resource(doc, "aws_iam_role_policy_attachment", "mutation", {"role": role, "policy_arn": policy_arn})
+
+
+def _queue_policy_anyone_sends(doc: Doc) -> None:
+    queue = address_of(doc, *PAYMENTS_QUEUE)
+    statement = {"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage", "Resource": "${" + queue + ".arn}"}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    add_resource(
+        doc, "aws_sqs_queue_policy", "mutation", {"queue_url": "${" + queue + ".id}", "policy": json.dumps(policy)}
+    )
+
+
+def _open_permission(permission: Doc) -> None:
+    """Principal "*" without the source that pinned it (a pinned "*" is closed: only S3 sends aws:SourceArn)."""
+    permission.update(principal="*")
+    del permission["source_arn"], permission["source_account"]
+
+
+def _allow(action: str | list[str], resource: str, **extra: Any) -> Doc:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+ANYONE_KMS = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
+MUTATIONS["CKV_PAY_040"] = lambda d: _attach(d, "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess")
+MUTATIONS["CKV_PAY_041"] = lambda d: add_resource_statement(d, *KEY, ANYONE_KMS)
+
+# name -> (check that must fail, the resource it fails on (a function of the stack), the mutation)
+BLIND_SPOTS: dict[str, tuple[str, Callable[[Doc], str], Callable[[Doc], None]]] = {
+    "action-question-star-on-payments-table": (
+        "CKV_PAY_025",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, _allow(["dynamodb:?*"], arn_of(d, *PAYMENTS_TABLE))),
+    ),
+    "action-infix-star": (
+        "CKV_PAY_025",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, _allow("dynamodb:*Item*", arn_of(d, *PAYMENTS_TABLE))),
+    ),
+    "not-action-in-allow": (
+        "CKV_PAY_025",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(
+            d, {"Effect": "Allow", "NotAction": "iam:CreateUser", "Resource": arn_of(d, *PAYMENTS_TABLE)}
+        ),
+    ),
+    "data-source-document-granting-dynamodb-star": (
+        "CKV_PAY_025",
+        lambda d: DOCUMENT,
+        _document_granting_dynamodb_star,
+    ),
+    "role-inline-policy-with-wildcard": (
+        "CKV_PAY_025",
+        lambda d: address_of(d, *PROCESSOR_ROLE),
+        lambda d: one(d, *PROCESSOR_ROLE).update(
+            inline_policy=[{"name": "inline", "policy": json.dumps({"Statement": [_allow("s3:Get*", "*")]})}]
+        ),
+    ),
+    "table-arn-prefix-matches-other-tables": (
+        "CKV_PAY_026",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, _allow("dynamodb:GetItem", arn_of(d, *PAYMENTS_TABLE) + "*")),
+    ),
+    "region-and-account-wildcards": (
+        "CKV_PAY_026",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, _allow("dynamodb:GetItem", "arn:aws:dynamodb:*:*:table/*")),
+    ),
+    "not-resource-in-allow": (
+        "CKV_PAY_026",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, {"Effect": "Allow", "Action": "dynamodb:GetItem", "NotResource": "arn:aws:s3:::x"}),
+    ),
+    "every-action-on-every-arn": (
+        "CKV_PAY_027",
+        lambda d: address_of(d, *PROCESSOR_POLICY),
+        lambda d: add_statement(d, _allow("*:*", "arn:aws:*")),
+    ),
+    "managed-policy-arns-on-role": (
+        "CKV_PAY_040",
+        lambda d: address_of(d, *PROCESSOR_ROLE),
+        lambda d: one(d, *PROCESSOR_ROLE).update(managed_policy_arns=["arn:aws:iam::aws:policy/PowerUserAccess"]),
+    ),
+    "dynamodb-full-access-attachment": (
+        "CKV_PAY_040",
+        lambda d: "aws_iam_role_policy_attachment.mutation",
+        MUTATIONS["CKV_PAY_040"],
+    ),
+    "kms-key-policy-open-to-anyone": ("CKV_PAY_041", lambda d: address_of(d, *KEY), MUTATIONS["CKV_PAY_041"]),
+    "queue-policy-lets-anyone-send": (
+        "CKV_PAY_041",
+        lambda d: "aws_sqs_queue_policy.mutation",
+        _queue_policy_anyone_sends,
+    ),
+    "topic-policy-names-another-account": (
+        "CKV_PAY_041",
+        lambda d: address_of(d, "aws_sns_topic_policy", "events-topic-policy"),
+        lambda d: add_resource_statement(
+            d,
+            "aws_sns_topic_policy",
+            "events-topic-policy",
+            {"Effect": "Allow", "Principal": {"AWS": ["999999999999"]}, "Action": "sns:Subscribe", "Resource": "*"},
+        ),
+    ),
+    "lambda-permission-for-anyone": (
+        "CKV_PAY_041",
+        lambda d: address_of(d, "aws_lambda_permission", "allow-s3-invoke"),
+        lambda d: _open_permission(one(d, "aws_lambda_permission", "allow-s3-invoke")),
+    ),
+    "key-policy-service-principal-unpinned": (
+        "CKV_PAY_041",
+        lambda d: address_of(d, *KEY),
+        lambda d: add_resource_statement(
+            d,
+            *KEY,
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+            },
+        ),
+    ),
+    "trust-policy-another-account": (
+        "CKV_PAY_041",
+        lambda d: address_of(d, *PROCESSOR_ROLE),
+        lambda d: one(d, *PROCESSOR_ROLE).update(
+            assume_role_policy=json.dumps(
+                {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "999999999999"}, "Action": "sts:AssumeRole"}]}
+            )
+        ),
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def blind_spot_scans(
+    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[str, policy.Scan]]:
+    """Each blind-spot mutation as its own stack file, all scanned in one Checkov run; name -> (resource, scan)."""
+    root = tmp_path_factory.mktemp("blind-spots")
+    targets = {}
+    for name, (_, target, mutate) in BLIND_SPOTS.items():
+        doc = copy.deepcopy(real_stack)
+        mutate(doc)
+        assert doc != real_stack, f"{name}: the mutation changed nothing"
+        targets[name] = target(doc)
+        (root / name).mkdir()
+        (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    return {path.parent.name: (targets[path.parent.name], scan) for path, scan in scans.items()}
+
+
+@pytest.mark.parametrize("name", sorted(BLIND_SPOTS))
+def test_policy_blind_spot_fails_the_gate_with_its_check(
+    name: str, blind_spot_scans: dict[str, tuple[str, policy.Scan]], mapping: dict[str, pack.Entry]
+) -> None:
+    check_id = BLIND_SPOTS[name][0]
+    resource, scan = blind_spot_scans[name]
+    verdict = gate.decide([scan], mapping, pack_waivers(), TODAY)
+    assert not verdict.ok
+    assert (check_id, resource) in {(r.finding.check_id, r.finding.resource) for r in verdict.failures}

@@ -1,0 +1,76 @@
+"""Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from checkov.common.models.enums import CheckCategories, CheckResult
+from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
+
+from policies.lib import is_input_reference, is_reference, strings, verdict
+
+# AWS-managed policies a workload may hold: only those whose every statement would pass this pack's own
+# least-privilege checks (named actions; "*" only for actions without resource ARNs). An allow-list, not a
+# deny-list of *FullAccess/AdministratorAccess/PowerUserAccess names: ReadOnlyAccess or
+# AmazonDynamoDBReadOnlyAccess read every table and bucket of the account (cardholder data included), and AWS
+# adds managed policies every month; a list of what is allowed fails closed. Name (with path) -> why.
+ALLOWED_AWS_MANAGED_POLICIES = {
+    "AWSXRayDaemonWriteAccess": "X-Ray trace upload and sampling rules; these actions have no resource ARNs",
+}
+AWS_MANAGED_POLICY = re.compile(r"^arn:[^:]+:iam::aws:policy/(?P<name>.+)$")
+_INTERPOLATION = re.compile(r"\$\{[^}]+\}")
+ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
+
+
+def policy_arn_verdict(arn: str) -> str:
+    """``allowed``, ``refused`` or ``unknown`` for one attached policy ARN.
+
+    Allowed: an ``aws_iam_policy`` this stack declares (its document is checked by CKV_PAY_025-027), or an
+    allow-listed AWS-managed policy. Refused: any other AWS-managed policy, a customer-managed policy written
+    as a literal ARN, or one looked up with ``data "aws_iam_policy"``: the gate cannot read what it grants.
+    Unknown: a Terraform input (``var``/``local``) that only the plan resolves.
+    """
+    text = arn.strip()
+    if is_reference(text):
+        reference = text.removeprefix("${")
+        if is_input_reference(reference):
+            return "unknown"
+        return "allowed" if reference.startswith("aws_iam_policy.") else "refused"
+    managed = AWS_MANAGED_POLICY.match(_INTERPOLATION.sub("partition", text))
+    if managed:
+        return "allowed" if managed.group("name") in ALLOWED_AWS_MANAGED_POLICIES else "refused"
+    return "unknown" if any(is_input_reference(r[2:-1]) for r in _INTERPOLATION.findall(text)) else "refused"
+
+
+class IAMManagedPoliciesAllowListed(BaseResourceCheck):
+    """Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list",
+            id="CKV_PAY_040",
+            categories=[CheckCategories.IAM],
+            supported_resources=[
+                "aws_iam_role",
+                "aws_iam_role_policy_attachment",
+                "aws_iam_user_policy_attachment",
+                "aws_iam_group_policy_attachment",
+                "aws_iam_policy_attachment",
+                "aws_iam_role_policy_attachments_exclusive",
+                "aws_iam_user_policy_attachments_exclusive",
+                "aws_iam_group_policy_attachments_exclusive",
+                # IAM Identity Center: permission sets become roles in member accounts.
+                "aws_ssoadmin_managed_policy_attachment",
+                "aws_ssoadmin_customer_managed_policy_attachment",
+            ],
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        if self.entity_type == "aws_ssoadmin_customer_managed_policy_attachment":
+            return CheckResult.FAILED  # a policy by name in each member account: the gate cannot read it
+        verdicts = {policy_arn_verdict(arn) for argument in ARGUMENTS for arn in strings(conf.get(argument))}
+        return verdict("refused" in verdicts, "unknown" in verdicts)
+
+
+check = IAMManagedPoliciesAllowListed()

@@ -1,0 +1,298 @@
+"""IAM semantics of the pack's shared library (policies/lib.py): wildcards, documents, principals and pins.
+
+The fixtures prove each check end to end through Checkov; these pin the rules themselves, case by case,
+including inputs the offline fixture plan cannot hold (malformed text, data-source lookups, Terraform inputs).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from checkov.common.models.enums import CheckResult
+
+from policies import lib
+from policies.checks import (
+    ckv_pay_025_iam_policy_no_wildcard_action as ckv_025,
+)
+from policies.checks import (
+    ckv_pay_040_iam_managed_policies_allow_listed as ckv_040,
+)
+from policies.checks import (
+    ckv_pay_041_resource_policy_not_open_outside_account as ckv_041,
+)
+
+CALLER = "${data.aws_caller_identity.current.account_id}"
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/payments"
+
+
+@pytest.mark.parametrize(
+    ("action", "wildcard", "every_action"),
+    [
+        ("dynamodb:GetItem", False, False),
+        ("DynamoDB:getitem", False, False),
+        ("dynamodb:?*", True, False),
+        ("dynamodb:*Item*", True, False),
+        ("dynamodb:GetIte?", True, False),
+        ("*:Get*", True, False),
+        ("*", True, True),
+        ("*:*", True, True),
+        ("?*", True, True),
+        ("*:?*", True, True),
+        ("${var.action}", False, False),
+    ],
+)
+def test_action_wildcards_follow_iam_semantics(action: str, wildcard: bool, every_action: bool) -> None:
+    assert lib.has_wildcard(action) is wildcard
+    assert lib.matches_every_action(action) is every_action
+
+
+@pytest.mark.parametrize(
+    ("pattern", "scope"),
+    [
+        ("${aws_dynamodb_table.t.arn}", "named"),
+        ("aws_dynamodb_table.t.arn", "named"),  # unknown in a plan: Checkov substitutes the reference
+        ("${aws_dynamodb_table.t.arn}/index/*", "named"),
+        ("${aws_s3_bucket.b.arn}/incoming/*", "named"),
+        ("${aws_cloudwatch_log_group.g.arn}:*", "named"),
+        ("${aws_dynamodb_table.t.arn}*", "wide"),
+        (TABLE, "named"),
+        (f"{TABLE}/index/*", "named"),
+        (f"{TABLE}/*", "named"),
+        (f"{TABLE}*", "wide"),
+        (f"{TABLE[:-1]}?", "wide"),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/*", "wide"),
+        ("arn:aws:dynamodb:*:*:table/payments", "wide"),
+        ("arn:aws:dynamodb:us-east-?:123456789012:table/payments", "wide"),
+        ("arn:*:dynamodb:us-east-1:123456789012:table/payments", "wide"),
+        (f"arn:aws:dynamodb:us-east-1:{CALLER}:table/payments", "named"),
+        (f"arn:aws:dynamodb:us-east-1:{CALLER}:table/${{aws_dynamodb_table.t.name}}*", "wide"),
+        ("arn:aws:s3:::bucket/*", "named"),
+        ("arn:aws:s3:::bucket*", "wide"),
+        ("arn:aws:s3:::*/*", "wide"),
+        ("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/fn:*", "named"),
+        ("arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/*", "wide"),
+        ("arn:aws:states:us-east-1:123456789012:execution:lifecycle:*", "named"),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn:*", "named"),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn*", "wide"),
+        ("arn:aws:execute-api:us-east-1:123456789012:abc123/*/POST/payments", "named"),
+        ("arn:aws:sqs:us-east-1:123456789012:paygate-*", "wide"),
+        ("arn:aws:kms:us-east-1:123456789012:key/*", "wide"),
+        ("arn:aws:madeup:us-east-1:123456789012:thing/x/*", "wide"),  # no ARN format known: not provably named
+        ("*", "wide"),
+        ("*-payments", "wide"),
+        ("${var.table_arn}", "unknown"),
+        ("arn:aws:dynamodb:${var.region}:123456789012:table/payments", "unknown"),
+        ("arn:aws:dynamodb:${var.region}:123456789012:table/*", "wide"),
+    ],
+)
+def test_resource_patterns_are_named_only_inside_one_resource(pattern: str, scope: str) -> None:
+    assert lib.resource_scope(pattern) == scope
+
+
+@pytest.mark.parametrize(
+    ("pattern", "everything"),
+    [
+        ("*", True),
+        ("arn:*", True),
+        ("arn:aws:*", True),
+        ("arn:aws:*:*:*:*", True),
+        ("arn:aws-cn:*", True),
+        ("arn:aws:s3:::*", False),
+        ("arn:aws:dynamodb:*:*:*", False),
+        (TABLE, False),
+    ],
+)
+def test_resource_patterns_matching_everything(pattern: str, everything: bool) -> None:
+    assert lib.matches_every_resource(pattern) is everything
+
+
+def test_actions_without_resource_level_permissions_come_from_the_iam_database() -> None:
+    assert lib.has_no_resource_level_permissions("xray:PutTraceSegments")
+    assert lib.has_no_resource_level_permissions("logs:CreateLogDelivery")
+    assert lib.has_no_resource_level_permissions("LOGS:describeloggroups")
+    assert not lib.has_no_resource_level_permissions("dynamodb:GetItem")
+    assert not lib.has_no_resource_level_permissions("xray:Put*")
+    assert not lib.has_no_resource_level_permissions("nosuchservice:Thing")
+
+
+def test_one_parser_reads_every_spelling_of_a_policy() -> None:
+    statement = {"Effect": "Allow", "NotAction": "iam:CreateUser", "Resource": TABLE}
+    as_text = lib.parse_policy(json.dumps({"Statement": [statement]}))
+    as_dict = lib.parse_policy([{"Statement": statement}])  # a plan: Checkov parsed it, one statement as a dict
+    encoded = lib.parse_policy(
+        '${jsonencode({"Statement" = [{"Effect" = "Allow", "NotAction" = "iam:CreateUser", "Resource" = "'
+        + TABLE
+        + '"}]})}'
+    )
+    for document in (as_text, as_dict, encoded):
+        assert document.statements == as_text.statements
+        assert not document.unresolved and not document.malformed
+    assert as_text.statements[0].granted_actions == ("*",)
+    assert lib.parse_policy("${data.aws_iam_policy_document.x.json}").unresolved
+    assert lib.parse_policy("aws_iam_policy.x.policy").unresolved
+    assert lib.parse_policy('${replace(data.aws_iam_policy_document.x.json, "a", "b")}').unresolved
+    assert lib.parse_policy("Allow everything").malformed
+    assert lib.parse_policy('{"Statement": 3}').malformed
+    assert lib.parse_policy(None) == lib.Document()
+
+
+def test_a_policy_document_data_source_renders_like_terraform() -> None:
+    source = json.dumps({"Statement": [{"Sid": "Read", "Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
+    override = json.dumps({"Statement": [{"Sid": "Write", "Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]})
+    conf: dict[str, Any] = {
+        "source_policy_documents": [[source]],
+        "override_policy_documents": [[override, "${data.aws_iam_policy_document.other.json}"]],
+        "statement": [
+            {"sid": ["Read"], "actions": [["s3:GetObject"]], "resources": [["arn:aws:s3:::b/*"]]},
+            {"sid": ["Write"], "actions": [["sqs:SendMessage"]], "resources": [["arn:aws:sqs:us-east-1:1:q"]]},
+            {
+                "effect": [None],  # a plan's default
+                "actions": [["kms:Decrypt"]],
+                "not_actions": [None],
+                "resources": [["*"]],
+                "not_resources": [None],
+                "principals": [[{"type": ["AWS"], "identifiers": [["*"]]}]],
+                "not_principals": [[]],
+                "condition": [[{"test": ["StringEquals"], "variable": ["kms:CallerAccount"], "values": [[CALLER]]}]],
+            },
+        ],
+    }
+    document = lib.policy_document_data(conf)
+    assert document.unresolved  # the second override is another document, checked on its own
+    read, write, key = document.statements
+    assert read.actions == ("s3:GetObject",)  # the block replaced the source statement with the same Sid
+    assert write.actions == ("sqs:*",)  # the override replaced the block
+    assert (key.allows, key.not_action, key.principals) == (True, False, (lib.Principal("AWS", "*"),))
+    assert key.conditions == (lib.Condition("StringEquals", "kms:CallerAccount", (CALLER,)),)
+    assert [s.principals for s in lib.identity_documents(conf, lib.POLICY_DOCUMENT)[0].statements] == [None, None]
+    assert lib.resource_policy_documents(conf, lib.POLICY_DOCUMENT)[0].statements == (key,)
+
+
+def statement(principal: Any, condition: dict[str, Any] | None = None, **extra: Any) -> lib.Statement:
+    raw = {"Effect": "Allow", "Principal": principal, "Action": "sqs:SendMessage", "Resource": "*", **extra}
+    if condition:
+        raw["Condition"] = condition
+    (parsed,) = lib.parse_policy(json.dumps({"Statement": [raw]})).statements
+    return parsed
+
+
+@pytest.mark.parametrize(
+    ("principal", "condition", "exposure"),
+    [
+        ("*", None, "open"),
+        ({"AWS": "*"}, None, "open"),
+        ({"AWS": "arn:aws:iam::*:root"}, None, "open"),
+        ({"AWS": f"arn:aws:iam::{CALLER}:root"}, None, "closed"),
+        ({"AWS": "${aws_iam_role.r.arn}"}, None, "closed"),
+        ({"AWS": "999999999999"}, None, "open"),
+        ({"AWS": [f"arn:aws:iam::{CALLER}:root", "arn:aws:iam::999999999999:role/x"]}, None, "open"),
+        ({"AWS": "${var.reader}"}, None, "unknown"),
+        ({"Service": "sns.amazonaws.com"}, None, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"ArnEquals": {"aws:SourceArn": "${aws_sns_topic.t.arn}"}}, "closed"),
+        ({"Service": "sns.amazonaws.com"}, {"ArnLike": {"aws:SourceArn": "arn:aws:sns:us-east-1:1:t"}}, "closed"),
+        ({"Service": "sns.amazonaws.com"}, {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:*:*"}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": CALLER}}, "closed"),
+        ({"Service": "sns.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": "999999999999"}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"StringEquals": {"aws:SourceAccount": "${var.account}"}}, "unknown"),
+        ({"Service": "sns.amazonaws.com"}, {"StringEqualsIfExists": {"aws:SourceAccount": CALLER}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"ForAllValues:StringEquals": {"aws:SourceAccount": CALLER}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"ForAnyValue:StringEquals": {"aws:SourceAccount": CALLER}}, "closed"),
+        ({"Service": "sns.amazonaws.com"}, {"StringNotEquals": {"aws:SourceAccount": CALLER}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"StringLike": {"aws:SourceAccount": "*"}}, "open"),
+        ({"Service": "sns.amazonaws.com"}, {"StringEquals": {"aws:SourceVpce": "vpce-1"}}, "open"),
+        ({"AWS": "*"}, {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}, "closed"),
+        ({"AWS": "*"}, {"StringLike": {"aws:PrincipalOrgID": "o-*"}}, "open"),
+        (
+            {"AWS": "*"},
+            {"StringEquals": {"kms:CallerAccount": CALLER, "kms:ViaService": "sqs.us-east-1.amazonaws.com"}},
+            "closed",
+        ),
+        ({"AWS": "*"}, {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}}, "open"),
+        (
+            {"Service": "logs.us-east-1.amazonaws.com"},
+            {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{CALLER}:log-group:/aws/*"}},
+            "closed",
+        ),
+        ({"CanonicalUser": "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be"}, None, "open"),
+        ({"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"}, None, "open"),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:acme/paygate:environment:prod"}},
+            "closed",
+        ),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}},
+            "open",
+        ),
+        (
+            {"Federated": f"arn:aws:iam::{CALLER}:oidc-provider/token.actions.githubusercontent.com"},
+            {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}},
+            "open",
+        ),
+        (
+            {"Federated": "cognito-identity.amazonaws.com"},
+            {"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:12345678-1234-1234-1234-123456789012"}},
+            "closed",
+        ),
+    ],
+)
+def test_a_resource_policy_statement_is_open_unless_inside_the_account_or_pinned(
+    principal: Any, condition: dict[str, Any] | None, exposure: str
+) -> None:
+    assert lib.statement_exposure(statement(principal, condition), references_caller=False) == exposure
+
+
+def test_deny_not_principal_and_trust_statements() -> None:
+    deny = lib.Statement("Deny", ("s3:*",), ("*",), principals=(lib.Principal("*", "*"),))
+    assert lib.statement_exposure(deny, False) == "closed"
+    own = {"AWS": f"arn:aws:iam::{CALLER}:root"}
+    assert lib.statement_exposure(statement(own), False) == "closed"
+    raw = {"Effect": "Allow", "NotPrincipal": own, "Action": "s3:GetObject", "Resource": "*"}
+    (not_principal,) = lib.parse_policy(json.dumps({"Statement": raw})).statements
+    assert lib.statement_exposure(not_principal, False) == "open"
+    service = {"Service": "lambda.amazonaws.com"}
+    assert lib.statement_exposure(statement(service, Action="sts:AssumeRole"), False) == "closed"
+    assert lib.statement_exposure(statement(service, Action=["sts:AssumeRole", "sqs:*"]), False) == "open"
+
+
+def test_in_a_plan_the_callers_literal_account_is_unknown_and_others_are_outside() -> None:
+    literal = statement({"AWS": "arn:aws:iam::123456789012:root"})
+    assert lib.statement_exposure(literal, references_caller=True) == "unknown"
+    assert lib.statement_exposure(literal, references_caller=False) == "open"
+    assert lib.references_caller_identity({"references_": [["data.aws_caller_identity.current.account_id"]]})
+    assert not lib.references_caller_identity({"references_": [["aws_sqs_queue.q.arn"]]})
+    assert lib.statement_exposure(statement("*"), references_caller=True) == "open"
+
+
+@pytest.mark.parametrize(
+    ("arn", "verdict"),
+    [
+        ("${aws_iam_policy.reader.arn}", "allowed"),
+        ("aws_iam_policy.reader.arn", "allowed"),
+        ("arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess", "allowed"),
+        ("arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess", "allowed"),
+        ("arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess", "refused"),
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", "refused"),
+        ("arn:aws:iam::aws:policy/job-function/ViewOnlyAccess", "refused"),
+        ("arn:aws:iam::123456789012:policy/payments-reader", "refused"),
+        ("${data.aws_iam_policy.dynamodb_full_access.arn}", "refused"),
+        ("${aws_iam_role.r.arn}", "refused"),
+        ("${var.extra_policy_arn}", "unknown"),
+        ("arn:aws:iam::${var.account}:policy/x", "unknown"),
+    ],
+)
+def test_attached_managed_policies_come_from_the_stack_or_the_allow_list(arn: str, verdict: str) -> None:
+    assert ckv_040.policy_arn_verdict(arn) == verdict
+
+
+def test_unreadable_policy_text_fails_and_references_are_unknown() -> None:
+    check = ckv_025.check
+    assert check.scan_entity_conf({"policy": ["Allow everything"]}, "aws_iam_policy") == CheckResult.FAILED
+    assert check.scan_entity_conf({"policy": ["${data.aws_iam_policy_document.x.json}"]}, "aws_iam_policy") == (
+        CheckResult.UNKNOWN
+    )
+    resource_policy = ckv_041.check
+    assert resource_policy.scan_entity_conf({"policy": ["not json"]}, "aws_sqs_queue_policy") == CheckResult.FAILED
