@@ -2,10 +2,10 @@
 
 The provider asks STS for the caller identity during plan (``data.aws_caller_identity``), for a fully
 known definition ``states:ValidateStateMachineDefinition``, and KMS for the key data sources
-(``data.aws_kms_alias``/``data.aws_kms_key``: ``ListAliases``, ``DescribeKey``); a local stub answers them. (moto's server
-needs ``moto[server]``/flask, which the locked environment does not hold, and moto has no handler for
-the validation call, so the stub is a few lines of ``http.server``.) The synthesized artifact is never
-touched: the overrides go into a copy.
+(``data.aws_kms_alias``/``data.aws_kms_key``: ``ListAliases``, ``DescribeKey``); a local stub answers
+them. (moto's server needs ``moto[server]``/flask, which the locked environment does not hold, and moto
+has no handler for the validation call, so the stub is a few lines of ``http.server``.) The synthesized
+artifact is never touched: the overrides go into a copy.
 """
 
 from __future__ import annotations
