@@ -128,7 +128,9 @@ def locate(check: _Check, conf: Mapping[str, Any]) -> tuple[Stack, str] | None:
     scanned, rtype, name = check.entity_path.rsplit(":", 2)
     address = _unwrap(conf.get("__address__"))  # set on every plan resource, never in terraform_json
     own = _unwrap(conf.get("__file__"))
-    for candidate in ([Path(own)] if isinstance(own, str) else []) + _candidates(scanned.lstrip("/")):
+    relative_file = scanned.lstrip("/")
+    candidates = _candidates(relative_file, tuple(sys.argv[1:]), str(Path.cwd()))
+    for candidate in ([Path(own)] if isinstance(own, str) else []) + candidates:
         if not candidate.is_file() or not candidate.name.endswith(".json"):
             continue
         if isinstance(address, str):
@@ -161,11 +163,11 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def _checkov_arguments(*flags: str) -> list[str]:
+def _checkov_arguments(argv: tuple[str, ...], *flags: str) -> list[str]:
     """The values Checkov's command line gives ``flags`` (each may take several, up to the next option)."""
     values: list[str] = []
     taking = False
-    for arg in sys.argv[1:]:
+    for arg in argv:
         option, equals, value = arg.partition("=")
         if arg.startswith("-"):
             taking = arg in flags
@@ -177,11 +179,12 @@ def _checkov_arguments(*flags: str) -> list[str]:
     return values
 
 
-def _candidates(relative: str) -> list[Path]:
+@functools.lru_cache(maxsize=256)
+def _candidates(relative: str, argv: tuple[str, ...], cwd: str) -> list[Path]:
     """Files Checkov may have scanned as ``relative``: a ``--file`` ending in it, below a ``--directory``, the cwd."""
-    files = [Path(f) for f in _checkov_arguments("-f", "--file") if Path(f).as_posix().endswith(relative)]
-    roots = [Path(d) for d in _checkov_arguments("-d", "--directory")]
-    return [*files, *(root / relative for root in roots), Path.cwd() / relative]
+    files = [Path(f) for f in _checkov_arguments(argv, "-f", "--file") if Path(f).as_posix().endswith(relative)]
+    roots = [Path(d) for d in _checkov_arguments(argv, "-d", "--directory")]
+    return [*files, *(root / relative for root in roots), Path(cwd) / relative]
 
 
 def _signature(path: Path) -> tuple[str, int, int]:
