@@ -25,7 +25,13 @@ _KMS_KEY_ARN_TEMPLATE = re.compile(r"^arn:[^:]*:kms:[^:]*:[^:]*:key/(?:mrk-)?[0-
 # An alias name or alias ARN; AWS reserves ``alias/aws/`` for AWS-managed keys, so any other alias is a customer's.
 _KMS_ALIAS = re.compile(r"^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias/[\w/+=,.@-]+$")
 _LINES = {"start_line", "end_line"}  # position keys Checkov adds next to the tags in a plan
-CMK_RESOURCES = ("aws_kms_key", "aws_kms_alias", "aws_kms_replica_key", "aws_kms_external_key")
+CMK_RESOURCES = (
+    "aws_kms_key",
+    "aws_kms_alias",
+    "aws_kms_replica_key",
+    "aws_kms_external_key",
+    "aws_kms_replica_external_key",
+)
 
 
 def unwrap(value: Any) -> Any:

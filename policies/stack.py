@@ -182,7 +182,8 @@ def _checkov_arguments(argv: tuple[str, ...], *flags: str) -> list[str]:
 @functools.lru_cache(maxsize=256)
 def _candidates(relative: str, argv: tuple[str, ...], cwd: str) -> list[Path]:
     """Files Checkov may have scanned as ``relative``: a ``--file`` ending in it, below a ``--directory``, the cwd."""
-    files = [Path(f) for f in _checkov_arguments(argv, "-f", "--file") if Path(f).as_posix().endswith(relative)]
+    named = [Path(f) for f in _checkov_arguments(argv, "-f", "--file")]
+    files = [f for f in named if f"/{f.as_posix()}".endswith(f"/{relative}")]
     roots = [Path(d) for d in _checkov_arguments(argv, "-d", "--directory")]
     return [*files, *(root / relative for root in roots), Path(cwd) / relative]
 
