@@ -45,6 +45,7 @@ class PlanRequest:
 
 
 STUB_ACCOUNT = "123456789012"
+STUB_REGION = "us-east-1"  # of the stub's KMS ARNs (the plan never compares them with the stack's region)
 CALLER_IDENTITY = (
     '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
     f"<Arn>arn:aws:iam::{STUB_ACCOUNT}:user/plan-stub</Arn><UserId>AIDAPLANSTUB</UserId>"
@@ -63,7 +64,7 @@ def _stub_key_id(alias: str) -> str:
 AWS_MANAGED_KEY_IDS = {_stub_key_id(alias): alias for alias in AWS_MANAGED_ALIASES}
 
 
-def kms_key(key: str, region: str = "us-east-1") -> dict[str, object]:
+def kms_key(key: str) -> dict[str, object]:
     """``KeyMetadata`` of the stub's key named by an alias, a key id or a key ARN (deterministic ids).
 
     An ``alias/aws/...`` name and the ids the stub gives those aliases are AWS-managed keys, anything else a
@@ -75,7 +76,7 @@ def kms_key(key: str, region: str = "us-east-1") -> dict[str, object]:
     return {
         "AWSAccountId": STUB_ACCOUNT,
         "KeyId": key_id,
-        "Arn": f"arn:aws:kms:{region}:{STUB_ACCOUNT}:key/{key_id}",
+        "Arn": f"arn:aws:kms:{STUB_REGION}:{STUB_ACCOUNT}:key/{key_id}",
         "Enabled": True,
         "KeyState": "Enabled",
         "KeyUsage": "ENCRYPT_DECRYPT",
@@ -99,7 +100,7 @@ def kms_answer(target: str, body: str) -> str | None:
         aliases = [
             {
                 "AliasName": name,
-                "AliasArn": f"arn:aws:kms:us-east-1:{STUB_ACCOUNT}:{name}",
+                "AliasArn": f"arn:aws:kms:{STUB_REGION}:{STUB_ACCOUNT}:{name}",
                 "TargetKeyId": _stub_key_id(name),
             }
             for name in AWS_MANAGED_ALIASES
