@@ -1,10 +1,11 @@
 """Offline ``terraform plan`` of a synthesized stack: a copy of the stack dir, override files, a local stub.
 
-The provider asks STS for the caller identity during plan (``data.aws_caller_identity``) and, for a fully
-known definition, ``states:ValidateStateMachineDefinition``; a local stub answers both. (moto's server
-needs ``moto[server]``/flask, which the locked environment does not hold, and moto has no handler for
-the validation call, so the stub is a few lines of ``http.server``.) The synthesized artifact is never
-touched: the overrides go into a copy.
+The provider asks STS for the caller identity during plan (``data.aws_caller_identity``), for a fully
+known definition ``states:ValidateStateMachineDefinition``, and KMS for the key data sources
+(``data.aws_kms_alias``/``data.aws_kms_key``: ``ListAliases``, ``DescribeKey``); a local stub answers
+them. (moto's server needs ``moto[server]``/flask, which the locked environment does not hold, and moto
+has no handler for the validation call, so the stub is a few lines of ``http.server``.) The synthesized
+artifact is never touched: the overrides go into a copy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from pipeline.settings import Settings
 STACK_FILE = "cdk.tf.json"
 LOCK_FILE = ".terraform.lock.hcl"
 # Stub services the provider calls during plan; everything else is never reached for new resources.
-STUB_SERVICES = ("sts", "sfn")
+STUB_SERVICES = ("sts", "sfn", "kms")
 FAKE_CREDENTIALS = "test"
 PLAN_TIMEOUT_S = 300.0
 
@@ -43,6 +45,7 @@ class PlanRequest:
 
 
 STUB_ACCOUNT = "123456789012"
+STUB_REGION = "us-east-1"  # of the stub's KMS ARNs (the plan never compares them with the stack's region)
 CALLER_IDENTITY = (
     '<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>'
     f"<Arn>arn:aws:iam::{STUB_ACCOUNT}:user/plan-stub</Arn><UserId>AIDAPLANSTUB</UserId>"
@@ -50,10 +53,64 @@ CALLER_IDENTITY = (
     "<ResponseMetadata><RequestId>plan-stub</RequestId></ResponseMetadata></GetCallerIdentityResponse>"
 )
 VALIDATION_OK = '{"result": "OK", "diagnostics": [], "truncated": false}'
+# alias/aws/<service> names an AWS-managed key (AWS reserves the prefix); every other alias or id a customer one.
+AWS_MANAGED_ALIASES = tuple(f"alias/aws/{s}" for s in ("s3", "sqs", "sns", "dynamodb", "lambda", "logs", "ebs"))
+
+
+def _stub_key_id(alias: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"paygate-plan-stub:{alias}"))
+
+
+AWS_MANAGED_KEY_IDS = {_stub_key_id(alias): alias for alias in AWS_MANAGED_ALIASES}
+
+
+def kms_key(key: str) -> dict[str, object]:
+    """``KeyMetadata`` of the stub's key named by an alias, a key id or a key ARN (deterministic ids).
+
+    An ``alias/aws/...`` name and the ids the stub gives those aliases are AWS-managed keys, anything else a
+    customer-managed one.
+    """
+    name = key.rsplit(":", 1)[-1] if key.startswith("arn:") else key
+    key_id = _stub_key_id(name) if name.startswith("alias/") else name.removeprefix("key/")
+    managed = name.startswith("alias/aws/") or key_id in AWS_MANAGED_KEY_IDS
+    return {
+        "AWSAccountId": STUB_ACCOUNT,
+        "KeyId": key_id,
+        "Arn": f"arn:aws:kms:{STUB_REGION}:{STUB_ACCOUNT}:key/{key_id}",
+        "Enabled": True,
+        "KeyState": "Enabled",
+        "KeyUsage": "ENCRYPT_DECRYPT",
+        "KeySpec": "SYMMETRIC_DEFAULT",
+        "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+        "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+        "Origin": "AWS_KMS",
+        "KeyManager": "AWS" if managed else "CUSTOMER",
+        "MultiRegion": False,
+        "CreationDate": 1700000000,
+        "Description": "",
+    }
+
+
+def kms_answer(target: str, body: str) -> str | None:
+    """The stub's JSON answer to a KMS read the key data sources make during plan, or None."""
+    request = json.loads(body or "{}")
+    if target.endswith(".DescribeKey"):
+        return json.dumps({"KeyMetadata": kms_key(str(request.get("KeyId", "")))})
+    if target.endswith(".ListAliases"):
+        aliases = [
+            {
+                "AliasName": name,
+                "AliasArn": f"arn:aws:kms:{STUB_REGION}:{STUB_ACCOUNT}:{name}",
+                "TargetKeyId": _stub_key_id(name),
+            }
+            for name in AWS_MANAGED_ALIASES
+        ]
+        return json.dumps({"Aliases": aliases, "Truncated": False})
+    return None
 
 
 class _StubHandler(BaseHTTPRequestHandler):
-    """Answers the two calls the provider makes during plan; anything else is a 400 the plan reports."""
+    """Answers the calls the provider makes during plan; anything else is a 400 the plan reports."""
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8", "replace")
@@ -62,6 +119,8 @@ class _StubHandler(BaseHTTPRequestHandler):
             self._answer(200, "text/xml", CALLER_IDENTITY)
         elif target.endswith("ValidateStateMachineDefinition"):
             self._answer(200, "application/x-amz-json-1.0", VALIDATION_OK)
+        elif target.startswith("TrentService.") and (answer := kms_answer(target, body)) is not None:
+            self._answer(200, "application/x-amz-json-1.1", answer)
         else:
             self._answer(400, "text/plain", f"plan stub does not answer {target or body[:80]!r}")
 

@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import customer_managed_key, get
+from policies.lib import checked_key, get
 
 
 class S3BucketEncryptedWithCustomerManagedKey(BaseResourceCheck):
@@ -25,7 +25,7 @@ class S3BucketEncryptedWithCustomerManagedKey(BaseResourceCheck):
         rule = get(conf, "rule", "apply_server_side_encryption_by_default")
         if not isinstance(rule, dict) or get(rule, "sse_algorithm") not in ("aws:kms", "aws:kms:dsse"):
             return CheckResult.FAILED
-        return customer_managed_key(rule.get("kms_master_key_id"))
+        return checked_key(self, conf, rule.get("kms_master_key_id"))
 
 
 check = S3BucketEncryptedWithCustomerManagedKey()

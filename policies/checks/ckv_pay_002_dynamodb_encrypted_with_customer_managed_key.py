@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import customer_managed_key, get
+from policies.lib import checked_key, get
 
 
 class DynamoDBEncryptedWithCustomerManagedKey(BaseResourceCheck):
@@ -24,7 +24,7 @@ class DynamoDBEncryptedWithCustomerManagedKey(BaseResourceCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         if get(conf, "server_side_encryption", "enabled") is not True:
             return CheckResult.FAILED
-        return customer_managed_key(get(conf, "server_side_encryption", "kms_key_arn"))
+        return checked_key(self, conf, get(conf, "server_side_encryption", "kms_key_arn"))
 
 
 check = DynamoDBEncryptedWithCustomerManagedKey()

@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import customer_managed_key
+from policies.lib import checked_key
 
 
 class SQSEncryptedWithCustomerManagedKey(BaseResourceCheck):
@@ -22,7 +22,7 @@ class SQSEncryptedWithCustomerManagedKey(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        return customer_managed_key(conf.get("kms_master_key_id"))
+        return checked_key(self, conf, conf.get("kms_master_key_id"))
 
 
 check = SQSEncryptedWithCustomerManagedKey()

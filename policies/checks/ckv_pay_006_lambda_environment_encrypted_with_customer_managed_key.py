@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import customer_managed_key, get
+from policies.lib import checked_key, get
 
 
 class LambdaEnvironmentEncryptedWithCustomerManagedKey(BaseResourceCheck):
@@ -25,7 +25,7 @@ class LambdaEnvironmentEncryptedWithCustomerManagedKey(BaseResourceCheck):
         variables = get(conf, "environment", "variables")
         if not isinstance(variables, dict) or not any(not k.startswith("__") for k in variables):
             return CheckResult.PASSED  # nothing to encrypt
-        return customer_managed_key(conf.get("kms_key_arn"))
+        return checked_key(self, conf, conf.get("kms_key_arn"))
 
 
 check = LambdaEnvironmentEncryptedWithCustomerManagedKey()

@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import is_reference, tags, unwrap
+from policies.lib import is_reference, resource_tags, unwrap
 
 PRODUCTION = ("prod", "production")
 
@@ -24,10 +24,10 @@ class DynamoDBDeletionProtectionInProduction(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        resource_tags = tags(conf)
-        if resource_tags is None:
+        found = resource_tags(self, conf)
+        if found is None:
             return CheckResult.UNKNOWN
-        environment = resource_tags.get("Environment")
+        environment = found.get("Environment")
         if is_reference(environment):
             return CheckResult.UNKNOWN
         if str(environment).lower() not in PRODUCTION:

@@ -7,7 +7,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import is_reference, tags
+from policies.lib import is_reference, resource_tags
 
 REQUIRED_TAGS = ("Environment", "Application", "DataClassification")
 DATA_CLASSES = ("public", "internal", "confidential", "restricted", "cardholder")
@@ -42,10 +42,10 @@ class RequiredTags(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        resource_tags = tags(conf)
-        if resource_tags is None:
+        found = resource_tags(self, conf)
+        if found is None:
             return CheckResult.UNKNOWN
-        values = [resource_tags.get(name) for name in REQUIRED_TAGS]
+        values = [found.get(name) for name in REQUIRED_TAGS]
         if any(not isinstance(v, str) or not v for v in values):
             return CheckResult.FAILED
         if any(is_reference(v) for v in values):

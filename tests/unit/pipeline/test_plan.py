@@ -19,7 +19,7 @@ def test_overrides_point_the_provider_at_the_stub_and_the_state_at_a_local_file(
         "terraform": {"backend": {"local": {"path": str(tmp_path / "s.tfstate")}}}
     }
     (provider,) = files["provider_override.tf.json"]["provider"]["aws"]  # type: ignore[index]
-    assert provider["endpoints"] == [{"sts": "http://127.0.0.1:1", "sfn": "http://127.0.0.1:1"}]
+    assert provider["endpoints"] == [dict.fromkeys(("sts", "sfn", "kms"), "http://127.0.0.1:1")]
     assert (provider["region"], provider["max_retries"], provider["skip_credentials_validation"]) == (
         "eu-west-1",
         1,
@@ -72,4 +72,20 @@ def test_the_stub_answers_the_two_plan_time_calls_and_refuses_others() -> None:
         status, text = post(url, b"{}", "AWSStepFunctions.ValidateStateMachineDefinition")
         assert (status, json.loads(text)["result"]) == (200, "OK")
         status, text = post(url, b"{}", "AmazonSQS.CreateQueue")
+        assert status == 400 and "does not answer" in text
+
+
+def test_the_stub_answers_the_reads_of_kms_key_data_sources() -> None:
+    with plan.plan_stub() as url:
+        status, text = post(url, b"{}", "TrentService.ListAliases")
+        aliases = {a["AliasName"]: a["TargetKeyId"] for a in json.loads(text)["Aliases"]}
+        assert status == 200 and "alias/aws/s3" in aliases
+        status, text = post(url, b'{"KeyId": "alias/aws/s3"}', "TrentService.DescribeKey")
+        managed = json.loads(text)["KeyMetadata"]
+        assert (status, managed["KeyManager"], managed["KeyId"]) == (200, "AWS", aliases["alias/aws/s3"])
+        by_id = json.loads(post(url, json.dumps({"KeyId": managed["Arn"]}).encode(), "TrentService.DescribeKey")[1])
+        assert by_id["KeyMetadata"]["KeyManager"] == "AWS"
+        status, text = post(url, b'{"KeyId": "alias/payments"}', "TrentService.DescribeKey")
+        assert (status, json.loads(text)["KeyMetadata"]["KeyManager"]) == (200, "CUSTOMER")
+        status, text = post(url, b"{}", "TrentService.Encrypt")
         assert status == 400 and "does not answer" in text

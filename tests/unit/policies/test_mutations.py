@@ -87,6 +87,16 @@ def _038(doc: Doc) -> None:
     policy_doc["policy"] = json.dumps(parsed)
 
 
+def _050(doc: Doc) -> None:
+    """A plaintext subscription of the payment-events topic (issue 10, item 16)."""
+    topic = next(rid for rid in resources(doc, "aws_sns_topic") if "payment-events" in rid)
+    resources(doc, "aws_sns_topic_subscription")["events_to_webhook"] = {
+        "endpoint": "http://hooks.example.com/payment-events",
+        "protocol": "http",
+        "topic_arn": f"${{aws_sns_topic.{topic}.arn}}",
+    }
+
+
 def _039(doc: Doc) -> None:
     queue = one(doc, "aws_sqs_queue", "messaging_payments_")
     queue["redrive_policy"] = queue["redrive_policy"].replace('"maxReceiveCount": 5', '"maxReceiveCount": 1000')
@@ -147,6 +157,7 @@ MUTATIONS: dict[str, Callable[[Doc], None]] = {
     "CKV_PAY_037": _037,
     "CKV_PAY_038": _038,
     "CKV_PAY_039": _039,
+    "CKV_PAY_050": _050,
 }
 BASELINE = "baseline"
 
@@ -442,3 +453,89 @@ def test_policy_blind_spot_fails_the_gate_with_its_check(
     verdict = gate.decide([scan], mapping, pack_waivers(), TODAY)
     assert not verdict.ok
     assert (check_id, resource) in {(r.finding.check_id, r.finding.resource) for r in verdict.failures}
+
+
+# --- Issue 10, items 12-14 and 16: the blind spots, as mutations of the real stack with their right verdict ---------
+
+REQUIRED_TAGS = ("Environment", "Application", "DataClassification")
+
+
+def _tls_deny_on_bucket_arn_only(doc: Doc) -> None:
+    """Item 12: the batch bucket's aws:SecureTransport deny names the bucket ARN only, not its objects."""
+    policy_doc = one(doc, "aws_s3_bucket_policy", "batch-files")
+    parsed = json.loads(policy_doc["policy"])
+    deny = next(s for s in parsed["Statement"] if s.get("Sid") == "DenyInsecureTransport")
+    deny["Resource"] = [r for r in deny["Resource"] if not r.endswith("/*")]
+    assert len(deny["Resource"]) == 1
+    policy_doc["policy"] = json.dumps(parsed)
+
+
+def _sse_key_through_aws_managed_alias(doc: Doc) -> None:
+    """Item 13: the batch bucket's SSE key is ``data.aws_kms_alias`` of ``alias/aws/s3`` (an AWS-managed key)."""
+    doc["data"]["aws_kms_alias"] = {"s3_default": {"name": "alias/aws/s3"}}
+    rule = one(doc, "aws_s3_bucket_server_side_encryption_configuration", "batch-files")["rule"][0]
+    default = rule["apply_server_side_encryption_by_default"]
+    default["kms_master_key_id"] = "${data.aws_kms_alias.s3_default.target_key_arn}"
+
+
+def _required_tags_in_default_tags(doc: Doc) -> None:
+    """Item 14: the required tags move from every resource into the provider's default_tags; a resource keeps only
+    a value that differs from the default (DataClassification confidential), which wins over it."""
+    defaults = {name: one(doc, "aws_sns_topic", "alarms")["tags"][name] for name in REQUIRED_TAGS}
+    assert defaults["DataClassification"] == "internal"
+    doc["provider"]["aws"][0]["default_tags"] = [{"tags": defaults}]
+    for items in doc["resource"].values():
+        for body in items.values():
+            own = body.get("tags")
+            if isinstance(own, dict):
+                for name in REQUIRED_TAGS:
+                    if own.get(name) == defaults[name]:
+                        del own[name]
+    kept = [b["tags"] for items in doc["resource"].values() for b in items.values() if isinstance(b.get("tags"), dict)]
+    assert kept and all("Environment" not in t and "Application" not in t for t in kept)
+    assert any(t.get("DataClassification") == "confidential" for t in kept)
+
+
+# name -> (the check whose verdict the mutation decides, True when the gate must fail with it, the mutation)
+VARIANTS: dict[str, tuple[str, bool, Callable[[Doc], None]]] = {
+    "tls_deny_on_bucket_arn_only": ("CKV_PAY_038", True, _tls_deny_on_bucket_arn_only),
+    "sse_key_through_aws_managed_alias": ("CKV_PAY_001", True, _sse_key_through_aws_managed_alias),
+    "required_tags_in_default_tags": ("CKV_PAY_028", False, _required_tags_in_default_tags),
+    "plaintext_subscription_of_payment_events": ("CKV_PAY_050", True, _050),
+}
+
+
+@pytest.fixture(scope="session")
+def variant_scans(
+    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, policy.Scan]:
+    """Every variant as its own stack file, all scanned in one Checkov run."""
+    root = tmp_path_factory.mktemp("variants")
+    for name, (_, _, mutate) in VARIANTS.items():
+        doc = copy.deepcopy(real_stack)
+        mutate(doc)
+        assert doc != real_stack, f"{name}: the mutation changed nothing"
+        (root / name).mkdir()
+        (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    return {path.parent.name: scan for path, scan in scans.items()}
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_gets_its_verdict(
+    name: str,
+    variant_scans: dict[str, policy.Scan],
+    mutated_scans: dict[str, policy.Scan],
+    mapping: dict[str, pack.Entry],
+) -> None:
+    check_id, must_fail, _ = VARIANTS[name]
+    scan = variant_scans[name]
+    verdict = gate.decide([scan], mapping, pack_waivers(), TODAY)
+    if must_fail:
+        assert not verdict.ok
+        assert verdict.failed_checks() == {check_id}, "only the mutated rule fails"
+    else:
+        assert verdict.ok, (verdict.problems, [(r.finding.check_id, r.finding.resource) for r in verdict.failures])
+        decided = {f.resource for f in scan.findings if f.check_id == check_id and f.result == "passed"}
+        baseline = {f.resource for f in mutated_scans[BASELINE].findings if f.check_id == check_id}
+        assert decided == baseline, "every resource the check decides on the real stack still passes"
