@@ -287,3 +287,48 @@ def test_idempotency_keys_are_scoped_per_caller(aws, rt, context) -> None:
     assert (a[0], b[0]) == (201, 201)
     assert a[1]["payment_id"] != b[1]["payment_id"]
     assert len(aws.payments()) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"description": "another note"},
+        {"merchant_id": "m_zzzzzz99"},
+        {"reference": "order-2"},
+        {"amount": 1251},
+        {"currency": "USD"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_a_key_reused_with_any_compared_field_changed_is_refused_after_its_record_expired(
+    aws, rt, context, change
+) -> None:
+    """same_request compares every field the create request carries (issue 10, item 19)."""
+    first = {**VALID, "description": "first note"}
+    _, created, _ = call(context, event("POST", "/payments", first, key="reused"))
+    for item in aws.items("idempotency"):  # what the TTL does after 24 h: only the payment still knows the key
+        aws.table("idempotency").delete_item(Key={"id": item["id"]})
+    status, body, _ = call(context, event("POST", "/payments", {**first, **change}, key="reused"))
+    assert (status, body["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert [p["payment_id"] for p in aws.payments()] == [created["payment_id"]]
+    assert aws.payments()[0]["description"] == "first note"
+
+
+def test_a_description_added_or_dropped_is_another_request() -> None:
+    with_note = new_payment(
+        {**VALID, "description": "note"}, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:00.000Z", limit=10**11
+    )
+    without = new_payment(VALID, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:01.000Z", limit=10**11)
+    assert api.same_request(with_note, with_note) is True
+    assert api.same_request(without, without) is True
+    assert api.same_request(with_note, without) is False
+    assert api.same_request(without, with_note) is False
+
+
+def test_a_payment_from_another_source_is_not_the_same_request() -> None:
+    from dataclasses import replace
+
+    payment = new_payment(VALID, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:00.000Z", limit=10**11)
+    later = replace(payment, created_at="2026-01-02T00:00:00.000Z", updated_at="2026-01-02T00:00:00.000Z", version=3)
+    assert api.same_request(payment, later) is True  # times and state are not part of the request
+    assert api.same_request(payment, replace(payment, source="batch", batch_id="b1")) is False
