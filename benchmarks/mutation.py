@@ -43,8 +43,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 DETECTED = ("killed", "timeout")
 # mutmut's statuses (mutmut.stats.status_by_exit_code) folded into the report's columns.
-COLUMNS = ("killed", "survived", "timeout", "no tests")
-NOT_TESTED = ("skipped",)
+COLUMNS = ("killed", "survived", "timeout", "no tests", "not checked")
+# Left out of the rate: mutmut skipped them, or the run was interrupted before they were tested.
+NOT_TESTED = ("skipped", "not checked", "check was interrupted by user")
 MUTANT_SUFFIX = "__mutmut_"
 
 
@@ -134,14 +135,27 @@ def results(tree: Path) -> list[Mutant]:
     return found
 
 
-def mutated_lines(tree: Path, mutant: Mutant) -> list[str]:
-    """The lines the mutant adds (``mutmut show``'s diff), stripped."""
-    diff = mutmut_output(tree, "show", mutant.name)
-    return [
-        line[1:].strip()
-        for line in diff.splitlines()
-        if line.startswith("+") and not line.startswith("+++") and line[1:].strip()
-    ]
+def mutated_lines(tree: Path, mutants: list[Mutant]) -> dict[str, list[str]]:
+    """The lines each mutant adds, stripped: ``mutmut show``'s diff, made in this process (one mutmut start
+    for all of them instead of one per mutant)."""
+    from mutmut.mutation.diff_apply import get_diff_for_mutant  # mutmut reads its config from the cwd
+
+    previous = Path.cwd()
+    os.chdir(tree)
+    try:
+        diffs = {
+            m.name: get_diff_for_mutant(m.name, path=Path(*m.module.split(".")).with_suffix(".py")) for m in mutants
+        }
+    finally:
+        os.chdir(previous)
+    return {
+        name: [
+            line[1:].strip()
+            for line in diff.splitlines()
+            if line.startswith("+") and not line.startswith("+++") and line[1:].strip()
+        ]
+        for name, diff in diffs.items()
+    }
 
 
 def load_equivalents(path: Path) -> list[Equivalent]:
@@ -160,12 +174,10 @@ def render(
     lines: dict[str, list[str]],
     equivalents: list[Equivalent],
     *,
-    wall_seconds: float,
+    runs: list[tuple[str, float]],
     max_children: int,
     fail_under: float,
     globs: list[str],
-    resumed: bool = False,
-    resume_seconds: float | None = None,
 ) -> tuple[str, float]:
     """The Markdown report and the overall kill rate (percent)."""
     matched: dict[str, Equivalent] = {}
@@ -185,7 +197,7 @@ def render(
 
     def row(name: str, counts: Counter[str]) -> tuple[str, int, int]:
         total = sum(counts.values())
-        other = total - sum(counts[c] for c in (*COLUMNS, "equivalent"))
+        other = total - sum(counts[c] for c in (*COLUMNS, "equivalent")) - counts["check was interrupted by user"]
         counted = total - counts["equivalent"] - sum(counts[c] for c in NOT_TESTED)
         detected = sum(counts[c] for c in DETECTED)
         cells = [name, total, *(counts[c] for c in COLUMNS), other, counts["equivalent"], rate(detected, counted)]
@@ -209,28 +221,24 @@ def render(
         f"{version('mutmut')}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{max_children} worker(s) at nice 19.",
         "",
-        f"**Overall kill rate: {rate(detected, counted)}** (target {fail_under:g} %); "
-        f"wall time of the run: {wall_seconds:.0f} s ({wall_seconds / 60:.1f} min)"
+        f"**Overall kill rate: {rate(detected, counted)}** (target {fail_under:g} %); wall time: "
+        + "; ".join(f"{kind} {seconds:.0f} s ({seconds / 60:.1f} min)" for kind, seconds in runs)
         + (f"; only mutants matching {', '.join(globs)}" if globs else "")
-        + (
-            f"; then resumed: the mutants the full run did not kill were re-tested against today's tests "
-            f"(--resume, {resume_seconds:.0f} s)"
-            if resumed and resume_seconds is not None
-            else ""
-        )
         + ".",
         "",
         "Kill rate = (killed + timeout) / (mutants - equivalent - skipped). *No tests*: no selected unit test "
-        "runs the function. *Other*: suspicious, segfault, skipped. Mutated modules and selected tests: "
+        "runs the function. *Not checked*: not reached by an interrupted run (left out of the rate). *Other*: "
+        "suspicious, segfault, skipped. A *resume* re-tests, against the tests of its day, only the mutants "
+        "the runs before it did not kill (`--resume`). Mutated modules and selected tests: "
         "`[tool.mutmut]` in `pyproject.toml`.",
         "",
-        "| module | mutants | killed | survived | timeout | no tests | other | equivalent | kill rate |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | survived | timeout | no tests | not checked | other | equivalent | kill rate |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         *table,
         overall,
         "",
     ]
-    kept = [m for m in mutants if m.status not in DETECTED]
+    kept = [m for m in mutants if m.status not in (*DETECTED, *NOT_TESTED)]
     out += ["## Mutants not killed", ""]
     if not kept:
         out += ["None.", ""]
@@ -261,43 +269,53 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the last run: re-copy the checkout (changed functions get new mutants) and re-test every "
         "mutant that was not killed against today's tests",
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the report of the last run (also an interrupted one)"
+    )
     parser.add_argument("globs", nargs="*", help="run only the mutants matching these globs")
     args = parser.parse_args(argv)
 
     start = time.monotonic()
     work = args.work.resolve()
     tree = work / "tree"
-    resume = args.resume and (tree / "mutants").is_dir()
-    globs = list(args.globs)
-    if resume and not globs:
-        globs = [m.name for m in results(tree) if m.status not in DETECTED]
-    count = stage(ROOT, tree, fresh=not resume)
-    print(f"mutation: staged {count} files of the checkout in {tree}", flush=True)
-    log = work / "mutmut.log"
-    code = run_mutmut(tree, log, args.max_children, globs) if globs or not resume else 0
-    if code != 0:
-        print(log.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
-        print(f"mutation: mutmut run failed with exit code {code} (full log: {log})", file=sys.stderr)
+    history = work / "runs.txt"  # one "<kind> <seconds>" line per run since the last full one
+    kept = (tree / "mutants").is_dir()
+    resume = args.resume and kept
+    if args.report_only and not kept:
+        print(f"mutation: no run to report in {work}", file=sys.stderr)
         return 2
+    if not args.report_only:
+        globs = list(args.globs)
+        if resume and not globs:
+            globs = [m.name for m in results(tree) if m.status not in DETECTED]
+        count = stage(ROOT, tree, fresh=not resume)
+        print(f"mutation: staged {count} files of the checkout in {tree}", flush=True)
+        if not resume:
+            history.unlink(missing_ok=True)
+        log = work / "mutmut.log"
+        code = run_mutmut(tree, log, args.max_children, globs) if globs or not resume else 0
+        with history.open("a", encoding="utf-8") as runs_file:
+            runs_file.write(f"{'resume' if resume else 'full run'} {time.monotonic() - start:.1f}\n")
+        if code != 0:
+            print(log.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
+            print(f"mutation: mutmut run failed with exit code {code} (full log: {log})", file=sys.stderr)
+            return 2
     mutants = results(tree)
     if args.globs and not resume:
         mutants = [m for m in mutants if m.status != "not checked"]
-    lines = {m.name: mutated_lines(tree, m) for m in mutants if m.status not in DETECTED}
-    wall = time.monotonic() - start
-    timing = work / "full_run_seconds"
-    if not resume:
-        timing.write_text(f"{wall:.1f}\n", encoding="utf-8")
-    full_wall = float(timing.read_text(encoding="utf-8")) if timing.is_file() else wall
+    lines = mutated_lines(tree, [m for m in mutants if m.status not in (*DETECTED, *NOT_TESTED)])
+    runs = []
+    for line in history.read_text(encoding="utf-8").splitlines() if history.is_file() else []:
+        kind, _, seconds = line.rpartition(" ")
+        runs.append((kind, float(seconds)))
     report, kill_rate = render(
         mutants,
         lines,
         load_equivalents(args.equivalent),
-        wall_seconds=full_wall,
-        resume_seconds=wall if resume else None,
+        runs=runs,
         max_children=args.max_children,
         fail_under=args.fail_under,
         globs=args.globs,
-        resumed=resume,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")

@@ -332,3 +332,21 @@ def test_a_payment_from_another_source_is_not_the_same_request() -> None:
     later = replace(payment, created_at="2026-01-02T00:00:00.000Z", updated_at="2026-01-02T00:00:00.000Z", version=3)
     assert api.same_request(payment, later) is True  # times and state are not part of the request
     assert api.same_request(payment, replace(payment, source="batch", batch_id="b1")) is False
+
+
+def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_message(
+    rt, context, monkeypatch
+) -> None:
+    _, refused, _ = call(context, event("POST", "/payments", {**VALID, "currency": "XXX"}))
+    assert refused["error"]["request_id"] == "req-123"
+    assert refused["error"]["details"] == [{"field": "currency", "rule": "UNSUPPORTED_CURRENCY"}]
+
+    def broken(**_: Any) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rt, "create", broken)
+    status, body, _ = call(context, event("POST", "/payments", VALID))
+    assert (status, body) == (
+        500,
+        {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "request_id": "req-123"}},
+    )

@@ -362,3 +362,10 @@ def test_a_payment_event_is_published_with_its_type_as_a_message_attribute(aws) 
         {"event_type": "payment.captured", "payment_id": PAYMENT_ID}, sort_keys=True, separators=(",", ":")
     )
     assert envelope["MessageAttributes"] == {"event_type": {"Type": "String", "Value": "payment.captured"}}
+
+
+def test_by_default_sending_gives_up_after_five_attempts(aws) -> None:
+    sqs = FlakySqs(aws.session.client("sqs"), failing={"m0"}, failures=99)
+    with pytest.raises(TransientError, match="after 5 attempts"):
+        send_in_batches(sqs, aws.queue_url, [("m0", {"n": 0})], sleep=lambda _: None)
+    assert len(sqs.calls) == 5

@@ -189,3 +189,10 @@ def test_a_lost_race_re_reads_and_re_evaluates(aws, rt) -> None:
     with pytest.raises(TransitionError):
         racing.advance(payment_id, Event.AUTHORIZE, now="2026-01-01T00:00:01.000Z")
     assert rt.store.get(payment_id).status.value == "DECLINED"
+
+
+def test_the_reasons_stored_for_a_failure_and_a_decline_without_a_screening_reason(aws, rt, context) -> None:
+    failed = run(context, "fail", {"payment_id": stored(rt, "1")})
+    declined = run(context, "decline", {"payment_id": stored(rt, "2")})
+    assert (failed["status"], rt.store.get(failed["payment_id"]).reason) == ("FAILED", "WORKFLOW_ERROR")
+    assert (declined["status"], rt.store.get(declined["payment_id"]).reason) == ("DECLINED", "DECLINED")

@@ -37,6 +37,7 @@ def test_the_report_counts_per_module_and_leaves_equivalents_and_skipped_out_of_
         m("pkg.b.x_h__mutmut_1", "no tests"),
         m("pkg.b.x_h__mutmut_2", "killed"),
         m("pkg.b.x_h__mutmut_3", "skipped"),
+        m("pkg.b.x_h__mutmut_4", "not checked"),
     ]
     lines = {
         "pkg.a.x_f__mutmut_4": ["return x + 2"],
@@ -49,11 +50,17 @@ def test_the_report_counts_per_module_and_leaves_equivalents_and_skipped_out_of_
         mutation.Equivalent("pkg.a.x_gone", "w = 1", "the function was removed"),
     ]
     report, rate = mutation.render(
-        mutants, lines, equivalents, wall_seconds=125.0, max_children=2, fail_under=90.0, globs=[]
+        mutants,
+        lines,
+        equivalents,
+        runs=[("full run", 125.0), ("resume", 30.0)],
+        max_children=2,
+        fail_under=90.0,
+        globs=[],
     )
-    assert "| `pkg.a` | 5 | 2 | 1 | 1 | 0 | 0 | 1 | 75.0 % |" in report
-    assert "| `pkg.b` | 3 | 1 | 0 | 0 | 1 | 1 | 0 | 50.0 % |" in report
-    assert "| **overall** | 8 | 3 | 1 | 1 | 1 | 1 | 1 | 66.7 % |" in report
+    assert "| `pkg.a` | 5 | 2 | 1 | 1 | 0 | 0 | 0 | 1 | 75.0 % |" in report
+    assert "| `pkg.b` | 4 | 1 | 0 | 0 | 1 | 1 | 1 | 0 | 50.0 % |" in report
+    assert "| **overall** | 9 | 3 | 1 | 1 | 1 | 1 | 1 | 1 | 66.7 % |" in report
     assert rate == pytest.approx(400 / 6)
     assert "- `pkg.a.x_f__mutmut_4` `return x + 2` — survived" in report
     assert (
@@ -62,7 +69,7 @@ def test_the_report_counts_per_module_and_leaves_equivalents_and_skipped_out_of_
     assert "- `pkg.b.x_h__mutmut_1` `y = None` — no tests" in report
     assert "pkg.a.x_f__mutmut_1" not in report  # killed mutants are counted, not listed
     assert "## Stale equivalent entries" in report and "- `pkg.a.x_gone` `w = 1`" in report
-    assert "wall time of the run: 125 s (2.1 min)" in report
+    assert "wall time: full run 125 s (2.1 min); resume 30 s (0.5 min)." in report
 
 
 def test_equivalents_load_from_yaml_with_their_reason_on_one_line(mutation, tmp_path) -> None:
