@@ -35,6 +35,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from importlib.metadata import version
 from pathlib import Path
 
@@ -286,22 +287,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.report_only:
         globs = list(args.globs)
-        if resume and not globs:
-            globs = [m.name for m in results(tree) if m.status not in DETECTED]
+        if resume:  # the mutants not killed yet (within the globs, if any), named: mutmut re-tests named ones
+            globs = [
+                m.name
+                for m in results(tree)
+                if m.status not in DETECTED and (not args.globs or any(fnmatch(m.name, g) for g in args.globs))
+            ]
         count = stage(ROOT, tree, fresh=not resume)
         print(f"mutation: staged {count} files of the checkout in {tree}", flush=True)
         if not resume:
             history.unlink(missing_ok=True)
         log = work / "mutmut.log"
         code = run_mutmut(tree, log, args.max_children, globs) if globs or not resume else 0
+        if resume and args.globs:
+            print(f"mutation: resumed {len(globs)} mutants matching {' '.join(args.globs)}", flush=True)
         with history.open("a", encoding="utf-8") as runs_file:
-            runs_file.write(f"{'resume' if resume else 'full run'} {time.monotonic() - start:.1f}\n")
+            kind = "resume" if resume else "full run"
+            runs_file.write(
+                f"{kind}{' of ' + ' '.join(args.globs) if args.globs else ''} {time.monotonic() - start:.1f}\n"
+            )
         if code != 0:
             print(log.read_text(encoding="utf-8", errors="replace")[-4000:], file=sys.stderr)
             print(f"mutation: mutmut run failed with exit code {code} (full log: {log})", file=sys.stderr)
             return 2
     mutants = results(tree)
-    if args.globs and not resume:
+    if args.globs and not resume and not args.report_only:
         mutants = [m for m in mutants if m.status != "not checked"]
     lines = mutated_lines(tree, [m for m in mutants if m.status not in (*DETECTED, *NOT_TESTED)])
     runs = []
@@ -315,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs,
         max_children=args.max_children,
         fail_under=args.fail_under,
-        globs=args.globs,
+        globs=[] if resume or args.report_only else args.globs,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report, encoding="utf-8")
