@@ -102,7 +102,8 @@ def run_mutmut(tree: Path, log: Path, max_children: int, globs: list[str]) -> in
     """``mutmut run`` in ``tree``; its output (progress spinners included) goes to ``log``."""
     mutmut = Path(sys.executable).with_name("mutmut")
     command = [str(mutmut), "run", "--max-children", str(max_children), *globs]
-    print(f"mutation: {' '.join(command)} (in {tree}; log {log})", flush=True)
+    shown = " ".join(command[:4] + globs[:3]) + (f" ... ({len(globs)} names)" if len(globs) > 3 else "")
+    print(f"mutation: {shown} (in {tree}; log {log})", flush=True)
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=tree, stdout=out, stderr=subprocess.STDOUT)
         last = time.monotonic()
