@@ -104,7 +104,7 @@ def run_mutmut(tree: Path, log: Path, max_children: int, globs: list[str]) -> in
     command = [str(mutmut), "run", "--max-children", str(max_children), *globs]
     shown = " ".join(command[:4] + globs[:3]) + (f" ... ({len(globs)} names)" if len(globs) > 3 else "")
     print(f"mutation: {shown} (in {tree}; log {log})", flush=True)
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(command, cwd=tree, stdout=out, stderr=subprocess.STDOUT)
         last = time.monotonic()
         while process.poll() is None:
@@ -296,12 +296,21 @@ def main(argv: list[str] | None = None) -> int:
             ]
         count = stage(ROOT, tree, fresh=not resume)
         print(f"mutation: staged {count} files of the checkout in {tree}", flush=True)
+        log = work / "mutmut.log"
         if not resume:
             history.unlink(missing_ok=True)
-        log = work / "mutmut.log"
+            log.unlink(missing_ok=True)
         code = run_mutmut(tree, log, args.max_children, globs) if globs or not resume else 0
-        if resume and args.globs:
-            print(f"mutation: resumed {len(globs)} mutants matching {' '.join(args.globs)}", flush=True)
+        if resume and code == 0:
+            # mutmut made new mutants for the functions that changed since the last run (their verdicts were
+            # reset); named runs test only the named ones, so those get a second pass.
+            fresh = [
+                m.name
+                for m in results(tree)
+                if m.status == "not checked" and (not args.globs or any(fnmatch(m.name, g) for g in args.globs))
+            ]
+            if fresh:
+                code = run_mutmut(tree, log, args.max_children, fresh)
         with history.open("a", encoding="utf-8") as runs_file:
             kind = "resume" if resume else "full run"
             runs_file.write(
