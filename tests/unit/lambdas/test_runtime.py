@@ -100,3 +100,12 @@ def test_settings_read_every_name_the_stack_sets() -> None:
         velocity_per_hour=7,
         screening_max_minor_units=1200,
     )
+
+
+def test_a_made_logger_redacts_and_does_not_propagate() -> None:
+    import logging
+
+    made = runtime.make_logger(service="paygate-test-logger")
+    assert made.service == "paygate-test-logger"
+    assert isinstance(made.registered_formatter, runtime.RedactingFormatter)
+    assert logging.getLogger(made.name).propagate is False

@@ -355,7 +355,7 @@ def test_a_message_body_is_compact_sorted_json(aws) -> None:
 def test_a_payment_event_is_published_with_its_type_as_a_message_attribute(aws) -> None:
     sns = aws.session.client("sns")
     sqs = aws.session.client("sqs")
-    publish_event(sns, aws.topic_arn, {"event_type": "payment.captured", "payment_id": PAYMENT_ID})
+    publish_event(sns, aws.topic_arn, {"payment_id": PAYMENT_ID, "event_type": "payment.captured"})
     message = sqs.receive_message(QueueUrl=aws.events_queue_url, MessageAttributeNames=["All"])["Messages"][0]
     envelope = json.loads(message["Body"])
     assert envelope["Message"] == json.dumps(
@@ -369,3 +369,25 @@ def test_by_default_sending_gives_up_after_five_attempts(aws) -> None:
     with pytest.raises(TransientError, match="after 5 attempts"):
         send_in_batches(sqs, aws.queue_url, [("m0", {"n": 0})], sleep=lambda _: None)
     assert len(sqs.calls) == 5
+
+
+def test_an_sqs_answer_without_a_failed_list_means_every_entry_was_sent() -> None:
+    class AllSent:
+        calls = 0
+
+        def send_message_batch(self, **_: Any) -> dict[str, Any]:
+            self.calls += 1
+            return {"Successful": [{"Id": "m0"}]}  # boto3 leaves out an empty Failed list
+
+    client = AllSent()
+    send_in_batches(client, "https://queue", [("m0", {"n": 0})], sleep=lambda _: None)
+    assert client.calls == 1
+
+
+def test_a_client_error_without_an_error_member_is_raised_as_it_is(aws) -> None:
+    class Odd:
+        def put_item(self, **_: Any) -> Any:
+            raise ClientError({}, "PutItem")
+
+    with pytest.raises(ClientError):
+        PaymentStore(Odd(), Odd()).put_new(_payment())

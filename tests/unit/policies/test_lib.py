@@ -82,6 +82,7 @@ def test_referenced_types_are_read_from_every_interpolation_or_the_bare_referenc
     assert lib.referenced_types("${var.x}") == {"var"}
     assert lib.referenced_types("alias/aws/s3") == set()
     assert lib.referenced_types(KEY_ARN) == set()
+    assert lib.referenced_types("${aws_kms_key.k.arn") == {"aws_kms_key"}  # no closing brace: not an interpolation
 
 
 @pytest.mark.parametrize(
