@@ -228,6 +228,15 @@ def render(
         + (f"; only mutants matching {', '.join(globs)}" if globs else "")
         + ".",
         "",
+        *(
+            [
+                f"**Incomplete: {unchecked} of {len(mutants)} mutants were not checked** (the run was interrupted); "
+                "the rates cover the checked mutants only. `make mutation MUTATION_ARGS=--resume` continues it.",
+                "",
+            ]
+            if (unchecked := total_counts["not checked"] + total_counts["check was interrupted by user"])
+            else []
+        ),
         "Kill rate = (killed + timeout) / (mutants - equivalent - skipped). *No tests*: no selected unit test "
         "runs the function. *Not checked*: not reached by an interrupted run (left out of the rate). *Other*: "
         "suspicious, segfault, skipped. A *resume* re-tests, against the tests of its day, only the mutants "

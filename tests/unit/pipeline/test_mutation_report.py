@@ -69,6 +69,7 @@ def test_the_report_counts_per_module_and_leaves_equivalents_and_skipped_out_of_
     assert "- `pkg.b.x_h__mutmut_1` `y = None` — no tests" in report
     assert "pkg.a.x_f__mutmut_1" not in report  # killed mutants are counted, not listed
     assert "## Stale equivalent entries" in report and "- `pkg.a.x_gone` `w = 1`" in report
+    assert "**Incomplete: 1 of 9 mutants were not checked**" in report
     assert "wall time: full run 125 s (2.1 min); resume 30 s (0.5 min)." in report
 
 
