@@ -53,7 +53,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
 .PHONY: help venv doctor lint types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
-	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack clean distclean
+	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -174,6 +174,17 @@ verify: ## Everything that runs without a cloud: lint, types, unit, synth, valid
 test: ## What CI runs (.ci/run): verify, then the LocalStack pipeline (each uses both cores; not side by side)
 	@$(MAKE) verify
 	@$(MAKE) localstack-e2e
+
+# --- mutation testing (slow: not part of verify or test) ---------------------------------------------
+
+# mutmut runs from a copy of the checkout under build/mutation (its mutants/ never lands in the tree),
+# niced, with MUTATION_CHILDREN workers; the report is committed. MUTATION_ARGS passes options through,
+# e.g. MUTATION_ARGS=--resume (re-test what the last run did not kill) or MUTATION_ARGS='lambdas.shared.money*'.
+MUTATION_CHILDREN ?= 2
+MUTATION_ARGS ?=
+mutation: $(VENV_STAMP) ## Mutation testing (mutmut) of the core, handlers, policy helpers, artifact digest, waivers -> benchmarks/results/mutation.md; fails under 90 % killed
+	nice -n 19 $(PY) benchmarks/mutation.py --work $(BUILD)/mutation --max-children $(MUTATION_CHILDREN) \
+		--out benchmarks/results/mutation.md $(MUTATION_ARGS)
 
 # --- LocalStack on the host (no Docker): its own Python 3.13 venv from a committed, hashed lock ------------
 

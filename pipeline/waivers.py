@@ -59,7 +59,7 @@ def load(path: Path) -> tuple[Waiver, ...]:
         return ()
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date-looking scalar that is no date (2027-13-01)
         raise PipelineError(f"{path} is not valid YAML: {exc}") from None
     entries = doc.get("waivers") if isinstance(doc, dict) else None
     if not isinstance(entries, list):

@@ -729,3 +729,66 @@ def test_the_handler_takes_exactly_the_idempotency_keys_the_contract_declares(ke
 def test_the_handler_looks_up_exactly_the_payment_ids_the_contract_declares(payment_id: str) -> None:
     declared = declared_parameter("/payments/{id}", "get").is_valid(payment_id)
     assert bool(api.PAYMENT_ID.fullmatch(payment_id)) is declared
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"description": "another note"},
+        {"merchant_id": "m_zzzzzz99"},
+        {"reference": "order-2"},
+        {"amount": 1251},
+        {"currency": "USD"},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_a_key_reused_with_any_compared_field_changed_is_refused_after_its_record_expired(
+    aws, rt, context, change
+) -> None:
+    """same_request compares every field the create request carries (issue 10, item 19)."""
+    first = {**VALID, "description": "first note"}
+    _, created, _ = call(context, event("POST", "/payments", first, key="reused"))
+    for item in aws.items("idempotency"):  # what the TTL does after 24 h: only the payment still knows the key
+        aws.table("idempotency").delete_item(Key={"id": item["id"]})
+    status, body, _ = call(context, event("POST", "/payments", {**first, **change}, key="reused"))
+    assert (status, body["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    assert [p["payment_id"] for p in aws.payments()] == [created["payment_id"]]
+    assert aws.payments()[0]["description"] == "first note"
+
+
+def test_a_description_added_or_dropped_is_another_request() -> None:
+    with_note = new_payment(
+        {**VALID, "description": "note"}, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:00.000Z", limit=10**11
+    )
+    without = new_payment(VALID, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:01.000Z", limit=10**11)
+    assert api.same_request(with_note, with_note) is True
+    assert api.same_request(without, without) is True
+    assert api.same_request(with_note, without) is False
+    assert api.same_request(without, with_note) is False
+
+
+def test_a_payment_from_another_source_is_not_the_same_request() -> None:
+    from dataclasses import replace
+
+    payment = new_payment(VALID, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:00.000Z", limit=10**11)
+    later = replace(payment, created_at="2026-01-02T00:00:00.000Z", updated_at="2026-01-02T00:00:00.000Z", version=3)
+    assert api.same_request(payment, later) is True  # times and state are not part of the request
+    assert api.same_request(payment, replace(payment, source="batch", batch_id="b1")) is False
+
+
+def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_message(
+    rt, context, monkeypatch
+) -> None:
+    _, refused, _ = call(context, event("POST", "/payments", {**VALID, "currency": "XXX"}))
+    assert refused["error"]["request_id"] == "req-123"
+    assert refused["error"]["details"] == [{"field": "currency", "rule": "UNSUPPORTED_CURRENCY"}]
+
+    def broken(**_: Any) -> dict[str, Any]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rt, "create", broken)
+    status, body, _ = call(context, event("POST", "/payments", VALID))
+    assert (status, body) == (
+        500,
+        {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "request_id": "req-123"}},
+    )

@@ -179,3 +179,125 @@ def test_whole_number_refuses_what_int_would_truncate_or_read(value: object) -> 
     with pytest.raises(MoneyError) as refused:
         whole_number(value, field="version")
     assert refused.value.field == "version"
+
+
+# --- boundaries: short fractions pad on the right, for every exponent (issue 10, item 18) ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor_units"),
+    [
+        ("12.5", "EUR", 1250),  # the reported case: 12.50 EUR, not 12.05
+        ("12.05", "EUR", 1205),
+        ("12", "EUR", 1200),
+        ("0.5", "USD", 50),
+        ("0.01", "USD", 1),
+        ("7", "JPY", 7),
+        ("1.5", "KWD", 1500),
+        ("1.05", "KWD", 1050),
+        ("1.005", "KWD", 1005),
+        ("0.1", "BHD", 100),
+        ("2", "BHD", 2000),
+        ("1.5", "CLF", 15000),
+        ("1.05", "CLF", 10500),
+        ("1.005", "CLF", 10050),
+        ("1.0005", "CLF", 10005),
+        ("3", "CLF", 30000),
+        ("012.50", "EUR", 1250),
+    ],
+)
+def test_a_decimal_with_fewer_digits_than_the_currency_is_padded_on_the_right(
+    text: str, currency: str, minor_units: int
+) -> None:
+    assert Money.from_decimal_string(text, currency, limit=LIMIT) == Money(minor_units, currency)
+
+
+@pytest.mark.parametrize("currency", ["JPY", "EUR", "KWD", "CLF"])
+def test_any_fraction_shorter_than_the_exponent_means_the_same_as_its_zero_padded_form(currency: str) -> None:
+    exponent = CURRENCY_EXPONENTS[currency]
+    for digits in range(1, exponent + 1):
+        short = "4." + "3" * digits
+        padded = "4." + "3" * digits + "0" * (exponent - digits)
+        assert Money.from_decimal_string(short, currency, limit=LIMIT) == Money.from_decimal_string(
+            padded, currency, limit=LIMIT
+        )
+        assert Money.from_decimal_string(short, currency, limit=LIMIT).to_decimal_string() == padded
+
+
+@pytest.mark.parametrize(
+    ("text", "currency"), [("1.5", "JPY"), ("0.001", "EUR"), ("1.0001", "KWD"), ("1.00001", "CLF")]
+)
+def test_a_fraction_longer_than_the_exponent_is_refused(text: str, currency: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        Money.from_decimal_string(text, currency, limit=LIMIT)
+    assert (refused.value.code, refused.value.field) == ("VALIDATION_FAILED", "amount")
+
+
+def test_the_decimal_limit_is_inclusive_and_checked_in_minor_units() -> None:
+    assert Money.from_decimal_string("100.00", "EUR", limit=10_000).amount == 10_000
+    with pytest.raises(MoneyError) as refused:
+        Money.from_decimal_string("100.01", "EUR", limit=10_000)
+    assert refused.value.code == "AMOUNT_OVER_LIMIT"
+    assert Money.of(1, "EUR", limit=1).amount == 1
+
+
+def test_zero_written_as_a_decimal_is_not_an_amount() -> None:
+    for text in ("0", "0.00", "00.0"):
+        with pytest.raises(MoneyError) as refused:
+            Money.from_decimal_string(text, "EUR", limit=LIMIT)
+        assert refused.value.code == "VALIDATION_FAILED"
+
+
+# --- exponents written from ISO 4217 (List One), not read from the code's table --------------------------
+
+ISO_4217_ZERO_DIGITS = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND"}
+ISO_4217_ZERO_DIGITS |= {"VUV", "XAF", "XOF", "XPF"}
+ISO_4217_THREE_DIGITS = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+ISO_4217_FOUR_DIGITS = {"CLF", "UYW"}
+ISO_4217_TWO_DIGITS_SAMPLE = {"USD", "EUR", "GBP", "CHF", "CNY", "INR", "BRL", "ZAR", "HUF", "IDR", "MXN", "SEK"}
+ISO_4217_NO_AMOUNTS = {"XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XBA", "XSU", "XUA"}  # funds, metals, test
+
+
+def test_every_currency_has_its_iso_4217_exponent() -> None:
+    for code in ISO_4217_ZERO_DIGITS:
+        assert CURRENCY_EXPONENTS.get(code) == 0, code
+    for code in ISO_4217_THREE_DIGITS:
+        assert CURRENCY_EXPONENTS.get(code) == 3, code
+    for code in ISO_4217_FOUR_DIGITS:
+        assert CURRENCY_EXPONENTS.get(code) == 4, code
+    for code in ISO_4217_TWO_DIGITS_SAMPLE:
+        assert CURRENCY_EXPONENTS.get(code) == 2, code
+    others = set(CURRENCY_EXPONENTS) - ISO_4217_ZERO_DIGITS - ISO_4217_THREE_DIGITS - ISO_4217_FOUR_DIGITS
+    assert {CURRENCY_EXPONENTS[code] for code in others} == {2}
+    assert not ISO_4217_NO_AMOUNTS & set(CURRENCY_EXPONENTS)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [(1, "JPY", "1"), (1, "EUR", "0.01"), (1, "KWD", "0.001"), (1, "CLF", "0.0001"), (123456, "CLF", "12.3456")],
+)
+def test_minor_units_are_shown_with_exactly_the_currency_digits(amount: int, currency: str, text: str) -> None:
+    assert Money.of(amount, currency, limit=LIMIT).to_decimal_string() == text
+
+
+NOT_INTEGER = "amount must be an integer number of minor units"
+NOT_SUPPORTED = "currency is not a supported ISO 4217 code"
+NOT_DECIMAL = "amount is not a decimal in the currency's precision"
+
+
+@pytest.mark.parametrize(
+    ("call", "code", "field", "message"),
+    [
+        (lambda: Money.of(1.5, "USD", limit=LIMIT), "VALIDATION_FAILED", "amount", NOT_INTEGER),
+        (lambda: Money.of(100, "XXX", limit=LIMIT), "UNSUPPORTED_CURRENCY", "currency", NOT_SUPPORTED),
+        (lambda: Money.of(0, "USD", limit=LIMIT), "VALIDATION_FAILED", "amount", "amount must be positive"),
+        (lambda: Money.of(11, "USD", limit=10), "AMOUNT_OVER_LIMIT", "amount", "amount is above the configured limit"),
+        (lambda: Money.from_decimal_string("1", "XXX", limit=LIMIT), "UNSUPPORTED_CURRENCY", "currency", NOT_SUPPORTED),
+        (lambda: Money.from_decimal_string("1.234", "USD", limit=LIMIT), "VALIDATION_FAILED", "amount", NOT_DECIMAL),
+    ],
+)
+def test_a_refusal_names_its_code_field_and_a_message_without_the_value(call, code, field, message) -> None:
+    """What the API puts in the error body (code, details.field, message) for each kind of refusal."""
+    with pytest.raises(MoneyError) as refused:
+        call()
+    assert (refused.value.code, refused.value.field, refused.value.message) == (code, field, message)

@@ -190,3 +190,29 @@ def test_the_logger_does_not_propagate_to_the_root_handler() -> None:
     import logging
 
     assert logging.getLogger(runtime.logger.name).propagate is False
+
+
+def test_settings_read_every_name_the_stack_sets() -> None:
+    config = Settings.from_environ(ENV | {"SCREENING_MAX_MINOR_UNITS": "1200", "MERCHANT_VELOCITY_PER_HOUR": "7"})
+    assert config == Settings(
+        environment="dev",
+        payments_table="paygate-dev-payments",
+        audit_table="paygate-dev-audit-log",
+        max_payment_minor_units=5000,
+        idempotency_table="paygate-dev-idempotency",
+        state_machine_arn="arn:aws:states:eu-west-1:123456789012:stateMachine:x",
+        events_topic_arn="arn:aws:sns:eu-west-1:123456789012:events",
+        batches_table="paygate-dev-batches",
+        payment_queue_url="https://sqs.eu-west-1.amazonaws.com/123456789012/payments",
+        velocity_per_hour=7,
+        screening_max_minor_units=1200,
+    )
+
+
+def test_a_made_logger_redacts_and_does_not_propagate() -> None:
+    import logging
+
+    made = runtime.make_logger(service="paygate-test-logger")
+    assert made.service == "paygate-test-logger"
+    assert isinstance(made.registered_formatter, runtime.RedactingFormatter)
+    assert logging.getLogger(made.name).propagate is False

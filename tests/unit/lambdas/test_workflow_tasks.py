@@ -339,3 +339,10 @@ def test_the_default_session_gives_every_client_the_shared_retry_config(aws) -> 
     for client in (runtime.sns, runtime.store._payments.meta.client, runtime.store._audit.meta.client):
         assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": aws_module.MAX_ATTEMPTS}
         assert client.meta.config.read_timeout == aws_module.READ_TIMEOUT_SECONDS
+
+
+def test_the_reasons_stored_for_a_failure_and_a_decline_without_a_screening_reason(aws, rt, context) -> None:
+    failed = run(context, "fail", {"payment_id": stored(rt, "1")})
+    declined = run(context, "decline", {"payment_id": stored(rt, "2")})
+    assert (failed["status"], rt.store.get(failed["payment_id"]).reason) == ("FAILED", "WORKFLOW_ERROR")
+    assert (declined["status"], rt.store.get(declined["payment_id"]).reason) == ("DECLINED", "DECLINED")

@@ -399,3 +399,29 @@ def test_the_same_commit_gives_the_same_archives_and_digest_in_a_dirty_clone_els
     stacks = [root / "cdktf.out/stacks/paygate" for root in (clean, dirty)]
     assert artifact.digest(stacks[1]) == artifact.digest(stacks[0])
     assert (stacks[1] / ".DS_Store").is_file()  # it is there, and not part of the artifact
+
+
+def test_files_are_ordered_by_the_text_of_their_relative_path_not_by_path_parts(stack: Path) -> None:
+    """`assets-manifest.json` sorts before `assets/...` as text ('-' < '/'); a parts-wise sort puts it after."""
+    (stack / "assets-manifest.json").write_text("{}")
+    names = ["assets-manifest.json", "assets/payments/archive.zip", "assets/refunds/archive.zip", "cdk.tf.json"]
+    hashes = [hashlib.sha256((stack / name).read_bytes()).hexdigest() for name in names]
+    expected = hashlib.sha256("".join(f"{sha}  {name}\n" for sha, name in zip(hashes, names, strict=True)).encode())
+
+    found = artifact.digest(stack)
+
+    assert [name for name, _ in found.files] == names
+    assert found.sha256 == expected.hexdigest()
+
+
+def test_the_evidence_file_is_indented_json_with_sorted_keys(stack: Path, tmp_path: Path) -> None:
+    """Reviewers diff evidence files: one key per line, in a fixed order, ending in a newline."""
+    evidence = artifact.record_evidence(tmp_path, stack, [], NOW)
+    assert (tmp_path / "evidence.json").read_text() == (
+        "{\n"
+        f'  "artifact_sha256": "{evidence.artifact_sha256}",\n'
+        '  "inputs": [],\n'
+        '  "passed_at": "2026-03-01T12:30:15+00:00",\n'
+        f'  "stack_dir": "{stack}"\n'
+        "}\n"
+    )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline import gate, pack, waivers
 from pipeline.errors import PipelineError
@@ -152,3 +154,104 @@ def test_requiring_every_check_fails_on_a_mapped_check_without_a_result() -> Non
     assert gate.decide([scan], entries, [], TODAY).ok
     strict = gate.decide([scan], entries, [], TODAY, require_every_check=True)
     assert strict.problems == ("CKV_PAY_002 produced no result on any input (not loaded, or it matches nothing)",)
+
+
+# --- waiver boundaries (expiry day, sentence length, which entry is wrong) ---------------------------------
+
+
+def test_a_waiver_is_live_on_its_expiry_day_and_expired_the_day_after() -> None:
+    findings = [finding("CKV_PAY_001", "a")]
+    last_day = waiver("CKV_PAY_001", "a", expires=TODAY)
+    on_the_day = waivers.apply(findings, [last_day], TODAY)
+    assert ([s for _, s in on_the_day.statuses], on_the_day.expired, on_the_day.problems()) == (["waived"], (), [])
+    assert on_the_day.waiver_of == {("CKV_PAY_001", "a"): last_day}
+    after = waivers.apply(findings, [last_day], TODAY + dt.timedelta(days=1))
+    assert ([s for _, s in after.statuses], after.expired, after.waiver_of) == (["failed"], (last_day,), {})
+    assert after.stale == ()  # an expired waiver is reported as expired, not also as stale
+
+
+def test_a_waiver_covers_only_its_own_check_on_its_own_resource() -> None:
+    findings = [finding("CKV_PAY_001", "b"), finding("CKV_PAY_002", "a"), finding("CKV_PAY_001", "a", "passed")]
+    applied = waivers.apply(findings, [waiver("CKV_PAY_001", "a")], TODAY)
+    assert [s for _, s in applied.statuses] == ["failed", "failed", "passed"]
+    assert [f for f, _ in applied.statuses] == findings
+    assert applied.stale == (waiver("CKV_PAY_001", "a"),)
+
+
+@pytest.mark.parametrize(
+    ("justification", "ok"),
+    [
+        ("one two three four five six", True),
+        ("one two three four five", False),
+        ("  one   two\tthree\nfour five   six  ", True),
+    ],
+)
+def test_a_justification_needs_six_words(tmp_path: Path, justification: str, ok: bool) -> None:
+    text = waiver_yaml(justification=json.dumps(justification))
+    if ok:
+        (loaded,) = load_text(tmp_path, text)
+        assert loaded.justification == "one two three four five six"
+    else:
+        with pytest.raises(PipelineError) as refused:
+            load_text(tmp_path, text)
+        assert str(refused.value) == "waiver #1 (CKV_PAY_001): the justification must be a real sentence"
+
+
+def test_every_field_is_read_and_a_quoted_date_is_a_date(tmp_path: Path) -> None:
+    (loaded,) = load_text(tmp_path, waiver_yaml(expires="'2027-02-03'", owner="payments-team"))
+    assert loaded == waivers.Waiver("CKV_PAY_001", "aws_x.a", "payments-team", REASON, dt.date(2027, 2, 3))
+
+
+@pytest.mark.parametrize("missing", ["check", "resource", "owner", "justification", "expires"])
+def test_an_entry_without_a_field_is_refused_naming_the_entry_and_the_field(tmp_path: Path, missing: str) -> None:
+    entry = {
+        "check": "CKV_PAY_001",
+        "resource": "aws_x.a",
+        "owner": "t",
+        "justification": REASON,
+        "expires": "2027-01-01",
+    }
+    incomplete = {k: v for k, v in entry.items() if k != missing}
+    with pytest.raises(PipelineError) as refused:
+        load_text(tmp_path, yaml.safe_dump({"waivers": [{**entry, "resource": "aws_y.b"}, incomplete]}))
+    assert str(refused.value) == f"waiver #2 lacks {missing}"
+
+
+def test_the_bad_entries_are_named(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError) as refused:
+        load_text(tmp_path, waiver_yaml(expires="'2027-13-01'"))
+    assert str(refused.value) == "waiver #1: expires '2027-13-01' is not a YYYY-MM-DD date"
+    with pytest.raises(PipelineError) as refused:  # unquoted, YAML itself reads it as a date and fails
+        load_text(tmp_path, waiver_yaml(expires="2027-13-01"))
+    assert str(refused.value).startswith(f"{tmp_path / 'waivers.yaml'} is not valid YAML: ")
+    with pytest.raises(PipelineError) as refused:
+        load_text(tmp_path, "waivers:\n  - [a, b]\n")
+    assert str(refused.value) == "waiver #1 is not a mapping"
+    with pytest.raises(PipelineError) as refused:
+        load_text(tmp_path, waiver_yaml(owner="", justification="", expires=""))
+    assert str(refused.value) == "waiver #1 lacks owner, justification, expires"
+
+
+def test_duplicates_are_named_once_each(tmp_path: Path) -> None:
+    body = waiver_yaml().removeprefix("waivers:\n")
+    other = waiver_yaml(check="CKV_PAY_002", resource="aws_z.c").removeprefix("waivers:\n")
+    path = tmp_path / "waivers.yaml"
+    path.write_text("waivers:\n" + body + other + body + other + body)
+    with pytest.raises(PipelineError) as refused:
+        waivers.load(path)
+    assert str(refused.value) == f"{path}: duplicate waivers: CKV_PAY_001 on aws_x.a; CKV_PAY_002 on aws_z.c"
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "waivers: []\n"])
+def test_an_empty_waivers_file_means_no_waivers_only_when_it_says_so(tmp_path: Path, text: str) -> None:
+    if text == "waivers: []\n":
+        assert load_text(tmp_path, text) == ()
+    else:
+        with pytest.raises(PipelineError) as refused:
+            load_text(tmp_path, text)
+        assert str(refused.value) == f"{tmp_path / 'waivers.yaml'} must hold a list under `waivers:`"
+
+
+def test_a_file_that_is_a_list_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="must hold a list under `waivers:`"):
+        load_text(tmp_path, "- check: CKV_PAY_001\n")
