@@ -272,7 +272,7 @@ def _document_statements(block: Mapping[str, Any], stack: Stack, depth: int) -> 
         if statements is None:
             return None
         merge(statements)
-    merge([_statement(s) for s in _blocks(block.get("statement"))])
+    merge([_statement(s) for s in _document_blocks(block.get("statement"))])
     for override in as_list(unwrap(block.get("override_policy_documents"))):
         statements = policy_document(override, stack, depth + 1)
         if statements is None:
@@ -281,7 +281,7 @@ def _document_statements(block: Mapping[str, Any], stack: Stack, depth: int) -> 
     return merged
 
 
-def _blocks(value: Any) -> list[dict[str, Any]]:
+def _document_blocks(value: Any) -> list[dict[str, Any]]:
     """Nested blocks (``statement``, ``principals``, ``condition``) as a list of dicts, whatever the wrapping."""
     value = value if isinstance(value, list) else [value]
     found: list[dict[str, Any]] = []
@@ -290,7 +290,7 @@ def _blocks(value: Any) -> list[dict[str, Any]]:
         if isinstance(item, dict):
             found.append(item)
         elif isinstance(item, list):
-            found += _blocks(item)
+            found += _document_blocks(item)
     return found
 
 
@@ -307,12 +307,12 @@ def _statement(block: dict[str, Any]) -> dict[str, Any]:
             statement[key] = _strings(block[name])
     for name, key in (("principals", "Principal"), ("not_principals", "NotPrincipal")):
         principals: dict[str, list[str]] = {}
-        for principal in _blocks(block.get(name)):
+        for principal in _document_blocks(block.get(name)):
             principals.setdefault(str(unwrap(principal.get("type"))), []).extend(_strings(principal.get("identifiers")))
         if principals:
             statement[key] = "*" if principals == {"*": ["*"]} else principals
     conditions: dict[str, dict[str, list[str]]] = {}
-    for condition in _blocks(block.get("condition")):
+    for condition in _document_blocks(block.get("condition")):
         operator, variable = str(unwrap(condition.get("test"))), str(unwrap(condition.get("variable")))
         keys = conditions.setdefault(operator, {})
         # a repeated test + variable is a second condition that must also hold: keep both, under distinct keys
