@@ -110,7 +110,14 @@ def kms_answer(target: str, body: str) -> str | None:
 
 
 class _StubHandler(BaseHTTPRequestHandler):
-    """Answers the calls the provider makes during plan; anything else is a 400 the plan reports."""
+    """Answers the calls the provider makes during plan; anything else is a 400 the plan reports.
+
+    HTTP/1.1 with Content-Length keeps connections alive as the provider's Go client expects: under
+    HTTP/1.0 the stub closed each connection after its answer, and a plan reading many KMS data sources
+    at once lost answers on a reused connection ("use of closed network connection").
+    """
+
+    protocol_version = "HTTP/1.1"
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8", "replace")

@@ -240,7 +240,7 @@ class _PhysicalLines:
 
     A line that starts or ends inside a quoted field comes as a :class:`_QuotedLine`, every other line
     as its bytes. A line longer than ``max_line_bytes`` that does not end in the chunk it started in
-    comes as its first ``max_line_bytes + 1`` bytes: the rest streams past through the tokenizer only
+    comes as its first ``max_line_bytes + 2`` bytes: the rest streams past through the tokenizer only
     (memory stays bounded, the quote state stays exact). Of a line that long only the length is looked
     at, and of the header its first ``max_line_bytes + 1`` bytes, so the chunking never changes a result.
     """
@@ -281,8 +281,10 @@ class _PhysicalLines:
                     self.number += len(parts)
                     yield from parts
                 buffer = buffer[cut + 1 :]
-            if len(buffer) > limit:
-                long_prefix = buffer[: limit + 1]
+            # limit + 1: a line of exactly ``limit`` bytes may still hold the CR of its CRLF here; the prefix
+            # keeps one byte more than the limit after that CR is removed, as the whole line would.
+            if len(buffer) > limit + 1:
+                long_prefix = buffer[: limit + 2]
                 long_state, long_opened = _scan(buffer, IN_QUOTED_FIELD if self.open_since else START_FIELD)
                 buffer = b""
         if long_prefix is not None:

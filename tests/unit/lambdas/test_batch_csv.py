@@ -445,6 +445,18 @@ def test_chunking_never_changes_the_result(data: bytes, cuts: list[int]) -> None
     assert list(small.parse([data[i : i + 1] for i in range(len(data))])) == whole
 
 
+@pytest.mark.parametrize("ending", [b"\r\r\n", b"\r\n", b"x\r\n", b"\n"])
+def test_a_line_at_the_length_limit_with_its_line_end_is_judged_alike_whatever_the_chunking(ending: bytes) -> None:
+    """Regression (found by the chunking property): 48 bytes + CR CR LF was LINE_TOO_LONG whole and
+    FIELD_COUNT when fed byte by byte, because the streamed prefix lost the byte the CR removal needed."""
+    small = BatchParser(BatchLimits(amount_limit=10**6, max_line_bytes=48))
+    data = HEADER.encode() + b"\nr1100100100100100," + b"x" * 30 + ending
+    whole = list(small.parse([data]))
+    assert list(small.parse([data[i : i + 1] for i in range(len(data))])) == whole
+    too_long = ending in (b"\r\r\n", b"x\r\n")
+    assert (whole[0].code == "LINE_TOO_LONG") is too_long, whole
+
+
 def csv_inside_quotes_before(text: str, offset: int) -> bool:
     """Whether Python's csv module is inside a quoted field at ``offset`` (just after an LF): a marker put
     there starts a record of its own unless it lands inside a quoted field."""

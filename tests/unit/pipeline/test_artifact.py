@@ -402,9 +402,9 @@ def test_the_same_commit_gives_the_same_archives_and_digest_in_a_dirty_clone_els
 
 
 def test_files_are_ordered_by_the_text_of_their_relative_path_not_by_path_parts(stack: Path) -> None:
-    """`assets-manifest.json` sorts before `assets/...` as text ('-' < '/'); a parts-wise sort puts it after."""
-    (stack / "assets-manifest.json").write_text("{}")
-    names = ["assets-manifest.json", "assets/payments/archive.zip", "assets/refunds/archive.zip", "cdk.tf.json"]
+    """`assets-extra.tf.json` sorts before `assets/...` as text ('-' < '/'); a parts-wise sort puts it after."""
+    (stack / "assets-extra.tf.json").write_text("{}")
+    names = ["assets-extra.tf.json", "assets/payments/archive.zip", "assets/refunds/archive.zip", "cdk.tf.json"]
     hashes = [hashlib.sha256((stack / name).read_bytes()).hexdigest() for name in names]
     expected = hashlib.sha256("".join(f"{sha}  {name}\n" for sha, name in zip(hashes, names, strict=True)).encode())
 
