@@ -165,7 +165,10 @@ def overrides(endpoint: str, state_path: Path, region: str) -> dict[str, dict[st
         "skip_credentials_validation": True,
         "skip_metadata_api_check": True,
         "skip_region_validation": True,
-        "max_retries": 1,
+        # The stub is local: a retry costs milliseconds. Several reads at once (KMS data sources of many
+        # fixture modules) occasionally lost an answer on a reused connection; a refused call (400) is not
+        # retried by the SDK, so this cannot hang a plan.
+        "max_retries": 4,
         "endpoints": [dict.fromkeys(STUB_SERVICES, endpoint)],
     }
     return {

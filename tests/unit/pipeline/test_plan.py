@@ -22,7 +22,7 @@ def test_overrides_point_the_provider_at_the_stub_and_the_state_at_a_local_file(
     assert provider["endpoints"] == [dict.fromkeys(("sts", "sfn", "kms"), "http://127.0.0.1:1")]
     assert (provider["region"], provider["max_retries"], provider["skip_credentials_validation"]) == (
         "eu-west-1",
-        1,
+        4,
         True,
     )
 
