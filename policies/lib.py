@@ -1026,3 +1026,16 @@ def statement_exposure(statement: Statement, references_caller: bool) -> str:
     if "unknown" in pins or all(n == "unknown" for n in needs):
         return "unknown"
     return "open"
+
+
+# Resources that attach a managed policy to an identity (AWS provider 5.100.0), read by CKV_PAY_027 and 040.
+MANAGED_POLICY_ATTACHMENTS = [
+    "aws_iam_role_policy_attachment",
+    "aws_iam_user_policy_attachment",
+    "aws_iam_group_policy_attachment",
+    "aws_iam_policy_attachment",
+    "aws_iam_role_policy_attachments_exclusive",
+    "aws_iam_user_policy_attachments_exclusive",
+    "aws_iam_group_policy_attachments_exclusive",
+    "aws_ssoadmin_managed_policy_attachment",
+]

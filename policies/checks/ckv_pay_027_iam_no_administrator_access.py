@@ -10,6 +10,7 @@ from checkov.terraform.checks.resource.base_resource_check import BaseResourceCh
 
 from policies.lib import (
     IDENTITY_POLICY_RESOURCES,
+    MANAGED_POLICY_ATTACHMENTS,
     POLICY_DOCUMENT,
     identity_documents,
     matches_every_action,
@@ -20,16 +21,6 @@ from policies.lib import (
 )
 
 ADMIN_POLICY = re.compile(r":policy/AdministratorAccess$")
-ATTACHMENTS = [
-    "aws_iam_role_policy_attachment",
-    "aws_iam_user_policy_attachment",
-    "aws_iam_group_policy_attachment",
-    "aws_iam_policy_attachment",
-    "aws_iam_role_policy_attachments_exclusive",
-    "aws_iam_user_policy_attachments_exclusive",
-    "aws_iam_group_policy_attachments_exclusive",
-    "aws_ssoadmin_managed_policy_attachment",
-]
 MANAGED_POLICY_ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
 
 
@@ -46,7 +37,7 @@ class IAMNoAdministratorAccess(BaseResourceCheck):
             name="Ensure no IAM policy, role, attachment or policy document grants administrator access",
             id="CKV_PAY_027",
             categories=[CheckCategories.IAM],
-            supported_resources=[*IDENTITY_POLICY_RESOURCES, *ATTACHMENTS],
+            supported_resources=[*IDENTITY_POLICY_RESOURCES, *MANAGED_POLICY_ATTACHMENTS],
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:

@@ -8,7 +8,7 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import is_input_reference, is_reference, strings, verdict
+from policies.lib import MANAGED_POLICY_ATTACHMENTS, is_input_reference, is_reference, strings, verdict
 
 # AWS-managed policies a workload may hold: only those whose every statement would pass this pack's own
 # least-privilege checks (named actions; "*" only for actions without resource ARNs). An allow-list, not a
@@ -51,17 +51,10 @@ class IAMManagedPoliciesAllowListed(BaseResourceCheck):
             name="Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list",
             id="CKV_PAY_040",
             categories=[CheckCategories.IAM],
+            # IAM Identity Center permission sets become roles in member accounts.
             supported_resources=[
                 "aws_iam_role",
-                "aws_iam_role_policy_attachment",
-                "aws_iam_user_policy_attachment",
-                "aws_iam_group_policy_attachment",
-                "aws_iam_policy_attachment",
-                "aws_iam_role_policy_attachments_exclusive",
-                "aws_iam_user_policy_attachments_exclusive",
-                "aws_iam_group_policy_attachments_exclusive",
-                # IAM Identity Center: permission sets become roles in member accounts.
-                "aws_ssoadmin_managed_policy_attachment",
+                *MANAGED_POLICY_ATTACHMENTS,
                 "aws_ssoadmin_customer_managed_policy_attachment",
             ],
         )

@@ -185,3 +185,23 @@ def logs() -> Iterator[io.StringIO]:
         yield stream
     finally:
         handler.setStream(previous)
+
+
+class Failing:
+    """A table or client whose ``method`` raises ``error`` on its first ``times`` calls, then works."""
+
+    def __init__(self, real: Any, method: str, error: Exception, times: int = 1) -> None:
+        self._real, self._method, self._error, self._left = real, method, error, times
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._real, name)
+        if name != self._method:
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._left > 0:
+                self._left -= 1
+                raise self._error
+            return attribute(*args, **kwargs)
+
+        return call

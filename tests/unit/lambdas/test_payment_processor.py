@@ -12,7 +12,7 @@ from contracts import PAYMENT, PAYMENT_EVENT, validator
 from lambdas.payment_processor import handler as pp
 from lambdas.shared.payments import payment_id_for
 from stacks.constants import PAYMENT_QUEUE_MAX_RECEIVE_COUNT
-from tests.unit.lambdas.conftest import FakeContext
+from tests.unit.lambdas.conftest import Failing, FakeContext
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -139,26 +139,6 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
     )
-
-
-class Failing:
-    """A table or client whose ``method`` raises ``error`` on its first ``times`` calls, then works."""
-
-    def __init__(self, real: Any, method: str, error: Exception, times: int = 1) -> None:
-        self._real, self._method, self._error, self._left = real, method, error, times
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._real, name)
-        if name != self._method:
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self._left > 0:
-                self._left -= 1
-                raise self._error
-            return attribute(*args, **kwargs)
-
-        return call
 
 
 class VisibilityChanges:

@@ -16,6 +16,7 @@ from lambdas.shared.lifecycle import Event
 from lambdas.shared.payments import new_payment
 from lambdas.shared.store import PaymentStore, TransientError
 from lambdas.workflow_tasks import handler as wf
+from tests.unit.lambdas.conftest import Failing
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -203,26 +204,6 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, operation
     )
-
-
-class Failing:
-    """A table or client whose ``method`` raises ``error`` on its first ``times`` calls, then works."""
-
-    def __init__(self, real: Any, method: str, error: Exception, times: int = 1) -> None:
-        self._real, self._method, self._error, self._left = real, method, error, times
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._real, name)
-        if name != self._method:
-            return attribute
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if self._left > 0:
-                self._left -= 1
-                raise self._error
-            return attribute(*args, **kwargs)
-
-        return call
 
 
 def audit_of(aws, payment_id: str) -> list[tuple[str, str]]:
