@@ -510,3 +510,13 @@ def test_any_line_the_fast_path_accepts_the_field_by_field_path_accepts_identica
         assert slow == fast
     if isinstance(slow, tuple):  # and what the field-by-field path reads, Python's csv module reads too
         assert next(csv.reader([text], strict=True)) == list(slow)
+
+
+def test_a_contract_without_one_refused_character_class_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = load_schema(BATCH_LINE)
+    del schema["properties"]["description"]["not"]
+    monkeypatch.setattr("lambdas.shared.batch_csv.load_schema", lambda name: schema)
+    with pytest.raises(ValueError, match="expected one column refusing a character class"):
+        BatchParser(LIMITS)

@@ -320,3 +320,10 @@ def test_code_that_shadows_a_dependency_file_is_refused(repo: Path, package: Pac
     clash = Layer("k", path, sha256_file(path), "")
     with pytest.raises(PipelineError, match=r"contracts/__init__\.py is both project code and a dependency"):
         package(repo, tmp_path / "dist", deps=clash)
+
+
+def test_bytecode_stays_out_even_when_git_tracks_it(repo: Path, package: Package, run_git: Git, tmp_path: Path) -> None:
+    plant(repo, {"lambdas/shared/__pycache__/runtime.cpython-312.pyc": "stale", "lambdas/shared/old.pyc": "stale"})
+    run_git(repo, "add", "--force", "lambdas/shared")
+    package(repo, tmp_path / "dist")
+    assert not [name for name in names(tmp_path / "dist/api.zip") if name.endswith(".pyc")]
