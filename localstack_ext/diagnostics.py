@@ -3,9 +3,9 @@
 - ``kill -USR2 <pid>`` writes every thread's stack into its log. A stuck LocalStack (an event source mapping
   that stops polling, an invocation that never returns) leaves nothing in an INFO log; ``faulthandler``
   dumps all threads from its signal handler, even while the interpreter is blocked, into ``stderr`` (the
-  instance's ``localstack.log``). ``pipeline/localstack.py`` (``dump_threads``) sends the signal; the e2e
+  instance's ``localstack.log``). ``pipeline/localstack/instance.py`` (``dump_threads``) sends the signal; the e2e
   run does so when a test fails, before tearing down.
-- ``PAYGATE_LOCALSTACK_DEBUG_LOGGERS=name,name`` (passed on by ``pipeline/localstack.py``) sets those
+- ``PAYGATE_LOCALSTACK_DEBUG_LOGGERS=name,name`` (passed on by ``pipeline/localstack/instance.py``) sets those
   loggers to DEBUG, e.g. ``localstack.services.lambda_.event_source_mapping``: LocalStack's own
   ``LS_LOG=debug`` is all or nothing, and all is hundreds of lines per request.
 

@@ -5,10 +5,10 @@ runtime on first use: that fails offline. This provider has no operation of its 
 operation falls through (``MotoFallbackDispatcher``) to moto's DynamoDB backend, which ships inside
 LocalStack as ``moto-ext`` and keeps its state in the LocalStack process.
 
-Selected with ``PROVIDER_OVERRIDE_DYNAMODB=paygate`` (``pipeline/localstack.py`` sets it). Registered as
+Selected with ``PROVIDER_OVERRIDE_DYNAMODB=paygate`` (``pipeline/localstack/instance.py`` sets it). Registered as
 the entry point ``dynamodb:paygate`` in the plux namespace ``localstack.aws.provider`` (the name
 ``aws_provider`` gives LocalStack's own providers: ``<api>:<name>``) of the project package, which
-``pipeline/localstack_venv.py`` installs into LocalStack's virtualenv.
+``pipeline/localstack/venv.py`` installs into LocalStack's virtualenv.
 
 Covered as far as moto implements them: tables (create/describe/list/update/delete), items
 (put/get/update/delete, query, scan), condition expressions (``ConditionalCheckFailedException``),

@@ -3,7 +3,7 @@
 LocalStack's own S3 provider keeps object bodies in the fixed folder ``/tmp/localstack-s3-storage``
 (``DEFAULT_S3_TMP_DIR`` in ``localstack/services/s3/provider.py``), whatever ``TMPDIR`` says: two
 instances on one machine would share (and, on stop, delete) each other's objects. This provider is the
-same ``S3Provider`` with its ephemeral store under ``$TMPDIR/s3-storage``; ``pipeline/localstack.py``
+same ``S3Provider`` with its ephemeral store under ``$TMPDIR/s3-storage``; ``pipeline/localstack/instance.py``
 points ``TMPDIR`` into the run directory, so stopping an instance removes its objects with it.
 
 Selected with ``PROVIDER_OVERRIDE_S3=paygate``; registered as the entry point ``s3:paygate``.

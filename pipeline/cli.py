@@ -12,27 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipeline import (
-    artifact,
-    dependencies,
-    deploy,
-    e2e,
-    gate,
-    localstack,
-    localstack_venv,
-    pack,
-    package,
-    plan,
-    policy,
-    reports,
-    terraform,
-    tfconfig,
-    toolchain,
-    waivers,
-)
-from pipeline.errors import PipelineError
-from pipeline.files import write_if_changed
-from pipeline.settings import Settings, from_environ
+from pipeline.build import artifact, dependencies, package
+from pipeline.core import toolchain
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import write_if_changed
+from pipeline.core.settings import Settings, from_environ
+from pipeline.deploy import apply as deploy
+from pipeline.e2e import run as e2e
+from pipeline.localstack import instance as localstack
+from pipeline.localstack import venv as localstack_venv
+from pipeline.policy import checkov as policy
+from pipeline.policy import gate, pack, reports, waivers
+from pipeline.terraform import offline_plan as plan
+from pipeline.terraform import tfconfig
+from pipeline.terraform import validate as terraform
 
 DEFAULT_TF_CONFIG = "build/terraform.tfrc"
 DEFAULT_LOCK_FILE = "terraform/.terraform.lock.hcl"

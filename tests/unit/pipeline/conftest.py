@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import run
-from pipeline.settings import Settings, from_environ
-from pipeline.toolchain import find_provider_source
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings, from_environ
+from pipeline.core.toolchain import find_provider_source
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"

@@ -15,16 +15,16 @@ from typing import Any
 
 from botocore.config import Config
 
-from pipeline import localstack
-from pipeline.localstack import Instance
-from pipeline.settings import Settings, from_environ
+from pipeline.core.settings import Settings, from_environ
+from pipeline.localstack import instance as localstack
+from pipeline.localstack.instance import Instance
 from tests import aws_clients
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
 UV = REPO_ROOT / "build" / "tools" / "bin" / "uv"
 REGION = "eu-west-1"
-# The workers' python3.12 (pipeline.localstack passes find_python() on as PAYGATE_LAMBDA_PYTHON): the project
+# The workers' python3.12 (pipeline.localstack.instance passes find_python() on as PAYGATE_LAMBDA_PYTHON): the project
 # venv's base interpreter, so functions see their own code, not the project's packages. Named explicitly
 # because the scratch HOME hides pyenv's shims.
 BASE_PYTHON = Path(sys.base_prefix) / "bin" / "python3.12"

@@ -1,4 +1,4 @@
-"""pipeline.artifact: one digest over the stack's files, and the evidence that the policy gate passed it."""
+"""pipeline.build.artifact: one digest over the stack's files, and the evidence that the policy gate passed it."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import artifact
-from pipeline.dependencies import Target, prepare_layer
-from pipeline.errors import PipelineError
-from pipeline.package import build
-from pipeline.runner import run
-from pipeline.settings import from_environ
+from pipeline.build import artifact
+from pipeline.build.dependencies import Target, prepare_layer
+from pipeline.build.package import build
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import run
+from pipeline.core.settings import from_environ
 from stacks.constants import FUNCTION_HANDLERS, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
 NOW = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)

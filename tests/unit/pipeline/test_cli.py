@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import artifact, deploy, e2e, localstack
+from pipeline.build import artifact
 from pipeline.cli import main, parser
-from pipeline.settings import Settings
-from pipeline.toolchain import MISSING_TERRAFORM
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import MISSING_TERRAFORM
+from pipeline.deploy import apply as deploy
+from pipeline.e2e import run as e2e
+from pipeline.localstack import instance as localstack
 from stacks.constants import FUNCTION_HANDLERS
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

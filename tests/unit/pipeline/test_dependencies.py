@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dependencies import (
+from pipeline.build.dependencies import (
     Target,
     cache_key,
     compress_tree,
@@ -23,10 +23,10 @@ from pipeline.dependencies import (
     layer_entries,
     prepare_layer,
 )
-from pipeline.files import sha256_file
-from pipeline.runner import CommandFailed
-from pipeline.settings import Settings
-from pipeline.zipwriter import EXEC_MODE, FILE_MODE
+from pipeline.build.zipwriter import EXEC_MODE, FILE_MODE
+from pipeline.core.files import sha256_file
+from pipeline.core.runner import CommandFailed
+from pipeline.core.settings import Settings
 
 PY = Path(sys.executable)
 LAMBDA = Target.for_lambda("python3.12", "x86_64")

@@ -1,4 +1,4 @@
-"""pipeline.deploy without LocalStack: override files, outputs, progress lines, the checked copy, teardown.
+"""pipeline.deploy.apply without LocalStack: override files, outputs, progress lines, the checked copy, teardown.
 
 terraform itself is replaced by fakes of ``run``/``stream`` that record what they were asked to do.
 """
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import artifact, deploy
-from pipeline.errors import PipelineError
-from pipeline.localstack import Instance
-from pipeline.runner import Completed
-from pipeline.settings import Settings
+from pipeline.build import artifact
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import Completed
+from pipeline.core.settings import Settings
+from pipeline.deploy import apply as deploy
+from pipeline.localstack.instance import Instance
 
 ENDPOINT = "http://localhost:4599"
 SettingsFactory = Callable[..., Settings]

@@ -12,11 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import deploy, e2e, localstack, localstack_venv, procs
-from pipeline.errors import PipelineError
-from pipeline.localstack import Instance
-from pipeline.runner import CommandFailed, Completed
-from pipeline.settings import Settings
+from pipeline.core import procs
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import CommandFailed, Completed
+from pipeline.core.settings import Settings
+from pipeline.deploy import apply as deploy
+from pipeline.e2e import run as e2e
+from pipeline.localstack import instance as localstack
+from pipeline.localstack import venv as localstack_venv
+from pipeline.localstack.instance import Instance
 
 SettingsFactory = Callable[..., Settings]
 
@@ -312,7 +316,7 @@ def test_a_process_working_in_the_run_dir_is_reported(e2e_dir: Settings) -> None
     finally:
         worker.kill()
         worker.wait()
-    assert f"process {worker.pid} of the e2e LocalStack still runs: sleep 30 " in found
+    assert f"process {worker.pid} of the e2e LocalStack still runs: sleep 30" in found
     assert f"{run_dir} still exists" in found
     assert not any(f"process {worker.pid} " in line for line in e2e.leftovers(e2e_dir, None))
 
@@ -328,11 +332,11 @@ def test_a_process_naming_the_run_dir_or_the_instance_pid_is_reported(e2e_dir: S
         for proc in (named, leader):
             proc.kill()
             proc.wait()
-    named_cmdline = f"sh -c sleep 30 {run_dir / 'x'} "
+    named_cmdline = f"sh -c sleep 30 {run_dir / 'x'}"
     assert sorted(found) == sorted(
         [
             f"process {named.pid} of the e2e LocalStack still runs: {named_cmdline[:80]}",
-            f"process {leader.pid} of the e2e LocalStack still runs: sleep 31 ",
+            f"process {leader.pid} of the e2e LocalStack still runs: sleep 31",
         ]
     )
 

@@ -1,4 +1,4 @@
-"""scripts/find-python312 (the bootstrap before the venv exists) resolves like pipeline.toolchain and says the same."""
+"""scripts/find-python312 (the bootstrap before the venv exists) resolves like core.toolchain, says the same."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pipeline.settings import from_environ
-from pipeline.toolchain import MISSING_PYTHON, MissingPrerequisite, find_python
+from pipeline.core.settings import from_environ
+from pipeline.core.toolchain import MISSING_PYTHON, MissingPrerequisite, find_python
 
 SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "find-python312"
 PY = Path(sys.executable)

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import localstack, localstack_venv, procs
 from pipeline.cli import main
-from pipeline.errors import PipelineError
-from pipeline.localstack import Instance, Layout, LocalStackError
-from pipeline.runner import spawn
-from pipeline.settings import Settings
-from pipeline.toolchain import MISSING_LOCALSTACK_PYTHON, MissingPrerequisite, find_localstack_python
+from pipeline.core import procs
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import spawn
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import MISSING_LOCALSTACK_PYTHON, MissingPrerequisite, find_localstack_python
+from pipeline.localstack import instance as localstack
+from pipeline.localstack import venv as localstack_venv
+from pipeline.localstack.instance import Instance, Layout, LocalStackError
 from tests import aws_clients
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -37,7 +39,7 @@ REAL_VENV = REPO_ROOT / "build" / "localstack" / "venv"
 REPO_UV_CACHE = {"UV_CACHE_DIR": str(REPO_ROOT / "build" / "cache" / "uv")}
 # pyenv finds its interpreters through PYENV_ROOT (the test settings point HOME elsewhere).
 PYENV = {name: os.environ[name] for name in ("PYENV_ROOT",) if name in os.environ}
-# The interpreter LocalStack's Lambda workers run (pipeline.localstack resolves it before starting).
+# The interpreter LocalStack's Lambda workers run (pipeline.localstack.instance resolves it before starting).
 LAMBDA_PYTHON = {"PAYGATE_PYTHON": str(Path(sys.base_prefix) / "bin" / "python3.12")}
 SettingsFactory = Callable[..., Settings]
 ExecutableFactory = Callable[[str, str], Path]

@@ -1,7 +1,7 @@
 """DynamoDB on host-mode LocalStack through the project's plugin (``localstack_ext/dynamodb.py``: moto in-process).
 
 One real LocalStack for the module (started with ``PROVIDER_OVERRIDE_DYNAMODB=paygate`` by
-``pipeline.localstack``), driven with boto3 from the project venv; the last test checks that it is
+``pipeline.localstack.instance``), driven with boto3 from the project venv; the last test checks that it is
 stopped. A missing LocalStack venv fails with the command to run, it never skips.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline import localstack
-from pipeline.localstack import Instance
+from pipeline.localstack import instance as localstack
+from pipeline.localstack.instance import Instance
 from tests.unit.pipeline.real_localstack import client, running_in
 
 TABLE = "payments"

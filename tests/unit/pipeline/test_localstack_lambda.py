@@ -1,6 +1,6 @@
 """Lambda on host-mode LocalStack through the project's executor (``localstack_ext/lambda_executor.py``).
 
-One real LocalStack for the module (``pipeline.localstack`` starts it with
+One real LocalStack for the module (``pipeline.localstack.instance`` starts it with
 ``LAMBDA_RUNTIME_EXECUTOR=paygate-local`` and ``PAYGATE_LAMBDA_PYTHON``), functions created with boto3 from
 in-memory zips and invoked for real: results, context, environment, warm reuse, the AWS error shapes
 (unhandled, import error, missing handler, timeout, crash), recovery after a timeout or a crash, logs in
@@ -26,8 +26,9 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from pipeline import localstack, procs
-from pipeline.localstack import Instance
+from pipeline.core import procs
+from pipeline.localstack import instance as localstack
+from pipeline.localstack.instance import Instance
 from tests.unit.pipeline.real_localstack import BASE_PYTHON, REGION, REPO_ROOT, client, running_in
 
 WORKER = REPO_ROOT / "localstack_ext" / "lambda_worker.py"

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dependencies import Layer
-from pipeline.errors import PipelineError
-from pipeline.files import sha256_file
-from pipeline.package import MANIFEST, Outcome, build, load_manifest
-from pipeline.zipwriter import deflate, write_zip
+from pipeline.build.dependencies import Layer
+from pipeline.build.package import MANIFEST, Outcome, build, load_manifest
+from pipeline.build.zipwriter import deflate, write_zip
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import sha256_file
 
 FUNCTIONS = {"api": "lambdas.api.handler.handler", "worker": "lambdas.worker.handler.handler"}
 CodeWriter = Callable[[Path, Mapping[str, str]], None]

@@ -1,4 +1,4 @@
-"""pipeline.plan: the offline plan's override files, the stack copy and the local stub."""
+"""pipeline.terraform.offline_plan: the offline plan's override files, the stack copy and the local stub."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import plan
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.terraform import offline_plan as plan
 
 
 def test_overrides_point_the_provider_at_the_stub_and_the_state_at_a_local_file(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""pipeline.policy: reading inputs, running Checkov, turning its report into findings and problems."""
+"""pipeline.policy.checkov: reading inputs, running Checkov, turning its report into findings and problems."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import policy
-from pipeline.errors import PipelineError
-from pipeline.settings import Settings
+from pipeline.core.errors import PipelineError
+from pipeline.core.settings import Settings
+from pipeline.policy import checkov as policy
 
 
 def report(

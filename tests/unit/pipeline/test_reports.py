@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import gate, pack, reports, waivers
-from pipeline.policy import Finding, Scan
+from pipeline.policy import gate, pack, reports, waivers
+from pipeline.policy.checkov import Finding, Scan
 
 TODAY = dt.date(2026, 11, 27)
 MAPPING = {

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import procs
-from pipeline.errors import PipelineError
-from pipeline.runner import OUTPUT_TAIL_LINES, CommandFailed, run, stream
+from pipeline.core import procs
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import OUTPUT_TAIL_LINES, CommandFailed, run, stream
 
 PY = sys.executable
 

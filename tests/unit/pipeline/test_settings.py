@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import DEFAULT_MIRROR_CANDIDATES, from_environ
+from pipeline.core.settings import DEFAULT_MIRROR_CANDIDATES, from_environ
 
 
 def test_defaults_resolve_under_the_repository(tmp_path: Path) -> None:

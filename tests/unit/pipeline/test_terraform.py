@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.runner import CommandFailed
-from pipeline.settings import Settings
-from pipeline.terraform import LOCK_HINT, lock, validate
-from pipeline.tfconfig import render
-from pipeline.toolchain import ProviderSource
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import CommandFailed
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import ProviderSource
+from pipeline.terraform.tfconfig import render
+from pipeline.terraform.validate import LOCK_HINT, lock, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMMITTED_LOCK = REPO_ROOT / "terraform" / ".terraform.lock.hcl"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.runner import run
-from pipeline.settings import Settings
-from pipeline.tfconfig import render
-from pipeline.toolchain import ProviderSource
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import ProviderSource
+from pipeline.terraform.tfconfig import render
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "terraform"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import Settings
-from pipeline.toolchain import (
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import (
     AWS_PROVIDER,
     AWS_PROVIDER_VERSION,
     MISSING_PYTHON,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import gate, pack, waivers
-from pipeline.errors import PipelineError
-from pipeline.policy import Finding, Scan
+from pipeline.core.errors import PipelineError
+from pipeline.policy import gate, pack, waivers
+from pipeline.policy.checkov import Finding, Scan
 
 TODAY = dt.date(2026, 11, 27)
 REASON = "the access log bucket cannot use KMS because S3 log delivery refuses it"

@@ -10,8 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import zipwriter
-from pipeline.zipwriter import EXEC_MODE, FILE_MODE, Entry, ZipFormatError, deflate, mode_for, read_entries, write_zip
+from pipeline.build import zipwriter
+from pipeline.build.zipwriter import (
+    EXEC_MODE,
+    FILE_MODE,
+    Entry,
+    ZipFormatError,
+    deflate,
+    mode_for,
+    read_entries,
+    write_zip,
+)
 
 names = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x2FF, exclude_characters="\\"), min_size=1)
 

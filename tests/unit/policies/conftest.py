@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from pipeline import pack, policy
-from pipeline.plan import PlanRequest, plan_json
-from pipeline.settings import Settings, from_environ
-from pipeline.toolchain import find_terraform
+from pipeline.core.settings import Settings, from_environ
+from pipeline.core.toolchain import find_terraform
+from pipeline.policy import checkov as policy
+from pipeline.policy import pack
+from pipeline.terraform.offline_plan import PlanRequest, plan_json
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import policy
+from pipeline.policy import checkov as policy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASES = [pytest.param(folder, id=folder.name) for folder in sorted(p for p in FIXTURES.iterdir() if p.is_dir())]

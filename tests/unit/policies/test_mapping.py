@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline import pack
+from pipeline.policy import pack
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import cli, gate, pack, policy, waivers
+from pipeline import cli
+from pipeline.policy import checkov as policy
+from pipeline.policy import gate, pack, waivers
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"

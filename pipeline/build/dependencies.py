@@ -23,10 +23,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.files import sha256_file
-from pipeline.runner import run
-from pipeline.settings import Settings
-from pipeline.zipwriter import Entry, deflate, mode_for, read_entries, write_zip
+from pipeline.core.files import sha256_file
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
+from pipeline.build.zipwriter import Entry, deflate, mode_for, read_entries, write_zip
 
 GROUP = "lambda"
 # Bump when the install command or the layer layout changes, so old cache entries are not reused.

@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import artifact
-from pipeline.artifact import Artifact
-from pipeline.errors import PipelineError
-from pipeline.localstack import Instance
-from pipeline.runner import run, stream
-from pipeline.settings import Settings
+from pipeline.build import artifact
+from pipeline.build.artifact import Artifact
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import run, stream
+from pipeline.core.settings import Settings
+from pipeline.localstack.instance import Instance
 
 # Every service the stack's resources and data sources call (apigateway ... sts), sent to LocalStack.
 ENDPOINT_SERVICES = (

@@ -4,7 +4,10 @@ Every entry gets the same timestamp (1980-01-01 00:00, the zip epoch), Unix perm
 0755, and raw DEFLATE data at one fixed level, so the same inputs give the same bytes. Entries
 are compressed once (:func:`deflate`) and can be copied between archives without recompressing
 (:func:`read_entries`), which is what keeps packaging of several functions sharing a large
-dependency set fast. Plain zip (no ZIP64): at most 65,535 entries and 4 GiB, far above Lambda's
+dependency set fast. Why not the standard library's ``zipfile``: it recompresses every entry of every
+archive; ``benchmarks/bench_zipwriter.py`` measured four function archives from the 2,523-file layer in
+0.11 s here against 3.46 s with ``zipfile`` (30x, identical file contents; results in
+``benchmarks/results/zipwriter.txt``). Keep this writer only while that ratio holds. Plain zip (no ZIP64): at most 65,535 entries and 4 GiB, far above Lambda's
 limits.
 """
 

@@ -24,8 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.files import sha256_file, write_if_changed
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import sha256_file, write_if_changed
 
 STACK_FILE = "cdk.tf.json"
 EVIDENCE_FILE = "evidence.json"

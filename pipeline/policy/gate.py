@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.pack import BUILTIN_SEVERITY, Entry
-from pipeline.policy import Finding, Scan
-from pipeline.waivers import Waiver, apply
+from pipeline.policy.checkov import Finding, Scan
+from pipeline.policy.pack import BUILTIN_SEVERITY, Entry
+from pipeline.policy.waivers import Waiver, apply
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.files import sha256_file
-from pipeline.runner import run
-from pipeline.settings import Settings
-from pipeline.toolchain import find_localstack_python
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import sha256_file
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import find_localstack_python
 
 LOCK_FILE = Path("localstack/requirements.lock")
 STAMP_NAME = ".synced"  # inside the venv, so deleting the venv also forgets that it was synced

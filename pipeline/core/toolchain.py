@@ -8,9 +8,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.runner import run
-from pipeline.settings import Settings
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
 
 PYTHON_VERSION = (3, 12)
 LOCALSTACK_PYTHON_VERSION = (3, 13)  # localstack-core 2026.3.0 uses 3.13-only features

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.files import write_if_changed
-from pipeline.runner import CommandFailed, run
-from pipeline.settings import Settings
-from pipeline.toolchain import AWS_PROVIDER, AWS_PROVIDER_VERSION, ProviderSource
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import write_if_changed
+from pipeline.core.runner import CommandFailed, run
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import AWS_PROVIDER, AWS_PROVIDER_VERSION, ProviderSource
 
 LOCK_FILE = ".terraform.lock.hcl"
 STACK_FILE = "cdk.tf.json"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml  # type: ignore[import-untyped]
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
 
 SEVERITIES = ("critical", "high", "medium", "low")
 BUILTIN_SEVERITY = "builtin"  # Checkov's own checks carry no severity offline

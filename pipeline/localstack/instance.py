@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline import localstack_venv, procs
-from pipeline.errors import PipelineError
-from pipeline.runner import spawn
-from pipeline.settings import Settings
-from pipeline.toolchain import find_python
+from pipeline.core import procs
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import spawn
+from pipeline.core.settings import Settings
+from pipeline.core.toolchain import find_python
+from pipeline.localstack import venv as localstack_venv
 
 HOST = "127.0.0.1"
 MODULE = "localstack.runtime.main"

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from pipeline.gate import Row, Verdict
-from pipeline.pack import BUILTIN_SEVERITY, SEVERITIES
+from pipeline.policy.gate import Row, Verdict
+from pipeline.policy.pack import BUILTIN_SEVERITY, SEVERITIES
 
 STATUSES = ("failed", "waived", "passed")
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

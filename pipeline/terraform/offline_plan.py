@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.runner import run
-from pipeline.settings import Settings
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
 
 STACK_FILE = "cdk.tf.json"
 LOCK_FILE = ".terraform.lock.hcl"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import PipelineError
-from pipeline.runner import run
-from pipeline.settings import Settings
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import run
+from pipeline.core.settings import Settings
 
 TERRAFORM_JSON = "terraform_json"
 TERRAFORM_PLAN = "terraform_plan"

@@ -10,8 +10,8 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from pipeline.errors import PipelineError
-from pipeline.policy import Finding
+from pipeline.core.errors import PipelineError
+from pipeline.policy.checkov import Finding
 
 FIELDS = ("check", "resource", "owner", "justification", "expires")
 MIN_JUSTIFICATION_WORDS = 6  # "a real sentence", not "n/a" or "accepted"

@@ -1,7 +1,7 @@
 """Deterministic Lambda archives: the dependency layer plus one function's code, and a manifest of them all.
 
 Each ``<key>.zip`` holds the ``lambda`` dependency group (exported from uv.lock, see
-:mod:`pipeline.dependencies`), ``lambdas/__init__.py``, ``lambdas/<key>/**``, ``lambdas/shared/**``
+:mod:`pipeline.build.dependencies`), ``lambdas/__init__.py``, ``lambdas/<key>/**``, ``lambdas/shared/**``
 and ``contracts/**``: of those paths, **exactly the files git tracks** (``git ls-files``: the index,
 so a new file counts once ``git add``-ed), never bytecode. Whatever else lies in the working tree is
 left out: untracked or ignored files (``.env``, editor swap and backup files, ``.DS_Store``, an
@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pipeline.dependencies import Layer, layer_entries
-from pipeline.errors import PipelineError
-from pipeline.files import sha256_file, write_if_changed
-from pipeline.runner import run
-from pipeline.zipwriter import COMPRESS_LEVEL, EXEC_MODE, FILE_MODE, Entry, deflate, write_zip
+from pipeline.build.dependencies import Layer, layer_entries
+from pipeline.core.errors import PipelineError
+from pipeline.core.files import sha256_file, write_if_changed
+from pipeline.core.runner import run
+from pipeline.build.zipwriter import COMPRESS_LEVEL, EXEC_MODE, FILE_MODE, Entry, deflate, write_zip
 
 FORMAT = 1
 MANIFEST = "manifest.json"

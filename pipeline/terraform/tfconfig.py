@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.toolchain import ProviderSource
+from pipeline.core.toolchain import ProviderSource
 
 MIRROR_TEMPLATE = "mirror.tfrc.tmpl"
 REGISTRY_CONFIG = "registry.tfrc"

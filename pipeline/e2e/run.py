@@ -19,10 +19,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import artifact, deploy, localstack, localstack_venv, procs
-from pipeline.errors import PipelineError
-from pipeline.runner import CommandFailed, stream
-from pipeline.settings import Settings
+from pipeline.build import artifact
+from pipeline.core import procs
+from pipeline.core.errors import PipelineError
+from pipeline.core.runner import CommandFailed, stream
+from pipeline.core.settings import Settings
+from pipeline.deploy import apply as deploy
+from pipeline.localstack import instance as localstack
+from pipeline.localstack import venv as localstack_venv
 
 LOG_COPY = "localstack.log"  # next to the JUnit report
 TESTS_TIMEOUT_S = 1200.0
