@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -466,6 +467,10 @@ def apply(
     return outputs_file
 
 
+# "  # aws_sqs_queue.q will be updated in-place" / "  # aws_x.y must be replaced"
+_PLANNED = re.compile(r"^\s*# (\S+) (?:will be|must be) (.+)$", re.MULTILINE)
+
+
 def check_drift(request: Request, work: Path, env: dict[str, str]) -> None:
     """``terraform plan -detailed-exitcode`` right after apply: 0 = no changes; 2 = drift (a ``Refusal``)."""
     command = [str(request.terraform), "plan", "-detailed-exitcode", "-input=false", "-lock=true", "-no-color",
@@ -474,7 +479,7 @@ def check_drift(request: Request, work: Path, env: dict[str, str]) -> None:
     if result.returncode == 0:
         return
     if result.returncode == 2:
-        changed = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("# ")]
+        changed = [m[1] + " " + m[2] for m in _PLANNED.finditer(result.stdout)]
         raise Refusal(
             Reason.DRIFT,
             f"drift right after apply in {request.target.environment}: terraform still plans changes to "

@@ -23,6 +23,7 @@ from pipeline.build import artifact
 from pipeline.build.artifact import Artifact
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import sha256_file
+from pipeline.core.runner import Completed
 from pipeline.core.settings import Settings
 from pipeline.promote import review as plan_review
 from pipeline.promote import run as promote
@@ -179,9 +180,7 @@ def test_an_unreachable_backend_is_refused_and_bootstrap_creates_a_locked_down_s
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     made = boto3.session.Session(region_name="eu-west-1")
-    with pytest.raises(
-        Refusal, match=r"s3://state-bucket \(eu-west-1\) of environment production is unr"
-    ):
+    with pytest.raises(Refusal, match=r"s3://state-bucket \(eu-west-1\) of environment production is unr"):
         targets.check_backend(PRODUCTION, made)
     assert targets.bootstrap_backend(PRODUCTION, made) is True
     assert targets.bootstrap_backend(PRODUCTION, made) is False  # already there
@@ -452,3 +451,26 @@ def test_credentials_and_backend_refusals_stop_before_terraform_runs(
     with pytest.raises(Refusal) as refused:
         run_promote(request, settings, evidence=lambda _t, _c: "e" * 64)
     assert refused.value.reason is reason
+
+
+def test_drift_after_apply_is_refused_naming_each_resource_terraform_would_still_change(
+    tmp_path: Path, make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    planned = (
+        "  # aws_sqs_queue.payments will be updated in-place\n  ~ resource ... {\n"
+        "      # (3 unchanged attributes hidden)\n"
+        "  # aws_kms_key.data must be replaced\n"
+    )
+    answers = iter(
+        [Completed([], 2, planned, ""), Completed([], 0, "No changes.", ""), Completed([], 1, "", "Error: x")]
+    )
+    monkeypatch.setattr(promote, "run", lambda *_a, **_k: next(answers))
+    request = make_request(tmp_path, tmp_path / "promote")
+    with pytest.raises(
+        Refusal, match=r"2 resource\(s\): aws_sqs_queue.payments updated in-place; aws_kms_key.data"
+    ) as r:
+        promote.check_drift(request, tmp_path, {})
+    assert r.value.reason is Reason.DRIFT
+    promote.check_drift(request, tmp_path, {})  # exit 0: no changes
+    with pytest.raises(PipelineError, match=r"the drift check .* failed: Error: x"):
+        promote.check_drift(request, tmp_path, {})
