@@ -49,6 +49,7 @@ from pipeline.promote.target import Target
 PLAN_FILE = "tfplan"
 REVIEW_FILE = "review.json"
 PLAN_JSON = "plan.json"
+PLAN_DIGEST_FILE = "plan.sha256"  # the hex digest alone, for CI to pass on as the approval
 OUTPUTS_FILE = "outputs.json"
 LOCK_FILE = ".terraform.lock.hcl"
 BACKEND_CONFIG = "backend.tfbackend"
@@ -351,6 +352,7 @@ def plan(request: Request, settings: Settings, ctx: Context, outcome: Outcome, p
         + "\n",
         encoding="utf-8",
     )
+    (request.work_root / PLAN_DIGEST_FILE).write_text(plan_sha256 + "\n", encoding="utf-8")
     progress(plan_review.render(found, request.allow_replace).rstrip())
     return plan_sha256
 
