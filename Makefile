@@ -91,7 +91,7 @@ types: doctor ## mypy (strict) on stacks, pipeline, lambdas and contracts
 COVERAGE_DIR := $(BUILD)/coverage
 UNIT_COV := --cov=stacks --cov=pipeline --cov=lambdas --cov=contracts --cov-report=
 UNIT_INFRA := tests/unit/stacks tests/unit/policies
-UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts
+UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts tests/unit/suites
 
 unit-infra: doctor ## Unit tests of the stacks and the policy pack (load the provider binding)
 	@mkdir -p $(COVERAGE_DIR)

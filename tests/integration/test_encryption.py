@@ -12,6 +12,7 @@ from tests.integration.system import System
 
 def test_the_platform_key_is_customer_managed_enabled_and_rotated_yearly(system: System, key_arn: str) -> None:
     kms = system.client("kms")
+    (declared,) = system.declared.resources("aws_kms_key")
 
     metadata = kms.describe_key(KeyId=key_arn)["KeyMetadata"]
     rotation = kms.get_key_rotation_status(KeyId=key_arn)
@@ -19,7 +20,7 @@ def test_the_platform_key_is_customer_managed_enabled_and_rotated_yearly(system:
     assert (metadata["KeyManager"], metadata["KeyState"], metadata["Enabled"]) == ("CUSTOMER", "Enabled", True)
     assert (metadata["KeySpec"], metadata["KeyUsage"]) == ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT")
     assert rotation["KeyRotationEnabled"] is True, rotation
-    assert rotation.get("RotationPeriodInDays", 365) <= 365, rotation
+    assert rotation["RotationPeriodInDays"] == declared.arguments["rotation_period_in_days"] <= 365, rotation
 
 
 def test_every_table_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
