@@ -31,8 +31,7 @@ def test_table_deletion_protection_is_as_the_environment_declares(system: System
     declared = {name: bool(table.arguments.get("deletion_protection_enabled", False)) for name, table in tables.items()}
 
     deployed = {
-        name: dynamodb.describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"]
-        for name in declared
+        name: dynamodb.describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"] for name in declared
     }
 
     assert deployed == declared
