@@ -52,7 +52,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 # Searched for an unpacked hashicorp/aws mirror before /opt/tf-plugins and /usr/{local/,}share/terraform/plugins.
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
-.PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e \
+.PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e integration \
 	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
@@ -118,7 +118,7 @@ types: doctor ## mypy (strict) on stacks, pipeline, lambdas and contracts
 COVERAGE_DIR := $(BUILD)/coverage
 UNIT_COV := --cov=stacks --cov=pipeline --cov=lambdas --cov=contracts --cov-report=
 UNIT_INFRA := tests/unit/stacks tests/unit/policies
-UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts
+UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts tests/unit/suites
 
 unit-infra: doctor ## Unit tests of the stacks and the policy pack (load the provider binding)
 	@mkdir -p $(COVERAGE_DIR)
@@ -264,6 +264,26 @@ evidence-archive: ## Copy build/evidence/<ENV>/ to EVIDENCE_ARCHIVE_URI=s3://<bu
 	@test -d "$(BUILD)/evidence/$(ENV)" || { echo "evidence-archive: no evidence in $(BUILD)/evidence/$(ENV): run make evidence ENV=$(ENV) first." >&2; exit 2; }
 	@command -v aws >/dev/null || { echo "evidence-archive: the AWS CLI (aws) is not on PATH." >&2; exit 2; }
 	aws s3 cp --recursive --only-show-errors "$(BUILD)/evidence/$(ENV)/" "$(EVIDENCE_ARCHIVE_URI)/$(ENV)/"
+# The post-deploy suite (tests/integration) against one deployed environment; the same tests for LocalStack and
+# AWS, only endpoint and credentials differ. OUTPUTS: the environment's `terraform output -json` (default: the
+# LocalStack deployment of `make localstack-deploy`); ARTIFACT: the stack dir that was applied (default: this
+# checkout's synth of ENV). TARGET=localstack [ENDPOINT=, default: the running `make localstack-up` instance]
+# or TARGET=aws REGION=<region> [PROFILE=<aws profile>]. JUnit: build/integration/junit.xml.
+INTEGRATION_JUNIT := $(BUILD)/integration/junit.xml
+LOCALSTACK_STATE := $(BUILD)/localstack/state.json
+OUTPUTS ?= $(BUILD)/localstack/outputs.json
+ARTIFACT ?= $(STACK_DIR)
+TARGET ?= localstack
+integration: $(VENV_STAMP) ## Post-deploy suite on a deployed environment: [ENV= OUTPUTS=<terraform output -json> TARGET=aws REGION=] (default: the LocalStack deployment) -> build/integration/junit.xml
+	@mkdir -p $(dir $(INTEGRATION_JUNIT))
+	@endpoint='$(ENDPOINT)'; \
+	if [ '$(TARGET)' = localstack ] && [ -z "$$endpoint" ] && [ -f $(LOCALSTACK_STATE) ]; then \
+		endpoint="$$($(PY) -c 'import json, sys; print(json.load(open(sys.argv[1]))["endpoint"])' $(LOCALSTACK_STATE))"; \
+	fi; \
+	set -x; $(PY) -m pytest tests/integration -p no:cacheprovider -rfE -W 'ignore::DeprecationWarning:botocore.auth' \
+		--junitxml=$(INTEGRATION_JUNIT) --outputs=$(OUTPUTS) --artifact=$(ARTIFACT) --environment=$(ENV) \
+		--target=$(TARGET) $${endpoint:+--endpoint=$$endpoint} $(if $(REGION),--region=$(REGION)) \
+		$(if $(PROFILE),--profile=$(PROFILE))
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
 	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \

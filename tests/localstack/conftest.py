@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests import aws_clients
 from tests.localstack.support import Api, Deployed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,8 @@ def deployed() -> Deployed:
             "(or `make localstack-deploy` before running this suite)",
             pytrace=False,
         )
-    found = Deployed(json.loads(OUTPUTS.read_text(encoding="utf-8")))
+    outputs = json.loads(OUTPUTS.read_text(encoding="utf-8"))
+    found = Deployed(outputs, aws_clients.Target.localstack(outputs["localstack_endpoint"], outputs["region"]))
     try:
         with urllib.request.urlopen(f"{found.endpoint}/_localstack/health", timeout=5) as answer:
             health = json.loads(answer.read())
@@ -47,8 +49,8 @@ def deployed() -> Deployed:
 @pytest.fixture(scope="session")
 def api(deployed: Deployed) -> Api:
     key = deployed.client("apigateway").get_api_key(apiKey=deployed["api_key_id"], includeValue=True)["value"]
-    stage = deployed["api_stage"]
-    return Api(base=f"{deployed.endpoint}/_aws/execute-api/{deployed['api_id']}/{stage}", api_key=key)
+    base = deployed.target.api_base(deployed["api_id"], deployed["api_stage"], deployed["api_endpoint"])
+    return Api(base=base, api_key=key)
 
 
 @pytest.fixture(scope="session")

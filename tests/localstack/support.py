@@ -57,9 +57,11 @@ def assert_contract(schema: str, instance: Any) -> None:
 
 @dataclass(frozen=True)
 class Deployed:
-    """The flat ``build/localstack/outputs.json`` written by ``make localstack-deploy``."""
+    """A deployed system: its flat outputs (``build/localstack/outputs.json`` written by ``make
+    localstack-deploy``, or an environment's ``terraform output -json``) and the target it runs on."""
 
     outputs: Mapping[str, Any]
+    target: aws_clients.Target
 
     def __getitem__(self, name: str) -> Any:
         assert name in self.outputs, f"the deployment has no output {name!r} (outputs: {sorted(self.outputs)})"
@@ -91,10 +93,10 @@ class Deployed:
         )
 
     def resource(self, service: str) -> Any:
-        return aws_clients.session(str(self["region"])).resource(service, endpoint_url=self.endpoint)
+        return self.target.resource(service)
 
     def client(self, service: str) -> Any:
-        return aws_clients.client(self.endpoint, str(self["region"]), service)
+        return self.target.client(service)
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,19 @@ class Response:
         return json.loads(self.raw)
 
 
+# (method, url, headers, body) -> the headers with a request signature (``aws_clients.Target.sign``).
+Signer = Callable[[str, str, dict[str, str], bytes | None], dict[str, str]]
+
+
 @dataclass
 class Api:
-    """The REST API through LocalStack's path-style URL ``/_aws/execute-api/<api-id>/<stage>/...``."""
+    """The REST API at ``base`` (``aws_clients.Target.api_base``: LocalStack's path-style URL or AWS's invoke
+    URL); requests carry the API key and, with ``sign``, a SigV4 signature (methods with AWS_IAM auth)."""
 
     base: str
     api_key: str
     sent: list[Response] = field(default_factory=list)
+    sign: Signer | None = None
 
     def request(
         self,
@@ -128,6 +136,8 @@ class Api:
         all_headers = {"Content-Type": "application/json", **(headers or {})}
         if with_key:
             all_headers["x-api-key"] = self.api_key
+        if self.sign is not None:
+            all_headers = self.sign(method, self.base + path, all_headers, body)
         request = urllib.request.Request(self.base + path, data=body, method=method, headers=all_headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as answer:
