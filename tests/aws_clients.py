@@ -1,4 +1,8 @@
-"""boto3 clients for a LocalStack endpoint, shared by the plugin tests and the e2e suite."""
+"""boto3 clients for a LocalStack endpoint, shared by the plugin tests and the e2e suite.
+
+The access key id is the 12-digit account to act in: LocalStack takes such a key id as the account id
+(docs.localstack.cloud "Credentials"), so the e2e suite works in the account the environment declares.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,22 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-FAKE_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+LOCALSTACK_DEFAULT_ACCOUNT = "000000000000"
+FAKE_SECRET = "test"  # LocalStack ignores the secret access key
 
 
-def session(region: str) -> boto3.session.Session:
-    return boto3.session.Session(region_name=region, **FAKE_CREDENTIALS)
+def session(region: str, account_id: str = LOCALSTACK_DEFAULT_ACCOUNT) -> boto3.session.Session:
+    return boto3.session.Session(region_name=region, aws_access_key_id=account_id, aws_secret_access_key=FAKE_SECRET)
 
 
-def client(endpoint: str, region: str, service: str, config: Config | None = None) -> Any:
-    made = session(region).client(service, endpoint_url=endpoint, config=config)
+def client(
+    endpoint: str,
+    region: str,
+    service: str,
+    config: Config | None = None,
+    account_id: str = LOCALSTACK_DEFAULT_ACCOUNT,
+) -> Any:
+    made = session(region, account_id).client(service, endpoint_url=endpoint, config=config)
     if service == "s3":
         # botocore sends "Expect: 100-continue" with object bodies; LocalStack's hypercorn/h11 gateway answers
         # it with a response urllib3 cannot parse (BadStatusLine), so the header is dropped.

@@ -91,10 +91,12 @@ class Deployed:
         )
 
     def resource(self, service: str) -> Any:
-        return aws_clients.session(str(self["region"])).resource(service, endpoint_url=self.endpoint)
+        return aws_clients.session(str(self["region"]), str(self["account_id"])).resource(
+            service, endpoint_url=self.endpoint
+        )
 
     def client(self, service: str) -> Any:
-        return aws_clients.client(self.endpoint, str(self["region"]), service)
+        return aws_clients.client(self.endpoint, str(self["region"]), service, account_id=str(self["account_id"]))
 
 
 @dataclass(frozen=True)
