@@ -82,7 +82,8 @@ def test_missing_archive_exits_2_naming_the_archive(
     monkeypatch.setenv("PAYGATE_OUTDIR", str(tmp_path / "out"))
 
     assert main.main() == 2
-    err = capsys.readouterr().err
+    header, err = capsys.readouterr().err.splitlines()
+    assert header.startswith("paygate: environment dev from environments/dev.toml: kind localstack")
     assert err.startswith(f"paygate: configuration error: Lambda archive {tmp_path / 'empty'}/")
     assert ".zip is missing: run `make package` before synthesizing" in err
     assert list((tmp_path / "out").rglob("*.json")) == []  # nothing half-synthesized
