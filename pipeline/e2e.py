@@ -2,11 +2,11 @@
 
 Phases: up -> deploy (terraform apply of the artifact the policy gate passed) -> tests (pytest on
 ``tests/localstack``, JUnit XML) -> destroy -> down. Teardown always runs, also after a failure or
-Ctrl-C; an artifact with deletion protection (production) is not destroyed through terraform, which
-cannot delete its protected tables: the instance is discarded with its state, and the summary says
-which teardown ran; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
-is a failure here). The instance lives in its own directory (``build/localstack-e2e``), so a
-LocalStack started with ``make localstack-up`` can keep running beside it.
+Ctrl-C; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
+is a failure here). An artifact with deletion protection (production) is not destroyed through
+terraform, which cannot delete its protected tables: the instance is discarded with its state, and
+the summary's ``teardown`` line says which of the two ran. The instance lives in its own directory
+(``build/localstack-e2e``), so a LocalStack started with ``make localstack-up`` can keep running beside it.
 """
 
 from __future__ import annotations
