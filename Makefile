@@ -7,6 +7,7 @@ SHELL := /bin/bash
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules --no-print-directory
 
+# The environment to synthesize, check and deploy: one declared in environments/<ENV>.toml.
 ENV ?= dev
 UV_VERSION := 0.13.8
 
@@ -36,8 +37,10 @@ LINT_PATHS := stacks pipeline lambdas contracts policies localstack_ext tests be
 # Not localstack_ext: it imports localstack, which lives only in LocalStack's own venv (Python 3.13),
 # never in the project venv mypy runs in.
 TYPED_PATHS := stacks pipeline lambdas contracts
-# Everything main.py reads besides the archives and the PAYGATE_* settings.
-SYNTH_INPUTS := main.py cdktf.json $(shell find stacks contracts -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort)
+# Everything main.py reads besides the archives and the PAYGATE_* settings: the environment's file
+# included (an undeclared ENV has none; main.py then says so, listing the declared environments).
+ENV_FILE := environments/$(ENV).toml
+SYNTH_INPUTS := main.py cdktf.json $(wildcard $(ENV_FILE)) $(shell find stacks contracts -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort)
 
 # Caches stay in the build dir (never the home folder).
 export UV_CACHE_DIR := $(CURDIR)/$(BUILD)/cache/uv
@@ -142,10 +145,12 @@ unit-localstack: doctor localstack-venv ## Only the LocalStack harness tests (re
 package: doctor ## Deterministic Lambda archives + manifest in build/dist (skips unchanged ones)
 	@$(PIPELINE) package --out $(DIST)
 
-# Rewritten only when it changes, so it acts as a prerequisite (re-synth on a new ENV / PAYGATE_*).
+# Rewritten only when it changes, so it acts as a prerequisite (re-synth on a new ENV, a changed
+# environment file — by content, whatever its mtime — or a PAYGATE_* override).
 $(SYNTH_ENV): FORCE
 	@mkdir -p $(@D)
-	@{ echo "ENV=$(ENV)"; env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR)=' | sort || true; } > $@.tmp
+	@{ echo "ENV=$(ENV)"; sha256sum $(ENV_FILE) 2>/dev/null || echo "$(ENV_FILE) missing"; \
+		env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR)=' | sort || true; } > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # `package` rewrites the manifest only when an archive changed; its mtime then triggers synth.
@@ -155,7 +160,7 @@ $(STACK_JSON): $(SYNTH_INPUTS) $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP)
 	PAYGATE_ENVIRONMENT=$(ENV) PAYGATE_ARTIFACTS_DIR=$(DIST) $(PY) main.py
 	@touch $@
 
-synth: package $(STACK_JSON) ## Synthesize cdktf.out/stacks/paygate (ENV=dev; re-runs only when inputs changed)
+synth: package $(STACK_JSON) ## Synthesize cdktf.out/stacks/paygate from environments/<ENV>.toml (ENV=dev; re-runs only when inputs changed)
 
 tf-config: doctor ## Render build/terraform.tfrc (provider mirror if found, else the registry)
 	@$(PIPELINE) tf-config --out $(TF_CLI_CONFIG_FILE)

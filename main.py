@@ -1,19 +1,35 @@
-"""Entry point: the only place that reads the environment; builds the config and synthesizes."""
+"""Entry point: the only place that reads the environment; builds the config and synthesizes.
+
+The environment named by ``PAYGATE_ENVIRONMENT`` is read from ``environments/<name>.toml`` beside this
+file; ``PAYGATE_*`` overrides are applied and reported on stderr, with the environment synthesized.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
-from stacks.config import ConfigError, from_environ
+from stacks.config import ENVIRONMENTS_DIR, ConfigError, load
+
+REPO_ROOT = Path(__file__).resolve().parent
 
 
 def main() -> int:
     try:
-        config = from_environ(os.environ)
+        loaded = load(os.environ, REPO_ROOT / ENVIRONMENTS_DIR)
     except ConfigError as error:
         print(f"paygate: configuration error: {error}", file=sys.stderr)
         return 2
+    config = loaded.config
+    print(
+        f"paygate: environment {config.environment} from {loaded.file.display}: kind {config.kind}, "
+        f"account {config.account_id}, region {config.region}, deletion protection "
+        f"{'on' if config.deletion_protection else 'off'}",
+        file=sys.stderr,
+    )
+    for line in loaded.report():
+        print(f"paygate: {line}", file=sys.stderr)
     # Imported after validation: loading the provider binding costs ~10 s, not worth paying for a typo.
     from cdktf import App
 

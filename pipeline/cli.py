@@ -248,7 +248,12 @@ def localstack_destroy(args: argparse.Namespace, settings: Settings, out: TextIO
         print("LocalStack is not running: nothing deployed to destroy", file=out)
         return 0
     started = time.monotonic()
-    if deploy.destroy(instance, settings, _deploy_request(args, settings, out), _printer(out)):
+    try:
+        destroyed = deploy.destroy(instance, settings, _deploy_request(args, settings, out), _printer(out))
+    except deploy.DeletionProtected as protected:
+        print(f"not destroyed: {protected}", file=out)
+        return 0
+    if destroyed:
         print(f"destroyed the deployment in {time.monotonic() - started:.1f} s", file=out)
     else:
         print("nothing was deployed to this LocalStack", file=out)

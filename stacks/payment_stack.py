@@ -33,7 +33,8 @@ class PaymentPlatformStack(TerraformStack):
 
     def __init__(self, scope: Construct, stack_name: str, *, config: PlatformConfig) -> None:
         super().__init__(scope, stack_name)
-        AwsProvider(self, "aws", region=config.region)
+        # Credentials of any other account than the environment declares fail before any change.
+        AwsProvider(self, "aws", region=config.region, allowed_account_ids=list(config.allowed_account_ids))
         backend = S3Backend(
             self,
             bucket=config.state_bucket,

@@ -6,8 +6,14 @@ override files are added next to it: a local backend (state in the run directory
 instance), and provider settings that send every service to LocalStack with fake credentials. Why not
 ``tflocal``: it reads only ``*.tf`` files, misses the S3 backend in ``cdk.tf.json`` and wants HCL output.
 
-The stack outputs are written as one flat JSON map, plus the LocalStack endpoint, the region and the
-artifact digest, to ``build/localstack/outputs.json`` for the e2e suite.
+The fake credentials act in the environment's own account: their access key id is the 12-digit account id
+the artifact's provider allows (``allowed_account_ids``), which LocalStack takes as the account id
+(docs.localstack.cloud, "Credentials": "You can specify a 12-digit number which will be taken by
+LocalStack as the account ID"). So the provider's account check holds against LocalStack as on AWS, and
+every ARN carries the environment's account.
+
+The stack outputs are written as one flat JSON map, plus the LocalStack endpoint, the region, the account
+and the artifact digest, to ``build/localstack/outputs.json`` for the e2e suite.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.runner import run, stream
 from pipeline.core.settings import Settings
 from pipeline.localstack.instance import Instance
+from pipeline.terraform.offline_plan import stack_target
 
 # Every service the stack's resources and data sources call (apigateway ... sts), sent to LocalStack.
 ENDPOINT_SERVICES = (
@@ -43,7 +50,9 @@ ENDPOINT_SERVICES = (
     "sqs",
     "sts",
 )
-FAKE_CREDENTIALS = "test"
+FAKE_SECRET = "test"  # LocalStack ignores the secret access key
+# The account LocalStack acts in for credentials that name none (a stack without allowed_account_ids).
+LOCALSTACK_DEFAULT_ACCOUNT = "000000000000"
 # A missing endpoint must fail in seconds, not after the provider's default of 25 retries.
 MAX_RETRIES = 2
 # 103 resources; the slow ones (SQS queues ~25 s each, KMS, Lambda) wait on LocalStack, not on CPU.
@@ -89,15 +98,20 @@ def outputs_file(settings: Settings) -> Path:
     return settings.localstack_dir / OUTPUTS_FILE
 
 
-def overrides(endpoint: str, state: Path) -> dict[str, dict[str, object]]:
-    """The override files (name -> content): local backend and a provider aimed at LocalStack."""
+def overrides(endpoint: str, state: Path, account_id: str = LOCALSTACK_DEFAULT_ACCOUNT) -> dict[str, dict[str, object]]:
+    """The override files (name -> content): local backend and a provider aimed at LocalStack in ``account_id``.
+
+    ``allowed_account_ids`` is never overridden: the provider checks the account LocalStack reports for
+    these credentials against the artifact's own list.
+    """
     provider = {
-        "access_key": FAKE_CREDENTIALS,
-        "secret_key": FAKE_CREDENTIALS,
+        "access_key": account_id,
+        "secret_key": FAKE_SECRET,
         "skip_credentials_validation": True,
         "skip_metadata_api_check": True,
         "skip_region_validation": True,
-        # LocalStack answers iam:GetUser with account 000000000000, as the stack's ARNs expect.
+        # The provider asks LocalStack (STS) who these credentials are: the account their key id names,
+        # which the ARNs of the stack and allowed_account_ids then see.
         "skip_requesting_account_id": False,
         "s3_use_path_style": True,
         "max_retries": MAX_RETRIES,
@@ -109,11 +123,16 @@ def overrides(endpoint: str, state: Path) -> dict[str, dict[str, object]]:
     }
 
 
-def _env(settings: Settings, cli_config: Path) -> dict[str, str]:
+def account_of(stack_dir: Path) -> str:
+    """The account a deployment of ``stack_dir`` acts in: the one its provider allows, else LocalStack's default."""
+    return stack_target(stack_dir).account_id or LOCALSTACK_DEFAULT_ACCOUNT
+
+
+def _env(settings: Settings, cli_config: Path, account_id: str) -> dict[str, str]:
     return settings.child_env(
         TF_CLI_CONFIG_FILE=str(cli_config),
-        AWS_ACCESS_KEY_ID=FAKE_CREDENTIALS,
-        AWS_SECRET_ACCESS_KEY=FAKE_CREDENTIALS,
+        AWS_ACCESS_KEY_ID=account_id,
+        AWS_SECRET_ACCESS_KEY=FAKE_SECRET,
         AWS_EC2_METADATA_DISABLED="true",
         TF_INPUT="0",
     )
@@ -127,7 +146,7 @@ def prepare(request: DeployRequest, instance: Instance) -> tuple[Path, Artifact]
     shutil.copyfile(request.lock_file, target / LOCK_FILE)
     state = state_file(instance)
     state.parent.mkdir(parents=True, exist_ok=True)
-    for name, content in overrides(instance.endpoint, state).items():
+    for name, content in overrides(instance.endpoint, state, account_of(target)).items():
         (target / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     return target, copied
 
@@ -175,18 +194,24 @@ def deploy(request: DeployRequest, instance: Instance, settings: Settings, progr
     timings: dict[str, float] = {}
     started = time.monotonic()
     work, copied = prepare(request, instance)
-    env = _env(settings, request.cli_config)
+    account = account_of(work)
+    env = _env(settings, request.cli_config, account)
     tf = str(request.terraform)
     _init(tf, work, env)
     timings["init"] = time.monotonic() - started
-    progress(f"terraform apply of artifact {copied.short} to LocalStack at {instance.endpoint}")
+    progress(f"terraform apply of artifact {copied.short} to LocalStack at {instance.endpoint}, account {account}")
     started = time.monotonic()
     _change(tf, "apply", work, env, request.parallelism, ApplyProgress(progress, "created"))
     timings["apply"] = time.monotonic() - started
     shown = run([tf, "output", "-json"], env=env, cwd=work, check="terraform output -json", timeout=60)
     outputs = flat_outputs(json.loads(shown.stdout))
     outputs.update(
-        {"localstack_endpoint": instance.endpoint, "artifact_sha256": copied.sha256, "region": _region(work)}
+        {
+            "localstack_endpoint": instance.endpoint,
+            "artifact_sha256": copied.sha256,
+            "region": _region(work),
+            "account_id": account,
+        }
     )
     target = outputs_file(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -208,13 +233,51 @@ def _region(work: Path) -> str:
     return region
 
 
+class DeletionProtected(PipelineError):
+    """The deployment holds resources ``terraform destroy`` cannot delete (deletion protection is on)."""
+
+
+def deletion_protected(stack_dir: Path) -> tuple[str, ...]:
+    """Addresses of the resources of ``<stack_dir>/cdk.tf.json`` that ``terraform destroy`` fails on.
+
+    DynamoDB tables with ``deletion_protection_enabled`` (DeleteTable is refused) and S3 buckets without
+    ``force_destroy`` (a bucket holding objects is not deleted); () when the file is missing.
+    """
+    path = stack_dir / artifact.STACK_FILE
+    if not path.is_file():
+        return ()
+    resources = json.loads(path.read_text(encoding="utf-8")).get("resource", {})
+    found = [
+        f"aws_dynamodb_table.{name}"
+        for name, table in resources.get("aws_dynamodb_table", {}).items()
+        if table.get("deletion_protection_enabled") is True
+    ]
+    found += [
+        f"aws_s3_bucket.{name}"
+        for name, bucket in resources.get("aws_s3_bucket", {}).items()
+        if bucket.get("force_destroy") is not True
+    ]
+    return tuple(sorted(found))
+
+
 def destroy(instance: Instance, settings: Settings, request: DeployRequest, progress: Progress) -> bool:
-    """``terraform destroy`` what was deployed to ``instance``; False when nothing was. Removes outputs.json."""
+    """``terraform destroy`` what was deployed to ``instance``; False when nothing was. Removes outputs.json.
+
+    Raises DeletionProtected, before running anything, when the deployed artifact has deletion protection:
+    terraform would delete everything else and then fail on the protected resources. Stopping LocalStack
+    discards such a deployment with its state.
+    """
     outputs_file(settings).unlink(missing_ok=True)
     work = work_dir(instance)
     if not state_file(instance).is_file() or not (work / artifact.STACK_FILE).is_file():
         return False
-    env = _env(settings, request.cli_config)
+    if protected := deletion_protected(work):
+        raise DeletionProtected(
+            f"the deployment has deletion protection on {len(protected)} resources ({', '.join(protected)}): "
+            "terraform destroy would delete the rest and fail on those, so it is not run; stopping LocalStack "
+            "(`make localstack-down`) discards the deployment with its state"
+        )
+    env = _env(settings, request.cli_config, account_of(work))
     tf = str(request.terraform)
     if not (work / ".terraform").is_dir():
         _init(tf, work, env)

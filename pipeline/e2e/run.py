@@ -3,8 +3,10 @@
 Phases: up -> deploy (terraform apply of the artifact the policy gate passed) -> tests (pytest on
 ``tests/localstack``, JUnit XML) -> destroy -> down. Teardown always runs, also after a failure or
 Ctrl-C; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
-is a failure here). The instance lives in its own directory (``build/localstack-e2e``), so a
-LocalStack started with ``make localstack-up`` can keep running beside it.
+is a failure here). An artifact with deletion protection (production) is not destroyed through
+terraform, which cannot delete its protected tables: the instance is discarded with its state, and
+the summary's ``teardown`` line says which of the two ran. The instance lives in its own directory
+(``build/localstack-e2e``), so a LocalStack started with ``make localstack-up`` can keep running beside it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class Summary:
     phases: list[tuple[str, float, str]] = field(default_factory=list)
     counts: Counts | None = None
     peak_rss: int = 0
+    teardown: str = "not reached"
     problems: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
 
@@ -91,6 +94,7 @@ class Summary:
         else:
             lines.append("tests     not run (no JUnit report)")
         lines.append(f"LocalStack peak memory (process tree, with Lambda workers): {self.peak_rss / 2**20:.0f} MiB")
+        lines.append(f"teardown  {self.teardown}")
         lines.append("leftovers: " + ("; ".join(self.leftovers) if self.leftovers else "none (no process, no state)"))
         lines.extend(f"FAILED: {problem}" for problem in self.problems)
         lines.append("result: " + ("PASSED" if self.ok else "FAILED"))
@@ -208,14 +212,33 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
             finally:
                 summary.counts = _counts(request.junit, summary)
                 summary.peak_rss = memory.peak
-                with phase(summary, "destroy (terraform)", progress), _recorded():
-                    deploy.destroy(instance, own, request.deploy, progress)
+                _teardown(instance, own, request, summary, progress)
     finally:
         if instance is not None:
             keep_log(Path(instance.log), request.junit.parent / LOG_COPY, progress)
-            with phase(summary, "localstack down", progress), _recorded():
+            with _recorded(), phase(summary, "localstack down", progress):
                 localstack.stop(own, child=child)
         summary.leftovers = leftovers(own, instance)
+
+
+DISCARDED = "discarded: deletion protection"
+
+
+def _teardown(
+    instance: localstack.Instance, own: Settings, request: E2ERequest, summary: Summary, progress: Progress
+) -> None:
+    """``terraform destroy``, or, for an artifact with deletion protection, nothing: stopping discards it."""
+    protected = deploy.deletion_protected(deploy.work_dir(instance))
+    if protected:
+        deploy.outputs_file(own).unlink(missing_ok=True)  # as destroy does: the outputs name what goes away
+        summary.teardown = f"{DISCARDED} ({len(protected)} protected resources; the instance is stopped with its state)"
+        progress(f"not destroyed through terraform: deletion protection on {', '.join(protected)}; discarding it")
+        return
+    summary.teardown = "destroy failed"
+    with _recorded(), phase(summary, "destroy (terraform)", progress):
+        summary.teardown = (
+            "destroyed" if deploy.destroy(instance, own, request.deploy, progress) else "nothing deployed"
+        )
 
 
 def keep_log(log: Path, target: Path, progress: Progress) -> None:

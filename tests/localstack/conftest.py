@@ -32,7 +32,10 @@ def deployed() -> Deployed:
             pytrace=False,
         )
     outputs = json.loads(OUTPUTS.read_text(encoding="utf-8"))
-    found = Deployed(outputs, aws_clients.Target.localstack(outputs["localstack_endpoint"], outputs["region"]))
+    target = aws_clients.Target.localstack(
+        outputs["localstack_endpoint"], outputs["region"], str(outputs["account_id"])
+    )
+    found = Deployed(outputs, target)
     try:
         with urllib.request.urlopen(f"{found.endpoint}/_localstack/health", timeout=5) as answer:
             health = json.loads(answer.read())
@@ -43,6 +46,13 @@ def deployed() -> Deployed:
         )
     broken = {name: state for name, state in health.get("services", {}).items() if state == "error"}
     assert not broken, f"LocalStack services in error: {broken}"
+    # The suite's credentials name the environment's account (a 12-digit access key id): LocalStack must
+    # act in that account, or every lookup below would miss the deployment.
+    answered = found.client("sts").get_caller_identity()["Account"]
+    assert answered == found["account_id"], (
+        f"LocalStack answers account {answered} for credentials of {found['account_id']}: "
+        "a 12-digit access key id is no longer taken as the account id"
+    )
     return found
 
 

@@ -68,6 +68,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "region": "eu-west-1",
     "state_bucket": "paygate-terraform-state",
     "state_region": "eu-west-1",
+    "kind": "localstack",
+    "account_id": "000000000000",
 }
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
@@ -254,6 +256,8 @@ def protected_stack(
             environment="prod",
             region="us-west-2",
             state_region="us-east-1",
+            kind="aws",
+            account_id="222222222222",
             deletion_protection=True,
             commit="0123abc",
             log_retention_days=731,

@@ -60,6 +60,24 @@ def request_for(sqs_stack: Path, tmp_path: Path) -> deploy.DeployRequest:
     )
 
 
+def declare_account(stack_dir: Path, account_id: str) -> None:
+    """Give the stack's provider ``allowed_account_ids``, as synth does for an environment."""
+    document = json.loads((stack_dir / "cdk.tf.json").read_text())
+    document["provider"]["aws"][0]["allowed_account_ids"] = [account_id]
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(document))
+
+
+def protect(stack_dir: Path) -> None:
+    """Add what deletion protection synthesizes: a protected table and a bucket without force_destroy."""
+    document = json.loads((stack_dir / "cdk.tf.json").read_text())
+    document["resource"]["aws_dynamodb_table"] = {
+        "payments": {"name": "p", "deletion_protection_enabled": True},
+        "scratch": {"name": "s", "deletion_protection_enabled": False},
+    }
+    document["resource"]["aws_s3_bucket"] = {"batches": {"bucket": "b"}, "logs": {"bucket": "l", "force_destroy": True}}
+    (stack_dir / "cdk.tf.json").write_text(json.dumps(document))
+
+
 def passed(request: deploy.DeployRequest) -> str:
     """Record evidence for the request's stack, as a passing policy gate does; its digest."""
     when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -148,7 +166,7 @@ def test_the_provider_override_sends_every_service_to_localstack_with_fake_crede
     assert endpoints == dict.fromkeys(deploy.ENDPOINT_SERVICES, ENDPOINT)
     assert {"apigateway", "dynamodb", "iam", "kms", "lambda", "s3", "sqs", "sts"} <= set(endpoints)
     assert aws == {
-        "access_key": "test",
+        "access_key": "000000000000",
         "secret_key": "test",
         "skip_credentials_validation": True,
         "skip_metadata_api_check": True,
@@ -158,6 +176,19 @@ def test_the_provider_override_sends_every_service_to_localstack_with_fake_crede
         "max_retries": deploy.MAX_RETRIES,
     }
     assert deploy.MAX_RETRIES < 25
+
+
+def test_the_credentials_name_the_account_to_act_in(tmp_path: Path) -> None:
+    """LocalStack takes a 12-digit access key id as the account id (docs.localstack.cloud, Credentials)."""
+    provider = deploy.overrides(ENDPOINT, tmp_path / "state", "222222222222")["provider_override.tf.json"]
+    (aws,) = provider["provider"]["aws"]  # type: ignore[index]
+    assert (aws["access_key"], "allowed_account_ids" in aws) == ("222222222222", False)
+
+
+def test_the_account_is_the_one_the_stack_allows_else_localstack_default(sqs_stack: Path) -> None:
+    assert deploy.account_of(sqs_stack) == "000000000000"
+    declare_account(sqs_stack, "222222222222")
+    assert deploy.account_of(sqs_stack) == "222222222222"
 
 
 # --- outputs and progress ----------------------------------------------------------------------------
@@ -296,11 +327,11 @@ def test_deploy_inits_applies_and_writes_the_flat_outputs(
     assert "-lockfile=readonly" in fake_terraform.calls[0][1]
     assert "-parallelism=7" in fake_terraform.calls[1][1]
     env = fake_terraform.calls[1][2]
-    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("test", "test")
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("000000000000", "test")
     assert env["TF_CLI_CONFIG_FILE"] == str(request_for.cli_config)
     assert (env["TF_INPUT"], env["AWS_EC2_METADATA_DISABLED"]) == ("0", "true")
     assert shown == [
-        f"terraform apply of artifact {digest[:12]} to LocalStack at {ENDPOINT}",
+        f"terraform apply of artifact {digest[:12]} to LocalStack at {ENDPOINT}, account 000000000000",
         "  Plan: 2 to add, 0 to change, 0 to destroy.",
         "  [1/2] aws_sqs_queue.payments created after 25s",
         "  [2/2] aws_kms_key.k created after 1s",
@@ -311,6 +342,7 @@ def test_deploy_inits_applies_and_writes_the_flat_outputs(
         "localstack_endpoint": ENDPOINT,
         "artifact_sha256": digest,
         "region": "us-east-1",
+        "account_id": "000000000000",
     }
     assert result.outputs == expected
     assert result.outputs_file == settings.localstack_dir / "outputs.json"
@@ -318,6 +350,46 @@ def test_deploy_inits_applies_and_writes_the_flat_outputs(
     assert result.artifact.sha256 == digest
     assert sorted(result.timings) == ["apply", "init"]
     assert {argv[0] for _, argv, _, _ in fake_terraform.calls} == {tf}
+
+
+def test_deploy_acts_in_the_account_the_artifact_allows(
+    request_for: deploy.DeployRequest, instance: Instance, settings: Settings, fake_terraform: FakeTerraform
+) -> None:
+    declare_account(request_for.stack_dir, "222222222222")
+    passed(request_for)
+
+    result = deploy.deploy(request_for, instance, settings, print)
+
+    assert {env["AWS_ACCESS_KEY_ID"] for _, _, env, _ in fake_terraform.calls} == {"222222222222"}
+    written = json.loads((deploy.work_dir(instance) / "provider_override.tf.json").read_text())
+    assert written["provider"]["aws"][0]["access_key"] == "222222222222"
+    assert result.outputs["account_id"] == "222222222222"
+
+
+def test_deletion_protected_lists_the_resources_terraform_destroy_fails_on(sqs_stack: Path, tmp_path: Path) -> None:
+    assert deploy.deletion_protected(sqs_stack) == ()
+    assert deploy.deletion_protected(tmp_path / "nothing") == ()
+    protect(sqs_stack)
+    assert deploy.deletion_protected(sqs_stack) == ("aws_dynamodb_table.payments", "aws_s3_bucket.batches")
+
+
+def test_destroy_of_a_protected_deployment_runs_no_terraform_and_says_why(
+    request_for: deploy.DeployRequest, instance: Instance, settings: Settings, fake_terraform: FakeTerraform
+) -> None:
+    protect(request_for.stack_dir)
+    passed(request_for)
+    deploy.deploy(request_for, instance, settings, print)
+    deploy.state_file(instance).write_text("{}")
+    fake_terraform.calls.clear()
+
+    with pytest.raises(deploy.DeletionProtected) as refused:
+        deploy.destroy(instance, settings, request_for, print)
+    assert str(refused.value) == (
+        "the deployment has deletion protection on 2 resources (aws_dynamodb_table.payments, "
+        "aws_s3_bucket.batches): terraform destroy would delete the rest and fail on those, so it is not run; "
+        "stopping LocalStack (`make localstack-down`) discards the deployment with its state"
+    )
+    assert fake_terraform.calls == []
 
 
 def test_deploy_without_evidence_runs_no_terraform(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -102,6 +103,7 @@ def test_a_passing_summary_renders_every_phase_the_totals_and_the_memory() -> No
         phases=[("synth", 12.34, "ok"), ("localstack up", 3.0, "ok")],
         counts=e2e.Counts(tests=10, skipped=0),
         peak_rss=512 * 2**20,
+        teardown="destroyed",
     )
     assert summary.render() == (
         "\n== localstack-e2e summary ==\n"
@@ -111,6 +113,7 @@ def test_a_passing_summary_renders_every_phase_the_totals_and_the_memory() -> No
         "  total                     15.3 s\n"
         "tests     10 run: 10 passed, 0 failed, 0 errors, 0 skipped\n"
         "LocalStack peak memory (process tree, with Lambda workers): 512 MiB\n"
+        "teardown  destroyed\n"
         "leftovers: none (no process, no state)\n"
         "result: PASSED\n"
     )
@@ -125,6 +128,7 @@ def test_a_failed_summary_renders_problems_leftovers_and_says_no_tests_ran() -> 
     text = summary.render()
     assert "artifact  sha256 (not reached)\n" in text
     assert "tests     not run (no JUnit report)\n" in text
+    assert "teardown  not reached\n" in text
     assert "leftovers: /x/run still exists; /x/state.json still exists\n" in text
     assert text.endswith("FAILED: deploy (terraform): terraform apply failed\nresult: FAILED\n")
 
@@ -447,6 +451,62 @@ def test_an_interrupt_stops_the_run_but_not_its_teardown(staged: StagedRun) -> N
     assert not summary.ok
     assert summary.problems[-1] == "interrupted; teardown ran"
     assert [name for name, _, state in summary.phases if state == "FAILED"] == ["deploy (terraform)"]
+
+
+def test_an_unprotected_deployment_is_destroyed_through_terraform_and_the_summary_says_so(staged: StagedRun) -> None:
+    summary = staged.run()
+
+    assert staged.calls == ["up", "deploy", "tests", "destroy", "keep log", "down"]
+    assert summary.teardown == "destroyed"
+    assert "teardown  destroyed\n" in summary.render()
+
+
+def test_a_deployment_with_deletion_protection_is_discarded_not_destroyed_and_the_summary_says_so(
+    staged: StagedRun,
+) -> None:
+    """Production: terraform destroy cannot delete protected tables; stopping LocalStack discards them."""
+    work = deploy.work_dir(staged.instance)
+    work.mkdir(parents=True)
+    protected = {"aws_dynamodb_table": {"payments": {"deletion_protection_enabled": True}}}
+    (work / "cdk.tf.json").write_text(json.dumps({"resource": protected}))
+    outputs = deploy.outputs_file(staged.settings)
+    outputs.parent.mkdir(parents=True, exist_ok=True)
+    outputs.write_text("{}")  # as the deploy wrote it
+
+    summary = staged.run()
+
+    assert staged.calls == ["up", "deploy", "tests", "keep log", "down"]
+    assert summary.teardown == (
+        "discarded: deletion protection (1 protected resources; the instance is stopped with its state)"
+    )
+    assert "destroy (terraform)" not in [name for name, _, _ in summary.phases]
+    assert "not destroyed through terraform: deletion protection on aws_dynamodb_table.payments; discarding it" in (
+        staged.lines
+    )
+    assert "teardown  discarded: deletion protection" in summary.render()
+    assert not outputs.exists(), "the outputs of a discarded deployment are removed, as destroy removes them"
+
+
+def test_a_failed_teardown_step_is_recorded_as_failed_and_the_next_one_still_runs(staged: StagedRun) -> None:
+    staged.step(deploy, "destroy", raises=PipelineError("terraform destroy failed"))
+
+    def stop(settings: Settings, child: object = None) -> None:
+        staged.calls.append("down")
+        raise PipelineError("LocalStack did not stop")
+
+    staged.monkeypatch.setattr(localstack, "stop", stop)
+
+    summary = staged.run()
+
+    assert staged.calls == ["up", "deploy", "tests", "destroy", "keep log", "down"]
+    assert summary.teardown == "destroy failed"
+    assert summary.problems[-2:] == [
+        "destroy (terraform): terraform destroy failed",
+        "localstack down: LocalStack did not stop",
+    ]
+    states = {name: state for name, _, state in summary.phases}
+    assert (states["destroy (terraform)"], states["localstack down"]) == ("FAILED", "FAILED")
+    assert not summary.ok
 
 
 def test_sigterm_unwinds_like_ctrl_c() -> None:

@@ -102,3 +102,39 @@ def test_policy_gate_needs_an_input_and_passes_each_one() -> None:
     assert "usage: make policy-gate INPUT=<path to cdk.tf.json or plan.json>" in result.stderr
     planned = make("-n", "policy-gate", "INPUT=a.json b.json").stdout
     assert "pipeline policy-gate --input a.json --input b.json --out build/policy" in planned
+
+
+def test_synth_reads_the_environment_file_of_env_and_reruns_when_it_changes() -> None:
+    def prerequisites(env: str) -> list[str]:
+        database = make("-np", f"ENV={env}", "synth").stdout
+        rule = next(line for line in database.splitlines() if line.startswith("cdktf.out/stacks/paygate/cdk.tf.json:"))
+        return rule.split(":", 1)[1].split()
+
+    assert "environments/production.toml" in prerequisites("production")
+    assert "environments/dev.toml" in prerequisites("dev") and "environments/production.toml" not in prerequisites(
+        "dev"
+    )
+    # An undeclared ENV has no file to depend on: main.py refuses it, naming the declared ones.
+    assert not [p for p in prerequisites("nope") if p.startswith("environments/")]
+    planned = make("-n", "synth", "ENV=production").stdout
+    assert "PAYGATE_ENVIRONMENT=production PAYGATE_ARTIFACTS_DIR=build/dist .venv/bin/python main.py" in planned
+
+
+def test_the_synth_stamp_follows_the_environment_file_by_content(tmp_path: Path) -> None:
+    """An edit that keeps the file's mtime (a checkout, a copy with -p) still changes the stamp."""
+    env_file = tmp_path / "qa.toml"
+    stamp = tmp_path / "synth.env"
+
+    def stamp_after(text: str) -> str:
+        env_file.write_text(text)
+        done = make(f"SYNTH_ENV={stamp}", f"ENV_FILE={env_file}", "ENV=qa", str(stamp))
+        assert done.returncode == 0, done.stderr
+        return stamp.read_text()
+
+    first = stamp_after('region = "us-east-1"\n')
+    assert first.startswith("ENV=qa\n") and str(env_file) in first
+    assert stamp_after('region = "us-east-1"\n') == first
+    assert stamp_after('region = "eu-west-1"\n') != first
+    env_file.unlink()
+    done = make(f"SYNTH_ENV={stamp}", f"ENV_FILE={env_file}", "ENV=qa", str(stamp))
+    assert f"{env_file} missing" in stamp.read_text(), done.stderr

@@ -1,9 +1,12 @@
-"""PlatformConfig and from_environ: every validation branch names the setting it refuses (pure, fast)."""
+"""PlatformConfig: every validation branch names the setting it refuses (pure, fast).
+
+The environment files and their PAYGATE_* overrides are tested in test_environments.py.
+"""
 
 from __future__ import annotations
 
 import string
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -13,11 +16,10 @@ from hypothesis import strategies as st
 from stacks.config import (
     ALLOWED_LOG_RETENTION_DAYS,
     DEFAULT_FUNCTION_LIMITS,
-    MIN_LOG_RETENTION_DAYS,
     ConfigError,
+    EvidenceTrust,
     FunctionLimits,
     PlatformConfig,
-    from_environ,
 )
 
 VALID: dict[str, Any] = {
@@ -26,6 +28,8 @@ VALID: dict[str, Any] = {
     "state_bucket": "paygate-terraform-state",
     "state_region": "eu-west-1",
     "artifacts_dir": Path("build/dist"),
+    "kind": "localstack",
+    "account_id": "000000000000",
 }
 REAL_REGIONS = (
     "us-east-1",
@@ -148,6 +152,24 @@ def test_valid_config_derives_prefix_state_key_and_tags() -> None:
     }
 
 
+def test_the_provider_allows_only_the_environment_account() -> None:
+    assert config(kind="aws", account_id="222222222222").allowed_account_ids == ("222222222222",)
+
+
+def test_an_environment_trusts_no_key_unless_it_says_so() -> None:
+    assert config().evidence == EvidenceTrust(trusted_keys=(), accept_local_keys=False)
+
+
+def test_the_refusal_names_the_field_it_refuses() -> None:
+    """The environment file loader turns this into the file's key (test_environments.py)."""
+    with pytest.raises(ConfigError) as error:
+        config(state_region="x")
+    assert error.value.setting == "state_region"
+    with pytest.raises(ConfigError) as error:
+        config(functions={"api_handler": FunctionLimits(64, 10, 1)})
+    assert error.value.setting == "functions.api_handler"
+
+
 def test_commit_adds_a_git_commit_tag() -> None:
     assert config(commit="0123abcd").tags["GitCommit"] == "0123abcd"
     assert "GitCommit" not in config(commit=None).tags
@@ -190,6 +212,28 @@ BAD_LIMITS = FunctionLimits(memory_mb=512, timeout_seconds=30, reserved_concurre
         pytest.param({"region": "eu-west"}, "region 'eu-west'", id="region-no-number"),
         pytest.param({"region": "EU-WEST-1"}, "region 'EU-WEST-1'", id="region-uppercase"),
         pytest.param({"state_region": "euwest1"}, "state region 'euwest1'", id="state-region"),
+        pytest.param({"kind": "ec2"}, "kind 'ec2' is not one of localstack, aws", id="kind-unknown"),
+        pytest.param({"kind": "AWS"}, "kind 'AWS'", id="kind-uppercase"),
+        pytest.param({"account_id": "12345678901"}, "account id '12345678901'", id="account-11-digits"),
+        pytest.param({"account_id": "1234567890123"}, "account id '1234567890123'", id="account-13-digits"),
+        pytest.param({"account_id": "12345678901a"}, "account id '12345678901a'", id="account-not-digits"),
+        pytest.param({"account_id": "\u0661" * 12}, "account id", id="account-non-ascii-digits"),
+        pytest.param({"account_id": "123456789012\n"}, "account id", id="account-trailing-newline"),
+        pytest.param(
+            {"kind": "aws", "evidence": EvidenceTrust(accept_local_keys=True)},
+            "accept_local_keys is true for an environment of kind 'aws'",
+            id="local-keys-for-aws",
+        ),
+        pytest.param(
+            {"evidence": EvidenceTrust(trusted_keys=(PurePosixPath("/etc/ci.pem"),))},
+            "trusted key '/etc/ci.pem' must be a path inside the repository",
+            id="trusted-key-absolute",
+        ),
+        pytest.param(
+            {"evidence": EvidenceTrust(trusted_keys=(PurePosixPath("../other/ci.pem"),))},
+            "trusted key '../other/ci.pem'",
+            id="trusted-key-outside",
+        ),
         pytest.param({"state_bucket": "ab"}, "state bucket 'ab'", id="bucket-too-short"),
         pytest.param({"state_bucket": "Bad_Bucket"}, "state bucket 'Bad_Bucket'", id="bucket-charset"),
         pytest.param({"state_bucket": "a..b"}, "state bucket 'a..b'", id="bucket-double-dot"),
@@ -286,100 +330,3 @@ def test_any_region_name_is_accepted(region: str) -> None:
 @example("us-east-\u0661")  # ARABIC-INDIC DIGIT ONE: a decimal digit, but not a region number
 def test_any_string_that_is_not_a_region_name_is_refused(region: str) -> None:
     assert refused(region=region).startswith(f"region {region!r} is not a supported AWS region name")
-
-
-# --- from_environ ----------------------------------------------------------------------------------
-
-
-def test_from_environ_requires_the_environment() -> None:
-    for environ in ({}, {"PAYGATE_ENVIRONMENT": ""}):
-        with pytest.raises(ConfigError, match="PAYGATE_ENVIRONMENT is required"):
-            from_environ(environ)
-
-
-def test_from_environ_defaults_suit_a_dev_account() -> None:
-    cfg = from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_COMMIT": ""})
-
-    assert cfg.environment == "dev"
-    assert cfg.region == "us-east-1"
-    assert cfg.state_region == "us-east-1"
-    assert cfg.state_bucket == "paygate-terraform-state"
-    assert cfg.artifacts_dir == Path("build/dist")
-    assert cfg.commit is None
-    assert cfg.deletion_protection is False
-    assert cfg.log_retention_days == MIN_LOG_RETENTION_DAYS
-    assert (cfg.repository, cfg.author, cfg.team) == ("paygate", "platform-team", "payments-platform")
-
-
-@pytest.mark.parametrize("environment", ["prod", "production"])
-def test_from_environ_protects_production_by_default(environment: str) -> None:
-    assert from_environ({"PAYGATE_ENVIRONMENT": environment}).deletion_protection is True
-
-
-def test_from_environ_reads_every_setting() -> None:
-    cfg = from_environ(
-        {
-            "PAYGATE_ENVIRONMENT": "pr-123",
-            "PAYGATE_REGION": "eu-central-1",
-            "PAYGATE_STATE_BUCKET": "acme-tf-state",
-            "PAYGATE_STATE_REGION": "eu-west-1",
-            "PAYGATE_ARTIFACTS_DIR": "/tmp/dist",
-            "PAYGATE_REPOSITORY": "acme/paygate",
-            "PAYGATE_AUTHOR": "ci@acme",
-            "PAYGATE_TEAM": "payments",
-            "PAYGATE_COMMIT": "0123456789abcdef",
-            "PAYGATE_DELETION_PROTECTION": "yes",
-            "PAYGATE_LOG_RETENTION_DAYS": "731",
-            "UNRELATED": "ignored",
-        }
-    )
-
-    assert (cfg.environment, cfg.region, cfg.state_region) == ("pr-123", "eu-central-1", "eu-west-1")
-    assert cfg.state_bucket == "acme-tf-state"
-    assert cfg.artifacts_dir == Path("/tmp/dist")
-    assert (cfg.repository, cfg.author, cfg.team, cfg.commit) == (
-        "acme/paygate",
-        "ci@acme",
-        "payments",
-        "0123456789abcdef",
-    )
-    assert cfg.deletion_protection is True
-    assert cfg.log_retention_days == 731
-
-
-@given(
-    st.sampled_from(["1", "true", "yes", "on", "0", "false", "no", "off", ""]),
-    st.sampled_from([str.upper, str.lower, str.title]),
-    st.sampled_from(["", " ", "\t"]),
-)
-def test_any_spelling_of_a_boolean_is_read(word: str, case: Any, padding: str) -> None:
-    raw = padding + case(word) + padding
-    cfg = from_environ({"PAYGATE_ENVIRONMENT": "prod", "PAYGATE_DELETION_PROTECTION": raw})
-    assert cfg.deletion_protection is (word in {"1", "true", "yes", "on"})
-
-
-@given(
-    st.text(max_size=12).filter(
-        lambda s: s.strip().lower() not in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}
-    )
-)
-def test_any_non_boolean_flag_is_refused_naming_the_variable(raw: str) -> None:
-    with pytest.raises(ConfigError) as error:
-        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_DELETION_PROTECTION": raw})
-    assert str(error.value) == f"PAYGATE_DELETION_PROTECTION={raw!r} is not a boolean (use true or false)"
-
-
-@pytest.mark.parametrize("raw", ["abc", "365.0", "1e3", ""])
-def test_non_integer_retention_is_refused_naming_the_variable(raw: str) -> None:
-    with pytest.raises(ConfigError, match=r"^PAYGATE_LOG_RETENTION_DAYS=.* is not an integer$"):
-        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_LOG_RETENTION_DAYS": raw})
-
-
-def test_integer_retention_outside_the_allowed_values_is_refused_by_validation() -> None:
-    with pytest.raises(ConfigError, match="log retention 90 days"):
-        from_environ({"PAYGATE_ENVIRONMENT": "dev", "PAYGATE_LOG_RETENTION_DAYS": "90"})
-
-
-def test_invalid_environment_from_the_environment_is_refused() -> None:
-    with pytest.raises(ConfigError, match="environment 'Prod' is invalid"):
-        from_environ({"PAYGATE_ENVIRONMENT": "Prod"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -152,16 +153,19 @@ def test_state_lives_in_an_encrypted_locked_s3_backend_per_environment(
     }
 
 
-def test_provider_is_pinned_and_targets_the_configured_region(stack, protected_stack) -> None:
+def test_provider_is_pinned_and_targets_the_configured_region_and_account(stack, protected_stack) -> None:
     assert stack.doc["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
-    assert stack.doc["provider"]["aws"] == [{"region": "eu-west-1"}]
-    assert protected_stack.doc["provider"]["aws"] == [{"region": "us-west-2"}]
+    # allowed_account_ids: credentials of any other account fail before the provider changes anything.
+    assert stack.doc["provider"]["aws"] == [{"region": "eu-west-1", "allowed_account_ids": ["000000000000"]}]
+    assert protected_stack.doc["provider"]["aws"] == [{"region": "us-west-2", "allowed_account_ids": ["222222222222"]}]
 
 
 def test_account_and_partition_come_from_data_sources_not_from_synth(stack) -> None:
     assert set(stack.doc["data"]) == {"aws_caller_identity", "aws_partition"}
-    # An account id would show as an ARN field (":123456789012:") or a condition value ("123456789012").
-    assert re.search(r':\d{12}:|"\d{12}"', stack.text) is None, "an account id was baked into the stack"
+    # An account id would show as an ARN field (":123456789012:") or a condition value ("123456789012"); the
+    # provider's allowed_account_ids is the one place the environment's account is named.
+    without_provider = json.dumps({k: v for k, v in stack.doc.items() if k != "provider"})
+    assert re.search(r':\d{12}:|"\d{12}"', without_provider) is None, "an account id was baked into the stack"
     assert re.search(r"arn:aws:", stack.text) is None, "a partition was hard-coded"
 
 
