@@ -275,8 +275,8 @@ def check_promotable(
 
     In this order: recorded at another commit; a part recorded with uncommitted changes; no policy
     verdict or one that did not pass; a waiver that applied and has expired (``today`` after its
-    ``expires``); a required suite missing, without tests, or
-    with a failure or error; any skipped test; no e2e result or a failed one. Raises
+    ``expires``); no e2e result, or an e2e run that failed (other than by skipping); a required suite
+    missing, without tests, or with a failure or error; any skipped test. Raises
     :class:`EvidenceRefused` with one sentence.
     """
     env = evidence.environment
@@ -309,6 +309,13 @@ def check_promotable(
                 f"the waiver of {waiver.check} on {waiver.resource} expired on {waiver.expires} "
                 f"(owner {waiver.owner}): renew or fix it in policies/waivers.yaml, then record the evidence again.",
             )
+    e2e = evidence.e2e
+    if e2e is None:
+        raise EvidenceRefused("e2e", f"the evidence holds no e2e result: run `make localstack-e2e ENV={env}`.")
+    only_skipped = e2e.counts is not None and e2e.counts.ok is False and not _failed(e2e.counts) and not e2e.problems
+    if not e2e.passed and not only_skipped:
+        why = e2e.problems[0] if e2e.problems else (e2e.counts.describe() if e2e.counts else "no tests ran")
+        raise EvidenceRefused("e2e", f"the e2e run on this artifact failed ({why}).")
     missing = [name for name in required_suites if name not in evidence.suites]
     if missing:
         raise EvidenceRefused(
@@ -317,9 +324,8 @@ def check_promotable(
             f"and `make localstack-e2e ENV={env}` on this commit.",
         )
     for name, suite in sorted(evidence.suites.items()):
-        c = suite.counts
-        if c.tests == 0 or c.failures or c.errors:
-            raise EvidenceRefused("tests", f"suite {name} did not pass on this artifact ({c.describe()}).")
+        if _failed(suite.counts):
+            raise EvidenceRefused("tests", f"suite {name} did not pass on this artifact ({suite.counts.describe()}).")
     for name, suite in sorted(evidence.suites.items()):
         if suite.counts.skipped:
             raise EvidenceRefused(
@@ -327,18 +333,18 @@ def check_promotable(
                 f"suite {name} skipped {suite.counts.skipped} test(s): a skipped test is not a pass; "
                 "make it run and record the evidence again.",
             )
-    e2e = evidence.e2e
-    if e2e is None:
-        raise EvidenceRefused("e2e", f"the evidence holds no e2e result: run `make localstack-e2e ENV={env}`.")
-    if not e2e.passed:
-        why = e2e.problems[0] if e2e.problems else (e2e.counts.describe() if e2e.counts else "no tests ran")
-        raise EvidenceRefused("e2e", f"the e2e run on this artifact failed ({why}).")
+    if not e2e.passed:  # every way an e2e run fails is refused above; kept so that none can slip through
+        raise EvidenceRefused("e2e", "the e2e run on this artifact failed.")
+
+
+def _failed(counts: Counts) -> bool:
+    return counts.tests == 0 or bool(counts.failures or counts.errors)
 
 
 def _parts(predicate: Predicate) -> list[tuple[str, bool]]:
-    parts = [("policy", predicate.policy.recording.worktree_clean)] if predicate.policy else []
-    parts += [(name, suite.recording.worktree_clean) for name, suite in sorted(predicate.suites.items())]
-    parts += [("e2e", predicate.e2e.recording.worktree_clean)] if predicate.e2e else []
+    parts = [("policy verdict", predicate.policy.recording.worktree_clean)] if predicate.policy else []
+    parts += [(f"suite {name}", suite.recording.worktree_clean) for name, suite in sorted(predicate.suites.items())]
+    parts += [("e2e summary", predicate.e2e.recording.worktree_clean)] if predicate.e2e else []
     return parts
 
 

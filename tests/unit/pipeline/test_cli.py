@@ -330,10 +330,20 @@ def test_localstack_e2e_prints_the_summary_and_exits_by_its_verdict(
         return next(summaries)
 
     monkeypatch.setattr(e2e, "run", fake_run)
-    argv = ("localstack-e2e", "--stack-dir", str(sqs_stack), "--tf-config", str(tmp_path / "tfrc"))
+    summary = tmp_path / "summary.json"
+    argv = (
+        "localstack-e2e",
+        "--stack-dir",
+        str(sqs_stack),
+        "--tf-config",
+        str(tmp_path / "tfrc"),
+        "--summary",
+        str(summary),
+    )
     code, out, err = run_cli(*argv, "--phase", "synth=2", "--pytest-arg=-x", environ=machine_environ)
     assert (code, err) == (0, "")
     assert out.endswith("result: PASSED\n")
+    assert json.loads(summary.read_text())["artifactSha256"] == "a" * 64  # for the evidence (pipeline/evidence)
     (request,) = requests
     assert (request.prior_phases, request.pytest_args, request.tests) == (
         [("synth", 2.0)],
