@@ -183,7 +183,9 @@ def test_plan_then_policy_gate_on_both_inputs_fails_on_a_non_compliant_stack(
 
 
 def test_policy_gate_on_a_missing_input_exits_1(machine_environ: dict[str, str], tmp_path: Path) -> None:
-    code, _, err = run_cli("policy-gate", "--input", str(tmp_path / "nope.json"), environ=machine_environ)
+    # Reports into tmp: the default build/policy is the checkout's, and a gate run forgets its evidence.json.
+    argv = ("policy-gate", "--input", str(tmp_path / "nope.json"), "--out", str(tmp_path / "policy"))
+    code, _, err = run_cli(*argv, environ=machine_environ)
     assert code == 1
     assert err == f"error: no such input: {tmp_path / 'nope.json'}\n"
 
