@@ -354,6 +354,28 @@ def test_a_concurrent_append_that_took_the_sequence_number_makes_this_one_take_t
     ]
 
 
+def test_a_write_whose_answer_was_lost_is_not_appended_twice(
+    store: audit.Store, key: signing.SigningKey, tmp_path: Path
+) -> None:
+    class LostAnswer:
+        """The write reaches the store but its answer is lost; the SDK's retry then meets If-None-Match."""
+
+        def __init__(self, inner: audit.Store) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+        def create(self, name: str, data: bytes) -> bool:
+            self.inner.create(name, data)
+            return self.inner.create(name, data)
+
+    appended = audit.append(LostAnswer(store), event("applied"), key, T0)  # type: ignore[arg-type]
+    assert appended.record.sequence == 1
+    report = check(store, tmp_path)
+    assert report.ok and len(report.records) == 1
+
+
 def test_the_local_copy_gets_the_same_records_and_a_diverged_copy_is_reported(
     store: audit.Store, key: signing.SigningKey, tmp_path: Path
 ) -> None:
