@@ -288,8 +288,9 @@ def localstack_e2e(args: argparse.Namespace, settings: Settings, out: TextIO) ->
     )
     summary_file = _path(settings, args.summary)
     summary_file.unlink(missing_ok=True)  # the evidence gets this run's summary or none
+    checkout = evidence_bundle.git_state(settings)  # the test code this run starts from
     summary = e2e.run(request, settings, _printer(out))
-    evidence_bundle.write_e2e_summary(summary, request.junit, summary_file)
+    evidence_bundle.write_e2e_summary(summary, request.junit, summary_file, checkout)
     out.write(summary.render())
     if not summary.ok:
         raise PipelineError(

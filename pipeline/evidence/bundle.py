@@ -6,7 +6,7 @@ Layout, ``<evidence root>/<environment>/<artifact_sha256>/`` (``build/evidence/.
                                    the policy gate's verdict and reports as it wrote them (build/policy/)
     policy/waivers-applied.json    the waivers that applied (check, resource, owner, justification, expiry)
     suites/<name>.xml              JUnit XML of each test suite (unit-infra, unit-code, e2e)
-    e2e/summary.json               the summary of ``make localstack-e2e`` (result, phases, counts)
+    e2e/summary.json               the summary of ``make localstack-e2e`` (commit, result, phases, counts)
     manifest.dsse.json             a DSSE envelope (``signing``) over an in-toto Statement v1
 
 The manifest's Statement and its predicate are described in ``pipeline.evidence.predicate``.
@@ -95,14 +95,18 @@ def git_state(settings: Settings) -> GitState:
 # --- the e2e summary -------------------------------------------------------------------------------------
 
 
-def e2e_summary_document(summary: e2e.Summary, junit: Path) -> dict[str, Any]:
-    """The e2e summary as JSON: artifact digest, result, phases (seconds), counts, problems, JUnit sha256.
+def e2e_summary_document(summary: e2e.Summary, junit: Path, git: GitState) -> dict[str, Any]:
+    """The e2e summary as JSON: artifact digest, commit, result, phases (seconds), counts, problems, JUnit sha256.
 
-    The JUnit's sha256 binds the report to this summary; ``junit`` is ``null`` when no report was written.
+    ``git`` is the checkout the run started from: the commit, and whether it had uncommitted changes, bind
+    the summary to the test code that ran. The JUnit's sha256 binds the report to this summary; ``junit``
+    is ``null`` when no report was written.
     """
     counts = summary.counts
     return {
         "artifactSha256": summary.artifact_sha256,
+        "commit": git.commit,
+        "worktreeClean": git.clean,
         "result": "passed" if summary.ok else "failed",
         "counts": Counts(counts.tests, counts.failures, counts.errors, counts.skipped).to_json() if counts else None,
         "phases": [
@@ -115,9 +119,9 @@ def e2e_summary_document(summary: e2e.Summary, junit: Path) -> dict[str, Any]:
     }
 
 
-def write_e2e_summary(summary: e2e.Summary, junit: Path, path: Path) -> None:
+def write_e2e_summary(summary: e2e.Summary, junit: Path, path: Path, git: GitState) -> None:
     """Write :func:`e2e_summary_document` to ``path`` (the e2e run does, next to its JUnit report)."""
-    write_if_changed(path, json.dumps(e2e_summary_document(summary, junit), indent=2, sort_keys=True) + "\n")
+    write_if_changed(path, json.dumps(e2e_summary_document(summary, junit, git), indent=2, sort_keys=True) + "\n")
 
 
 # --- recording -------------------------------------------------------------------------------------------
@@ -235,11 +239,12 @@ def _suite_part(name: str, junit: Path, recording: Recording, into: Path) -> Sui
 
 
 def _e2e_part(
-    summary_file: Path, fresh: artifact.Artifact, recording: Recording, into: Path
+    summary_file: Path, fresh: artifact.Artifact, git: GitState, recording: Recording, into: Path
 ) -> tuple[E2EPart, SuitePart | None]:
     try:
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
         summary_sha = field_of(summary, "artifactSha256", str)
+        ran_at, ran_clean = field_of(summary, "commit", str), field_of(summary, "worktreeClean", bool)
         result = field_of(summary, "result", str)
         counts = Counts.from_json(summary["counts"]) if summary["counts"] is not None else None
         junit = summary["junit"]
@@ -254,6 +259,12 @@ def _e2e_part(
             f"the e2e summary {summary_file} is for artifact {summary_sha[:12] or '(none)'}, not for this one "
             f"({fresh.short}): run `make localstack-e2e` on it."
         )
+    if ran_at != git.commit:
+        raise PipelineError(
+            f"the e2e summary {summary_file} is of a run at commit {ran_at[:12]}, not at {git.commit[:12]}: "
+            "run `make localstack-e2e` on this commit."
+        )
+    recording = dataclasses.replace(recording, worktree_clean=recording.worktree_clean and ran_clean)
     suite = None
     if junit is not None:
         report = Path(str(junit["path"]))
@@ -333,7 +344,7 @@ def record(request: RecordRequest, key: signing.SigningKey) -> Recorded:
             raise PipelineError(f"the suite name {E2E_SUITE!r} is the e2e run's: give its summary instead.")
         suites[name] = _suite_part(name, junit, recording, into)
     if request.e2e_summary is not None:
-        e2e_part, e2e_suite = _e2e_part(request.e2e_summary, fresh, recording, into)
+        e2e_part, e2e_suite = _e2e_part(request.e2e_summary, fresh, request.git, recording, into)
         suites.pop(E2E_SUITE, None)
         if e2e_suite is not None:
             suites[E2E_SUITE] = e2e_suite

@@ -35,6 +35,7 @@ from pipeline.policy import Finding, Scan
 ENV = "dev"
 COMMIT = "a" * 40
 OTHER_COMMIT = "b" * 40
+CLEAN_CHECKOUT = bundle.GitState(COMMIT)
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 30)
 WAIVER_EXPIRES = dt.date(2027, 3, 31)
@@ -140,7 +141,15 @@ def write_units(project: Project, **counts: int) -> None:
         project.unit(name).write_text(junit_xml(**{"tests": 10, **counts}))
 
 
-def write_e2e(project: Project, *, tests: int = 40, failures: int = 0, skipped: int = 0, ran: bool = True) -> None:
+def write_e2e(
+    project: Project,
+    *,
+    tests: int = 40,
+    failures: int = 0,
+    skipped: int = 0,
+    ran: bool = True,
+    git: bundle.GitState = CLEAN_CHECKOUT,
+) -> None:
     """The e2e run's JUnit and summary, written as `pipeline localstack-e2e` writes them."""
     project.e2e_junit.parent.mkdir(parents=True, exist_ok=True)
     project.e2e_junit.unlink(missing_ok=True)
@@ -150,7 +159,7 @@ def write_e2e(project: Project, *, tests: int = 40, failures: int = 0, skipped: 
         summary.counts = e2e.junit_counts(project.e2e_junit)
     else:
         summary.problems.append("deploy (terraform): apply failed")
-    bundle.write_e2e_summary(summary, project.e2e_junit, project.e2e_summary)
+    bundle.write_e2e_summary(summary, project.e2e_junit, project.e2e_summary, git)
 
 
 @pytest.fixture
@@ -317,6 +326,7 @@ def test_evidence_of_another_commit_is_dropped_not_carried_over(
     project: Project, local_key: signing.SigningKey
 ) -> None:
     record_all(project, local_key)
+    write_e2e(project, git=bundle.GitState(OTHER_COMMIT))
     again = bundle.record(request(project, commit=OTHER_COMMIT, e2e_summary=project.e2e_summary), local_key)
     assert again.notes == (f"earlier evidence of commit {COMMIT[:12]} dropped (this is {OTHER_COMMIT[:12]})",)
     assert set(again.predicate.suites) == {"e2e"} and again.predicate.policy is None
@@ -361,6 +371,25 @@ def test_a_failed_e2e_run_is_recorded_as_failed(project: Project, local_key: sig
         "e2e",
         "the e2e run on this artifact failed (deploy (terraform): apply failed).",
     )
+
+
+def test_an_e2e_summary_of_another_commit_is_refused(project: Project, local_key: signing.SigningKey) -> None:
+    write_e2e(project, git=bundle.GitState(OTHER_COMMIT))
+    with pytest.raises(PipelineError) as raised:
+        bundle.record(request(project, e2e_summary=project.e2e_summary), local_key)
+    assert str(raised.value) == (
+        f"the e2e summary {project.e2e_summary} is of a run at commit {OTHER_COMMIT[:12]}, not at {COMMIT[:12]}: "
+        "run `make localstack-e2e` on this commit."
+    )
+
+
+def test_an_e2e_run_from_a_work_tree_with_uncommitted_changes_is_not_promotable(
+    project: Project, local_key: signing.SigningKey
+) -> None:
+    write_e2e(project, git=bundle.GitState(COMMIT, ("tests/localstack/test_api.py",)))
+    recorded = record_all(project, local_key)  # recorded from a clean tree, but the run was not
+    assert recorded.predicate.e2e is not None and not recorded.predicate.e2e.recording.worktree_clean
+    assert refusal(lambda: promotable(project)).reason == "worktree"
 
 
 @pytest.mark.parametrize(
@@ -778,7 +807,6 @@ def repo(tmp_path: Path) -> tuple[Project, dict[str, str]]:
     write_stack(made.stack)
     write_policy(made)
     write_units(made)
-    write_e2e(made)
     environ = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path / "home"),
@@ -794,6 +822,7 @@ def repo(tmp_path: Path) -> tuple[Project, dict[str, str]]:
     git(made.root, "init", "-q", environ=environ)
     git(made.root, "add", ".", environ=environ)
     git(made.root, "commit", "-qm", "init", environ=environ)
+    write_e2e(made, git=bundle.GitState(git(made.root, "rev-parse", "HEAD", environ=environ)))  # build/ is ignored
     return made, environ
 
 
