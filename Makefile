@@ -56,7 +56,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
 .PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e integration \
-	tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
+	evidence evidence-verify tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -122,14 +122,15 @@ COVERAGE_DIR := $(BUILD)/coverage
 UNIT_COV := --cov=stacks --cov=pipeline --cov=lambdas --cov=contracts --cov-report=
 UNIT_INFRA := tests/unit/stacks tests/unit/policies
 UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts tests/unit/suites
+UNIT_JUNIT := $(BUILD)/unit
 
 unit-infra: doctor ## Unit tests of the stacks and the policy pack (load the provider binding)
 	@mkdir -p $(COVERAGE_DIR)
-	COVERAGE_FILE=$(COVERAGE_DIR)/infra $(PY) -m pytest $(UNIT_INFRA) $(UNIT_COV)
+	COVERAGE_FILE=$(COVERAGE_DIR)/infra $(PY) -m pytest $(UNIT_INFRA) $(UNIT_COV) --junitxml=$(UNIT_JUNIT)/unit-infra.xml
 
 unit-code: doctor localstack-venv ## Unit tests of the pipeline, the handlers and the contracts
 	@mkdir -p $(COVERAGE_DIR)
-	COVERAGE_FILE=$(COVERAGE_DIR)/code $(PY) -m pytest $(UNIT_CODE) $(UNIT_COV)
+	COVERAGE_FILE=$(COVERAGE_DIR)/code $(PY) -m pytest $(UNIT_CODE) $(UNIT_COV) --junitxml=$(UNIT_JUNIT)/unit-code.xml
 
 unit: doctor localstack-venv ## All unit tests (two processes at once), branch coverage of stacks, pipeline, lambdas, contracts >= 90 %
 	@rm -rf $(COVERAGE_DIR)
@@ -150,7 +151,7 @@ package: doctor ## Deterministic Lambda archives + manifest in build/dist (skips
 $(SYNTH_ENV): FORCE
 	@mkdir -p $(@D)
 	@{ echo "ENV=$(ENV)"; sha256sum $(ENV_FILE) 2>/dev/null || echo "$(ENV_FILE) missing"; \
-		env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR)=' | sort || true; } > $@.tmp
+		env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR|SIGNING_KEY)=' | sort || true; } > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # `package` rewrites the manifest only when an archive changed; its mtime then triggers synth.
@@ -200,8 +201,9 @@ tf-lock: doctor ## Regenerate terraform/.terraform.lock.hcl for hashicorp/aws 5.
 # so running them side by side takes the wall time from ~53 s to ~max(unit, synth + validate).
 # -Otarget keeps each step's output together.
 VERIFY_STEPS := lint workflow-lint types unit synth validate policy
-verify: ## Everything that runs without a cloud: lint, workflow lint, types, unit, synth, validate, plan, policy gate
+verify: ## Everything that runs without a cloud: lint, workflow lint, types, unit, synth, validate, plan, policy gate; signs the evidence
 	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
+	@$(EVIDENCE_SIGN) --policy $(POLICY_OUT) --suite unit-infra=$(UNIT_JUNIT)/unit-infra.xml --suite unit-code=$(UNIT_JUNIT)/unit-code.xml
 
 test: ## What CI runs (.ci/run): verify, then the LocalStack pipeline (each uses both cores; not side by side)
 	@$(MAKE) verify
@@ -253,11 +255,28 @@ localstack-status: doctor ## Endpoint, health and memory of the running LocalSta
 # (build/localstack-e2e) -> terraform apply of exactly the artifact that passed -> tests/localstack
 # (JUnit: build/e2e/junit.xml) -> destroy -> down; teardown always runs, a summary ends the output.
 E2E_JUNIT := $(BUILD)/e2e/junit.xml
+E2E_SUMMARY := $(BUILD)/e2e/summary.json
 E2E_DIR := $(BUILD)/localstack-e2e
-localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests, destroy, down (summary at the end)
-	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; \
-	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) --work-root $(E2E_DIR) \
-		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")"
+localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests, destroy, down (summary at the end); signs the evidence
+	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; status=0; \
+	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) --work-root $(E2E_DIR) --summary $(E2E_SUMMARY) \
+		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")" || status=$$?; \
+	$(EVIDENCE_SIGN) --policy $(POLICY_OUT) --e2e-summary $(E2E_SUMMARY); exit $$status
+
+# --- evidence: build/evidence/<env>/<artifact sha256>/, signed (pipeline/evidence) -------------------------
+
+# A failed e2e run is recorded too (its evidence says FAILED), then the target fails.
+# Until environments/<name>.toml declares its [evidence] trust, only the LocalStack-kind environments
+# accept this machine's throwaway key; EVIDENCE_TRUST passes other keys: --trusted-key <pem> ...
+EVIDENCE_SIGN = $(PIPELINE) evidence sign --env $(ENV) --stack-dir $(STACK_DIR)
+EVIDENCE_TRUST ?= $(if $(filter dev localstack,$(ENV)),--accept-local-keys)
+# `evidence` records only what names the artifact digest (policy verdict, e2e summary); the unit suites'
+# JUnit name no digest, so only `make verify`, which has just run them, records those.
+evidence: synth ## Re-sign this artifact's bundle with its policy verdict (and e2e summary if any) (ENV=dev; key: PAYGATE_SIGNING_KEY, else a throwaway one)
+	@$(EVIDENCE_SIGN) --policy $(POLICY_OUT) $(if $(wildcard $(E2E_SUMMARY)),--e2e-summary $(E2E_SUMMARY))
+
+evidence-verify: synth ## Check the signed evidence against the freshly synthesized artifact; fails unless promotable (ENV=dev)
+	@$(PIPELINE) evidence verify --env $(ENV) --stack-dir $(STACK_DIR) $(EVIDENCE_TRUST) $(if $(BUNDLE),--bundle $(BUNDLE))
 
 # PCI DSS 10.5.1 keeps 12 months of audit trail; a GitHub artifact lives at most 400 days (90 on a public
 # repository) and anyone with write access can delete it. The apply job of

@@ -19,10 +19,13 @@ from pipeline.core.files import write_if_changed
 from pipeline.core.settings import Settings, from_environ
 from pipeline.deploy import apply as deploy
 from pipeline.e2e import run as e2e
+from pipeline.evidence import bundle as evidence_bundle
+from pipeline.evidence import command as evidence_command
 from pipeline.localstack import instance as localstack
 from pipeline.localstack import venv as localstack_venv
 from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, reports, waivers
+from pipeline.promote import audit
 from pipeline.terraform import offline_plan as plan
 from pipeline.terraform import tfconfig
 from pipeline.terraform import validate as terraform
@@ -281,7 +284,11 @@ def localstack_e2e(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         pytest_args=args.pytest_arg or (),
         prior_phases=args.phase or (),
     )
+    summary_file = _path(settings, args.summary)
+    summary_file.unlink(missing_ok=True)  # the evidence gets this run's summary or none
+    checkout = evidence_bundle.git_state(settings)  # the test code this run starts from
     summary = e2e.run(request, settings, _printer(out))
+    evidence_bundle.write_e2e_summary(summary, request.junit, summary_file, checkout)
     out.write(summary.render())
     if not summary.ok:
         raise PipelineError(
@@ -315,6 +322,33 @@ def localstack_status(args: argparse.Namespace, settings: Settings, out: TextIO)
         file=out,
     )
     return 0 if healthy else 1
+
+
+def audit_verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Verify an environment's audit trail of promotions (its state bucket's <env>/promotions/, or --local DIR)."""
+    store: audit.Store = audit.LocalStore(_path(settings, args.local)) if args.local else _audit_bucket(args, settings)
+    trusted, accept_local = evidence_command.trust_arguments(args, settings)
+    report = audit.verify_trail(
+        store, trusted, accept_local, environment=args.env, local_keys_dir=_path(settings, args.keys)
+    )
+    out.write(report.describe())
+    if not report.ok:
+        raise PipelineError(f"the audit trail at {store.location} has {len(report.problems)} problem(s), listed above.")
+    return 0
+
+
+def _audit_bucket(args: argparse.Namespace, settings: Settings) -> audit.S3Store:
+    import boto3
+    from botocore.config import Config
+
+    from stacks.config import load as load_environment
+
+    environ = {**settings.environ, "PAYGATE_ENVIRONMENT": args.env}
+    config = load_environment(environ, settings.repo_root / "environments").config
+    addressing = {"addressing_style": "path"} if args.endpoint_url else {}
+    session = boto3.session.Session(region_name=config.state_region)
+    client = session.client("s3", endpoint_url=args.endpoint_url, config=Config(s3=addressing))
+    return audit.S3Store(client, config.state_bucket, audit.s3_prefix(args.env))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -378,7 +412,18 @@ def parser() -> argparse.ArgumentParser:
     whole.add_argument("--phase", action="append", type=_phase, help="NAME=SECONDS of an earlier phase (summary)")
     deployed_up = commands.choices["localstack-deploy"]
     deployed_up.add_argument("--port", type=int, default=0, help="port for a LocalStack started here")
+    whole.add_argument("--summary", default="build/e2e/summary.json", help="the e2e summary (JSON) for the evidence")
     add("localstack-status", localstack_status)
+    evidence_command.register(commands)
+    trail = commands.add_parser("audit", help="the audit trail of promotions: verify").add_subparsers(
+        dest="audit_command", required=True, metavar="step"
+    )
+    checked = trail.add_parser("verify", help=(audit_verify.__doc__ or "").strip(), description=audit_verify.__doc__)
+    checked.set_defaults(handler=audit_verify)
+    checked.add_argument("--env", required=True, help="environment name")
+    checked.add_argument("--local", help="a local copy of the trail instead of the state bucket")
+    checked.add_argument("--endpoint-url", help="S3 endpoint (LocalStack)")
+    evidence_command.add_trust_arguments(checked)
     return root
 
 

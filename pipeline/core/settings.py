@@ -31,6 +31,7 @@ class Settings:
     uv_cache_dir: Path = Path("build/cache/uv")
     checkov: Path = Path(".venv/bin/checkov")
     localstack_dir: Path = Path("build/localstack")
+    signing_key: Path | None = None  # PEM ed25519 private key of the evidence (pipeline.evidence.signing)
 
     @property
     def path(self) -> str:
@@ -56,7 +57,8 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
     ``PAYGATE_UV`` (default ``build/tools/bin/uv``), ``PAYGATE_CACHE_DIR`` (default ``build/cache``),
     ``UV_CACHE_DIR`` (default ``<cache dir>/uv``), ``PAYGATE_CHECKOV`` (default ``.venv/bin/checkov``),
     ``PAYGATE_LOCALSTACK_PYTHON`` (a Python 3.13 for LocalStack's virtualenv), ``PAYGATE_LOCALSTACK_DIR``
-    (default ``build/localstack``: its virtualenv, run directory and state file).
+    (default ``build/localstack``: its virtualenv, run directory and state file), ``PAYGATE_SIGNING_KEY`` (a PEM
+    ed25519 private key that signs evidence and audit records; unset: a throwaway local key).
     """
     root = (cwd / environ.get("PAYGATE_REPO_ROOT", ".")).resolve()
 
@@ -88,4 +90,5 @@ def from_environ(environ: Mapping[str, str], cwd: Path) -> Settings:
         uv_cache_dir=path("UV_CACHE_DIR", cache_dir / "uv"),
         checkov=path("PAYGATE_CHECKOV", ".venv/bin/checkov"),
         localstack_dir=path("PAYGATE_LOCALSTACK_DIR", "build/localstack"),
+        signing_key=optional("PAYGATE_SIGNING_KEY"),
     )

@@ -186,7 +186,9 @@ def test_plan_then_policy_gate_on_both_inputs_fails_on_a_non_compliant_stack(
 
 
 def test_policy_gate_on_a_missing_input_exits_1(machine_environ: dict[str, str], tmp_path: Path) -> None:
-    code, _, err = run_cli("policy-gate", "--input", str(tmp_path / "nope.json"), environ=machine_environ)
+    # Reports into tmp: the default build/policy is the checkout's, and a gate run forgets its evidence.json.
+    argv = ("policy-gate", "--input", str(tmp_path / "nope.json"), "--out", str(tmp_path / "policy"))
+    code, _, err = run_cli(*argv, environ=machine_environ)
     assert code == 1
     assert err == f"error: no such input: {tmp_path / 'nope.json'}\n"
 
@@ -333,10 +335,20 @@ def test_localstack_e2e_prints_the_summary_and_exits_by_its_verdict(
         return next(summaries)
 
     monkeypatch.setattr(e2e, "run", fake_run)
-    argv = ("localstack-e2e", "--stack-dir", str(sqs_stack), "--tf-config", str(tmp_path / "tfrc"))
+    summary = tmp_path / "summary.json"
+    argv = (
+        "localstack-e2e",
+        "--stack-dir",
+        str(sqs_stack),
+        "--tf-config",
+        str(tmp_path / "tfrc"),
+        "--summary",
+        str(summary),
+    )
     code, out, err = run_cli(*argv, "--phase", "synth=2", "--pytest-arg=-x", environ=machine_environ)
     assert (code, err) == (0, "")
     assert out.endswith("result: PASSED\n")
+    assert json.loads(summary.read_text())["artifactSha256"] == "a" * 64  # for the evidence (pipeline/evidence)
     (request,) = requests
     assert (request.prior_phases, request.pytest_args, request.tests) == (
         [("synth", 2.0)],
