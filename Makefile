@@ -56,7 +56,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
 .PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e integration \
-	evidence evidence-verify tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
+	evidence evidence-verify promote promote-bootstrap promote-localstack audit-verify tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -205,9 +205,10 @@ verify: ## Everything that runs without a cloud: lint, workflow lint, types, uni
 	@$(MAKE) -j2 -Otarget $(VERIFY_STEPS)
 	@$(EVIDENCE_SIGN) --policy $(POLICY_OUT) --suite unit-infra=$(UNIT_JUNIT)/unit-infra.xml --suite unit-code=$(UNIT_JUNIT)/unit-code.xml
 
-test: ## What CI runs (.ci/run): verify, then the LocalStack pipeline (each uses both cores; not side by side)
+test: ## What CI runs (.ci/run): verify, the LocalStack pipeline, then the promote path on a LocalStack environment
 	@$(MAKE) verify
 	@$(MAKE) localstack-e2e
+	@$(MAKE) promote-localstack
 
 # --- mutation testing (slow: not part of verify or test) ---------------------------------------------
 
@@ -263,13 +264,45 @@ localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalSt
 		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")" || status=$$?; \
 	$(EVIDENCE_SIGN) --policy $(POLICY_OUT) --e2e-summary $(E2E_SUMMARY); exit $$status
 
+# --- promotion: saved plan, approval by its sha256, apply, post-deploy suite, drift, audit (pipeline/promote) --
+
+# `make promote ENV=x` plans (refusing without verified evidence for this exact artifact, with an expired waiver,
+# credentials of another account or an unreachable backend) and prints the plan's sha256;
+# `make promote ENV=x APPROVE=<sha256> [ALLOW_REPLACE=addr,...]` applies exactly that saved plan. A LocalStack
+# environment is the instance `make localstack-up` runs (PAYGATE_LOCALSTACK_DIR).
+promote: synth ## Plan a promotion of this artifact to ENV (prints the plan sha256), or APPROVE=<sha256> [ALLOW_REPLACE=addr,...] to apply exactly that plan, then tests/integration and a drift check
+	@$(PIPELINE) promote --env $(ENV) --stack-dir $(STACK_DIR) $(if $(APPROVE),--approve $(APPROVE)) \
+		$(if $(ALLOW_REPLACE),--allow-replace $(ALLOW_REPLACE))
+
+promote-bootstrap: doctor ## Create ENV's S3 state bucket if it is missing (versioned, KMS-encrypted, public access blocked)
+	@$(PIPELINE) promote-bootstrap --env $(ENV)
+
+audit-verify: doctor ## Verify ENV's audit trail of promotions (<state bucket>/<env>/promotions/): edited, removed or reordered records
+	@$(PIPELINE) audit verify --env $(ENV)
+
+# The whole promote path against a LocalStack environment on an instance of its own (what `make test` proves):
+# up -> state bucket -> plan -> approval by the plan's sha256 -> apply of that plan -> tests/integration -> drift
+# check -> audit verify -> down (always). Needs this artifact's evidence (make verify + make localstack-e2e).
+PROMOTE_LOCALSTACK_DIR := $(BUILD)/localstack-promote
+promote-localstack: localstack-venv synth ## The promote path on a fresh LocalStack (ENV of kind localstack): plan, approve by hash, apply, integration, drift, audit verify
+	@export PAYGATE_LOCALSTACK_DIR=$(PROMOTE_LOCALSTACK_DIR); status=0; t0=$$EPOCHREALTIME; \
+	phase() { printf 'promote-localstack: %-28s %6.1f s\n' "$$1" "$$(awk "BEGIN{print $$EPOCHREALTIME - $$t0}")"; t0=$$EPOCHREALTIME; }; \
+	{ $(PIPELINE) localstack-up --port 0 && phase "LocalStack up" && \
+	  $(PIPELINE) promote-bootstrap --env $(ENV) && phase "state bucket" && \
+	  $(PIPELINE) promote --env $(ENV) --stack-dir $(STACK_DIR) && phase "plan (init, plan, gate)" && \
+	  $(PIPELINE) promote --env $(ENV) --stack-dir $(STACK_DIR) --approve "$$(cat $(BUILD)/promote/$(ENV)/plan.sha256)" && \
+	  phase "apply, integration, drift" && \
+	  $(PIPELINE) audit verify --env $(ENV) && phase "audit verify"; } || status=$$?; \
+	$(PIPELINE) localstack-down; phase "down"; exit $$status
+
 # --- evidence: build/evidence/<env>/<artifact sha256>/, signed (pipeline/evidence) -------------------------
 
 # A failed e2e run is recorded too (its evidence says FAILED), then the target fails.
 # Until environments/<name>.toml declares its [evidence] trust, only the LocalStack-kind environments
 # accept this machine's throwaway key; EVIDENCE_TRUST passes other keys: --trusted-key <pem> ...
 EVIDENCE_SIGN = $(PIPELINE) evidence sign --env $(ENV) --stack-dir $(STACK_DIR)
-EVIDENCE_TRUST ?= $(if $(filter dev localstack,$(ENV)),--accept-local-keys)
+# Trust comes from environments/<ENV>.toml ([evidence]); EVIDENCE_TRUST overrides it: --trusted-key <pem> ...
+EVIDENCE_TRUST ?=
 # `evidence` records only what names the artifact digest (policy verdict, e2e summary); the unit suites'
 # JUnit name no digest, so only `make verify`, which has just run them, records those.
 evidence: synth ## Re-sign this artifact's bundle with its policy verdict (and e2e summary if any) (ENV=dev; key: PAYGATE_SIGNING_KEY, else a throwaway one)

@@ -26,6 +26,9 @@ from pipeline.localstack import venv as localstack_venv
 from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, reports, waivers
 from pipeline.promote import audit
+from pipeline.promote import command as promote_command
+from pipeline.promote import target as promote_targets
+from pipeline.promote.refusals import Refusal
 from pipeline.terraform import offline_plan as plan
 from pipeline.terraform import tfconfig
 from pipeline.terraform import validate as terraform
@@ -338,17 +341,39 @@ def audit_verify(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 
 
 def _audit_bucket(args: argparse.Namespace, settings: Settings) -> audit.S3Store:
-    import boto3
-    from botocore.config import Config
+    """The environment's trail in its state bucket, reached like promotion reaches it (LocalStack or AWS)."""
+    env = promote_command.environment(settings, args.env)
+    made = promote_targets.session(env.target, settings.environ)
+    client = promote_command.s3_client(env.target, made)
+    return audit.S3Store(client, env.target.state_bucket, audit.s3_prefix(args.env))
 
-    from stacks.config import load as load_environment
 
-    environ = {**settings.environ, "PAYGATE_ENVIRONMENT": args.env}
-    config = load_environment(environ, settings.repo_root / "environments").config
-    addressing = {"addressing_style": "path"} if args.endpoint_url else {}
-    session = boto3.session.Session(region_name=config.state_region)
-    client = session.client("s3", endpoint_url=args.endpoint_url, config=Config(s3=addressing))
-    return audit.S3Store(client, config.state_bucket, audit.s3_prefix(args.env))
+def promote(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Plan a promotion of the checked artifact to an environment, or apply the plan approved by its sha256."""
+    binary, config = _terraform(args, settings, out)
+    allow = frozenset(a.strip() for a in (args.allow_replace or "").split(",") if a.strip())
+    promote_command.promote(
+        settings,
+        name=args.env,
+        stack_dir=_path(settings, args.stack_dir),
+        lock_file=_path(settings, args.lock_file),
+        cli_config=config,
+        terraform=binary,
+        checks_dir=_path(settings, DEFAULT_CHECKS_DIR),
+        mapping=_path(settings, DEFAULT_MAPPING),
+        waivers_file=_path(settings, DEFAULT_WAIVERS),
+        today=args.today,
+        approve=args.approve or None,
+        allow_replace=allow,
+        out=out,
+    )
+    return 0
+
+
+def promote_bootstrap(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Create an environment's S3 state bucket if missing (versioned, KMS-encrypted, public access blocked)."""
+    promote_command.bootstrap(settings, args.env, out)
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -422,8 +447,16 @@ def parser() -> argparse.ArgumentParser:
     checked.set_defaults(handler=audit_verify)
     checked.add_argument("--env", required=True, help="environment name")
     checked.add_argument("--local", help="a local copy of the trail instead of the state bucket")
-    checked.add_argument("--endpoint-url", help="S3 endpoint (LocalStack)")
     evidence_command.add_trust_arguments(checked)
+    promoted = add("promote", promote)
+    promoted.add_argument("--env", required=True, help="a declared environment (environments/<name>.toml)")
+    promoted.add_argument("--stack-dir", required=True)
+    promoted.add_argument("--approve", help="sha256 of the saved plan to apply (printed by the planning run)")
+    promoted.add_argument("--allow-replace", help="comma-separated addresses of stateful resources to replace/destroy")
+    promoted.add_argument("--lock-file", default=DEFAULT_LOCK_FILE)
+    promoted.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
+    promoted.add_argument("--today", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD")
+    add("promote-bootstrap", promote_bootstrap).add_argument("--env", required=True)
     return root
 
 
@@ -448,6 +481,9 @@ def main(
     try:
         handler: Command = args.handler
         return handler(args, settings, out or sys.stdout)
+    except Refusal as refused:
+        print(f"refused ({refused.reason.name}, exit {refused.status}): {refused}", file=err or sys.stderr)
+        return refused.status
     except PipelineError as exc:
         print(f"error: {exc}", file=err or sys.stderr)
         return 1

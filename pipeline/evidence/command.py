@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pipeline.build import artifact
+from pipeline.core.errors import PipelineError
 from pipeline.core.settings import Settings
 from pipeline.evidence import bundle, signing, verify
 
@@ -31,8 +32,19 @@ def _suite(value: str) -> tuple[str, str]:
 
 
 def trust_arguments(args: argparse.Namespace, settings: Settings) -> tuple[list[Path], bool]:
-    """Trusted key files (absolute) and whether local keys are accepted (``--trusted-key``, ``--accept-local-keys``)."""
-    return [settings.repo_root / key for key in args.trusted_key or ()], bool(args.accept_local_keys)
+    """Trusted key files (absolute) and whether local keys are accepted: ``--trusted-key`` / ``--accept-local-keys``
+    when given, else the ``[evidence]`` table of ``environments/<env>.toml`` (``stacks.config``)."""
+    if args.trusted_key or args.accept_local_keys:
+        return [settings.repo_root / key for key in args.trusted_key or ()], bool(args.accept_local_keys)
+    from stacks.config import ConfigError
+    from stacks.config import load as load_environment
+
+    environ = {**settings.environ, "PAYGATE_ENVIRONMENT": args.env}
+    try:
+        trust = load_environment(environ, settings.repo_root / "environments").config.evidence
+    except ConfigError as exc:
+        raise PipelineError(f"whose keys environment {args.env!r} trusts is unknown: {exc}") from None
+    return [settings.repo_root / str(key) for key in trust.trusted_keys], trust.accept_local_keys
 
 
 def add_trust_arguments(parser: argparse.ArgumentParser) -> None:

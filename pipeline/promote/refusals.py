@@ -29,6 +29,7 @@ class Reason(IntEnum):
     APPLY_FAILED = 22
     INTEGRATION_FAILED = 23
     DRIFT = 24
+    AUDIT_TRAIL_BROKEN = 25
 
 
 class Refusal(PipelineError):

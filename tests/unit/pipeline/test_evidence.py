@@ -865,8 +865,13 @@ def test_the_cli_refuses_the_throwaway_key_for_an_environment_that_does_not_acce
     repo: tuple[Project, dict[str, str]],
 ) -> None:
     project, environ = repo
+    declared = (Path(__file__).resolve().parents[3] / "environments" / "dev.toml").read_text(encoding="utf-8")
+    refusing = declared.replace("accept_local_keys = true", "accept_local_keys = false")
+    assert refusing != declared
+    (project.root / "environments").mkdir()
+    (project.root / "environments" / "dev.toml").write_text(refusing, encoding="utf-8")
     assert cli(environ, "evidence", "sign", *VERIFY_SIGN)[0] == 0
-    code, out, err = cli(environ, "evidence", "verify", *STACK_ARGS)
+    code, out, err = cli(environ, "evidence", "verify", *STACK_ARGS)  # trust from environments/dev.toml
     assert (code, out) == (1, "")
     assert err.startswith(f"error: {project.bundle() / bundle.MANIFEST} is signed with a throwaway local key (")
 
