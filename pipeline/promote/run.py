@@ -202,7 +202,8 @@ def provider_override(target: Target) -> dict[str, Any]:
         "skip_metadata_api_check": True,
         "skip_region_validation": True,
         "s3_use_path_style": True,
-        "max_retries": 2,
+        # A lost answer of the emulator under load ("use of closed network connection") is retried.
+        "max_retries": 5,
         "endpoints": [dict.fromkeys(ENDPOINT_SERVICES, target.endpoint)],
     }
     return {"provider": {"aws": [provider]}}
@@ -315,7 +316,8 @@ def plan(request: Request, settings: Settings, ctx: Context, outcome: Outcome, p
     outcome.timings["init"] = time.monotonic() - started
     started = time.monotonic()
     request.work_root.mkdir(parents=True, exist_ok=True)
-    request.plan_file.unlink(missing_ok=True)
+    for stale in (request.plan_file, request.review_file, request.work_root / PLAN_DIGEST_FILE):
+        stale.unlink(missing_ok=True)  # a plan that is not reviewed to the end can never be approved
     tf = str(request.terraform)
     planned = run(
         [tf, "plan", "-input=false", "-lock=true", "-no-color", f"-parallelism={request.parallelism}",
@@ -329,7 +331,11 @@ def plan(request: Request, settings: Settings, ctx: Context, outcome: Outcome, p
     plan_json.write_text(shown.stdout, encoding="utf-8")
     outcome.timings["plan"] = time.monotonic() - started
     started = time.monotonic()
-    gate_plan(request, plan_json, settings, progress)
+    try:
+        gate_plan(request, plan_json, settings, progress)
+    except Refusal:
+        request.plan_file.unlink(missing_ok=True)
+        raise
     outcome.timings["gate"] = time.monotonic() - started
     found = plan_review.review(json.loads(shown.stdout))
     outcome.review = found

@@ -474,3 +474,30 @@ def test_drift_after_apply_is_refused_naming_each_resource_terraform_would_still
     promote.check_drift(request, tmp_path, {})  # exit 0: no changes
     with pytest.raises(PipelineError, match=r"the drift check .* failed: Error: x"):
         promote.check_drift(request, tmp_path, {})
+
+
+def test_a_plan_refused_by_the_gate_leaves_nothing_that_could_be_approved(
+    saved: tuple[promote.Request, promote.Context], make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request, ctx = saved
+    (request.work_root / promote.PLAN_DIGEST_FILE).write_text("0" * 64 + "\n", encoding="utf-8")
+
+    def fake_run(command: list[str], **_: object) -> Completed:
+        if command[1] == "plan":
+            request.plan_file.write_bytes(b"a new plan")
+        return Completed(command, 0, json.dumps(PLAN), "")
+
+    def refuse(*_: object) -> None:
+        raise Refusal(Reason.PLAN_POLICY_FAILED, "the policy gate failed on the plan")
+
+    monkeypatch.setattr(promote, "prepare_stack", lambda *_: request.work_root)
+    monkeypatch.setattr(promote, "terraform_init", lambda *_: None)
+    monkeypatch.setattr(promote, "_tf_env", lambda *_: {})
+    monkeypatch.setattr(promote, "run", fake_run)
+    monkeypatch.setattr(promote, "gate_plan", refuse)
+    outcome = promote.Outcome("production", "alice@example.com")
+    with pytest.raises(Refusal, match="policy gate failed"):
+        promote.plan(request, make_settings(), ctx, outcome, lambda _: None)
+    assert not request.plan_file.exists()
+    assert not request.review_file.exists()
+    assert not (request.work_root / promote.PLAN_DIGEST_FILE).exists()
