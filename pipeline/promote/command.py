@@ -225,7 +225,7 @@ def promote(
     def suite(target: Target, outputs: Path) -> None:
         integration.run_suite(settings, target, outputs, stack_dir, work_root / "integration-junit.xml", show)
 
-    return run.promote(
+    outcome = run.promote(
         request,
         settings,
         evidence=evidence_check(settings, env, stack_dir, today),
@@ -234,6 +234,9 @@ def promote(
         applied_plans=applied_plans(settings, env),
         progress=show,
     )
+    phases = ", ".join(f"{phase} {seconds:.1f} s" for phase, seconds in outcome.timings.items())
+    show(f"promote {outcome.result}: {name}, phases: {phases}")
+    return outcome
 
 
 def bootstrap(settings: Settings, name: str, out: TextIO) -> None:
