@@ -20,7 +20,7 @@ second write races LocalStack's asynchronous state update), refuses a value outs
 AWS's ``ValidationException``, and renders it as ``KMSKeyArn``. Nothing is encrypted: LocalStack still
 keeps environment variables in plain text.
 
-Registered as the hook ``paygate_lambda_kms_key`` in ``localstack.hooks.on_infra_start``.
+Applied by ``aws_answers.py`` once LocalStack imports ``localstack.services.lambda_.provider``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from localstack.runtime import hooks
 from localstack.services.lambda_ import api_utils
 from localstack.services.lambda_ import provider as lambda_provider
 from localstack.services.lambda_.invocation import lambda_models
@@ -96,8 +95,8 @@ def _map_config_out(original: Callable[..., Any]) -> Callable[..., Any]:
     return map_config_out
 
 
-@hooks.on_infra_start()
-def paygate_lambda_kms_key() -> None:
+def patch(_: object = None) -> None:
+    """Patch LocalStack's Lambda provider (idempotent); the argument is the imported module, unused."""
     if getattr(api_utils.map_config_out, PATCHED, False):
         return
     lambda_provider.VersionFunctionConfiguration = VersionFunctionConfiguration  # type: ignore[misc]

@@ -17,7 +17,7 @@ with ``"maxReceiveCount":"1000"``.
 This hook answers both attributes so; what LocalStack stores and how it redrives are unchanged. Text
 that is not a JSON object (LocalStack refuses it on ``SetQueueAttributes``) is answered as stored.
 
-Registered as the hook ``paygate_sqs_attributes`` in ``localstack.hooks.on_infra_start``.
+Applied by ``aws_answers.py`` once LocalStack imports ``localstack.services.sqs.models``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from localstack.runtime import hooks
 from localstack.services.sqs import models
 
 PATCHED = "paygate_patched"
@@ -70,8 +69,8 @@ def _patch(original: Callable[..., dict[str, str]]) -> Callable[..., dict[str, s
     return get_queue_attributes
 
 
-@hooks.on_infra_start()
-def paygate_sqs_attributes() -> None:
+def patch(_: object = None) -> None:
+    """Patch LocalStack's SQS queue model (idempotent); the argument is the imported module, unused."""
     queue = models.SqsQueue
     if getattr(queue.get_queue_attributes, PATCHED, False):
         return

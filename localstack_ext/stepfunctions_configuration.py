@@ -25,7 +25,7 @@ applies both configurations on update, copies them into published versions and a
 describe operations. Nothing is encrypted or traced: LocalStack has neither KMS envelope encryption of
 executions nor X-Ray.
 
-Registered as the hook ``paygate_stepfunctions_configuration`` in ``localstack.hooks.on_infra_start``.
+Applied by ``aws_answers.py`` once LocalStack imports ``localstack.services.stepfunctions.provider``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ from localstack.aws.api.stepfunctions import (
     StateMachineAlreadyExists,
     ValidationException,
 )
-from localstack.runtime import hooks
 from localstack.services.stepfunctions.backend import activity as activity_backend
 from localstack.services.stepfunctions.backend import execution as execution_backend
 from localstack.services.stepfunctions.backend import state_machine as state_machine_backend
@@ -186,8 +185,8 @@ def _with_encryption(original: Callable[..., Any]) -> Callable[..., Any]:
     return to_describe_activity_output
 
 
-@hooks.on_infra_start()
-def paygate_stepfunctions_configuration() -> None:
+def patch(_: object = None) -> None:
+    """Patch LocalStack's Step Functions provider and backend (idempotent); the argument is unused."""
     provider = StepFunctionsProvider
     if getattr(provider.create_state_machine, PATCHED, False):
         return

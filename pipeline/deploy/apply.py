@@ -221,7 +221,8 @@ def planned_changes(terraform: Path, work: Path, env: dict[str, str], parallelis
 def _output_changes(plan: str) -> list[str]:
     lines = plan.splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("Changes to Outputs:")), len(lines))
-    return [line.strip() for line in lines[start + 1 :] if line.strip()][:10] or ["(terraform did not say which)"]
+    changed = [line.strip() for line in lines[start + 1 :] if line.strip().startswith(("+ ", "- ", "~ "))]
+    return changed[:10] or ["(terraform did not say which)"]
 
 
 def check_no_drift(request: DeployRequest, instance: Instance, settings: Settings, progress: Progress) -> float:
@@ -237,7 +238,7 @@ def check_no_drift(request: DeployRequest, instance: Instance, settings: Setting
     seconds = time.monotonic() - started
     if changes:
         raise PipelineError(
-            f"drift right after apply: terraform still plans changes to {len(changes)} resource(s) "
+            f"drift after apply: terraform still plans changes to {len(changes)} resource(s) "
             f"(run `terraform plan` in {work} to see them): " + "; ".join(changes)
         )
     progress(f"no drift: terraform plan finds no changes after the apply ({seconds:.1f} s)")

@@ -204,7 +204,7 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
                         if localstack.dump_threads(instance):  # what a stuck LocalStack was doing, before teardown
                             progress("LocalStack's thread stacks were written to its log")
                         raise
-                with phase(summary, "drift check (terraform plan)", progress):
+                with phase(summary, "drift (terraform plan)", progress):
                     deploy.check_no_drift(request.deploy, instance, own, progress)
             except (PipelineError, OSError):
                 pass  # recorded by phase(); teardown follows

@@ -331,20 +331,24 @@ def terraform_env(tmp_path: Path) -> dict[str, str]:
     return {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
 
 
-def applied_workspace(tmp_path: Path, terraform_binary: Path, value: str) -> tuple[Path, dict[str, str]]:
+def applied_workspace(
+    work: Path, terraform_binary: Path, value: str, state: Path | None = None
+) -> tuple[Path, dict[str, str]]:
     """A workspace with one built-in ``terraform_data`` resource (no provider, offline), applied with ``value``."""
-    work = tmp_path / "stack"
-    work.mkdir()
+    work.mkdir(parents=True)
+    backend = f'terraform {{\n  backend "local" {{ path = "{state}" }}\n}}\n' if state is not None else ""
     (work / "main.tf").write_text(
-        textwrap.dedent(
+        backend
+        + textwrap.dedent(
             """\
             variable "value" { type = string }
+            variable "label" { default = "first" }
             resource "terraform_data" "recorded" { input = var.value }
-            output "value" { value = var.value }
+            output "label" { value = var.label }
             """
         )
     )
-    env = terraform_env(tmp_path)
+    env = terraform_env(work.parent)
     tf = str(terraform_binary)
     run([tf, "init", "-input=false", "-no-color"], env=env, cwd=work, check="terraform init", timeout=120)
     apply = [tf, "apply", "-auto-approve", "-input=false", "-no-color", f"-var=value={value}"]
@@ -355,30 +359,60 @@ def applied_workspace(tmp_path: Path, terraform_binary: Path, value: str) -> tup
 def test_planned_changes_is_empty_right_after_an_apply_and_names_what_would_change(
     tmp_path: Path, terraform_binary: Path
 ) -> None:
-    work, env = applied_workspace(tmp_path, terraform_binary, "applied")
+    work, env = applied_workspace(tmp_path / "stack", terraform_binary, "applied")
 
     assert deploy.planned_changes(terraform_binary, work, {**env, "TF_VAR_value": "applied"}) == []
     assert deploy.planned_changes(terraform_binary, work, {**env, "TF_VAR_value": "changed"}) == [
         "terraform_data.recorded will be updated in-place"
     ]
+    assert deploy.planned_changes(
+        terraform_binary, work, {**env, "TF_VAR_value": "applied", "TF_VAR_label": "2nd"}
+    ) == ['outputs: ~ label = "first" -> "2nd"']
 
 
 def test_planned_changes_raises_when_the_plan_itself_fails(tmp_path: Path, terraform_binary: Path) -> None:
-    work, env = applied_workspace(tmp_path, terraform_binary, "applied")
+    work, env = applied_workspace(tmp_path / "stack", terraform_binary, "applied")
     (work / "broken.tf").write_text('resource "terraform_data" "recorded" {}\n')  # a duplicate resource
 
     with pytest.raises(CommandFailed, match=r"terraform plan \(drift check\) .* failed \(exit 1\)"):
         deploy.planned_changes(terraform_binary, work, {**env, "TF_VAR_value": "applied"})
 
 
+def test_check_no_drift_passes_after_an_apply_and_names_each_resource_that_would_change(
+    tmp_path: Path, terraform_binary: Path, make_settings: SettingsFactory
+) -> None:
+    instance = Instance(1, 4566, "http://localhost:4566", str(tmp_path / "run"), str(tmp_path / "log"))
+    (tmp_path / "tfrc").write_text("")  # an empty CLI config: terraform_data needs no provider
+    request = deploy.DeployRequest(
+        stack_dir=tmp_path / "stack",
+        evidence=tmp_path / "evidence.json",
+        lock_file=tmp_path / "lock.hcl",
+        cli_config=tmp_path / "tfrc",
+        terraform=terraform_binary,
+    )
+    said: list[str] = []
+    with pytest.raises(PipelineError, match=r"nothing is deployed to LocalStack at http://localhost:4566"):
+        deploy.check_no_drift(request, instance, make_settings(TF_VAR_value="applied"), said.append)
+    applied_workspace(deploy.work_dir(instance), terraform_binary, "applied", state=deploy.state_file(instance))
+
+    seconds = deploy.check_no_drift(request, instance, make_settings(TF_VAR_value="applied"), said.append)
+
+    assert seconds > 0
+    assert said[-1].startswith("no drift: terraform plan finds no changes")
+    with pytest.raises(PipelineError) as drifted:
+        deploy.check_no_drift(request, instance, make_settings(TF_VAR_value="changed"), said.append)
+    assert str(drifted.value).startswith("drift after apply: terraform still plans changes to 1 resource(s)")
+    assert str(drifted.value).endswith(": terraform_data.recorded will be updated in-place")
+
+
 def test_the_e2e_run_checks_drift_after_the_suite_and_a_drift_fails_it(staged: StagedRun) -> None:
-    staged.step(deploy, "check_no_drift", "drift", raises=PipelineError("drift right after apply: 1 resource(s)"))
+    staged.step(deploy, "check_no_drift", "drift", raises=PipelineError("drift after apply: 1 resource(s)"))
 
     summary = staged.run()
 
     assert staged.calls == ["up", "deploy", "tests", "drift", "destroy", "keep log", "down"]
-    assert [name for name, _, state in summary.phases if state == "FAILED"] == ["drift check (terraform plan)"]
-    assert summary.problems[0] == "drift check (terraform plan): drift right after apply: 1 resource(s)"
+    assert [name for name, _, state in summary.phases if state == "FAILED"] == ["drift (terraform plan)"]
+    assert summary.problems[0] == "drift (terraform plan): drift after apply: 1 resource(s)"
     assert not summary.ok
 
 
