@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import textwrap
 import time
 import zipfile
 from collections.abc import Iterator
@@ -334,20 +333,18 @@ def terraform_env(tmp_path: Path) -> dict[str, str]:
 def applied_workspace(
     work: Path, terraform_binary: Path, value: str, state: Path | None = None
 ) -> tuple[Path, dict[str, str]]:
-    """A workspace with one built-in ``terraform_data`` resource (no provider, offline), applied with ``value``."""
+    """A stack of one built-in ``terraform_data`` resource (no provider, offline), applied with ``value``.
+
+    Written as ``cdk.tf.json``, the file name and form of the synthesized stack the deploy step reads."""
     work.mkdir(parents=True)
-    backend = f'terraform {{\n  backend "local" {{ path = "{state}" }}\n}}\n' if state is not None else ""
-    (work / "main.tf").write_text(
-        backend
-        + textwrap.dedent(
-            """\
-            variable "value" { type = string }
-            variable "label" { default = "first" }
-            resource "terraform_data" "recorded" { input = var.value }
-            output "label" { value = var.label }
-            """
-        )
-    )
+    stack: dict[str, Any] = {
+        "variable": {"value": {"type": "string"}, "label": {"default": "first"}},
+        "resource": {"terraform_data": {"recorded": {"input": "${var.value}"}}},
+        "output": {"label": {"value": "${var.label}"}},
+    }
+    if state is not None:
+        stack["terraform"] = {"backend": {"local": {"path": str(state)}}}
+    (work / "cdk.tf.json").write_text(json.dumps(stack, indent=2))
     env = terraform_env(work.parent)
     tf = str(terraform_binary)
     run([tf, "init", "-input=false", "-no-color"], env=env, cwd=work, check="terraform init", timeout=120)
