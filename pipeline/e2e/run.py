@@ -1,7 +1,8 @@
 """``make localstack-e2e``: the checked artifact on a fresh LocalStack, the e2e suite, teardown, a summary.
 
 Phases: up -> deploy (terraform apply of the artifact the policy gate passed) -> tests (pytest on
-``tests/localstack``, JUnit XML) -> destroy -> down. Teardown always runs, also after a failure or
+``tests/localstack``, JUnit XML) -> drift check (``terraform plan`` must find nothing to change after the
+apply and the suite) -> destroy -> down. Teardown always runs, also after a failure or
 Ctrl-C; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
 is a failure here). An artifact with deletion protection (production) is not destroyed through
 terraform, which cannot delete its protected tables: the instance is discarded with its state, and
@@ -207,6 +208,8 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
                         if localstack.dump_threads(instance):  # what a stuck LocalStack was doing, before teardown
                             progress("LocalStack's thread stacks were written to its log")
                         raise
+                with phase(summary, "drift (terraform plan)", progress):
+                    deploy.check_no_drift(request.deploy, instance, own, progress)
             except (PipelineError, OSError):
                 pass  # recorded by phase(); teardown follows
             finally:
