@@ -264,6 +264,18 @@ def test_records_are_not_started_without_time_to_finish(aws, rt, visibility) -> 
     assert failures(pp.handler(event, short)) == [event["Records"][0]["messageId"]]
     assert aws.payments() == []
     assert list(visibility.changes) == [event["Records"][0]["receiptHandle"]]
+    with pytest.raises(pp.RedeliveryDeferred) as deferred:
+        pp.record_handler(SQSRecord(event["Records"][0]), short)
+    assert str(deferred.value) == "not processed in this invocation; redelivered after a backoff"
+
+
+def test_a_record_is_started_with_exactly_the_reserve_left(aws, rt, visibility) -> None:
+    """The reserve is the least time a record starts with: at exactly RECORD_TIME_RESERVE_MS it is processed."""
+    enough = FakeContext()
+    enough.get_remaining_time_in_millis = lambda: pp.RECORD_TIME_RESERVE_MS  # type: ignore[method-assign]
+    assert failures(pp.handler(received(aws, message("a")), enough)) == []
+    assert [p["status"] for p in aws.payments()] == ["CAPTURED"]
+    assert visibility.changes == {}
 
 
 def test_a_payment_another_invocation_holds_comes_back_later_without_holding_up_the_batch(
