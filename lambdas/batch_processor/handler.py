@@ -162,15 +162,14 @@ def _finish(
 
 
 def _summary(batch_id: str, item: dict[str, Any]) -> dict[str, Any]:
-    """The batch_status contract view of a batch item."""
+    """The batch_status contract view of a finished batch item (``_finish`` writes the counts and errors with
+    the final status, so an item without them is broken: KeyError, never a made-up 0)."""
     summary: dict[str, Any] = {
         "batch_id": batch_id,
         "status": item["status"],
-        "accepted": int(item.get("accepted", 0)),
-        "rejected": int(item.get("rejected", 0)),
-        "errors": [
-            {"line": int(e["line"]), "code": e["code"], "message": e["message"]} for e in item.get("errors", [])
-        ],
+        "accepted": int(item["accepted"]),
+        "rejected": int(item["rejected"]),
+        "errors": [{"line": int(e["line"]), "code": e["code"], "message": e["message"]} for e in item["errors"]],
     }
     if item.get("failure"):
         summary["failure"] = item["failure"]

@@ -5,6 +5,7 @@ start that a retry repairs; contract-valid requests accepted."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import json
 import re
@@ -319,6 +320,31 @@ def test_idempotency_keys_are_scoped_per_caller(aws, rt, context) -> None:
     assert (a[0], b[0]) == (201, 201)
     assert a[1]["payment_id"] != b[1]["payment_id"]
     assert len(aws.payments()) == 2
+
+
+IAM_USER = "arn:aws:iam::123456789012:user/ops"
+
+
+@pytest.mark.parametrize(
+    ("identity", "scope"),
+    [
+        ({"apiKeyId": "key-a", "userArn": IAM_USER, "caller": "AIDAEXAMPLE"}, "key-a"),
+        ({"userArn": IAM_USER, "caller": "AIDAEXAMPLE"}, IAM_USER),
+        ({"caller": "AIDAEXAMPLE"}, "AIDAEXAMPLE"),
+        ({}, "anonymous"),
+    ],
+    ids=["api-key", "iam-user", "caller", "anonymous"],
+)
+def test_the_payment_a_key_names_is_scoped_by_api_key_else_iam_user_else_caller_else_anonymous(
+    aws, rt, context, identity: dict[str, str], scope: str
+) -> None:
+    """The payment id derives from (caller, Idempotency-Key); it must not change between releases, or a retry
+    after a deploy whose idempotency record expired would make a second payment."""
+    evt = event("POST", "/payments", VALID, key="k")
+    evt["requestContext"]["identity"].update(identity)
+    status, body, _ = call(context, evt)
+    expected = "pay_" + hashlib.sha256(f"api\x00{scope}\x00k".encode()).hexdigest()[:32]
+    assert (status, body["payment_id"]) == (201, expected)
 
 
 # --- hostile input (issue 10, item 4): any body, header or path is a declared 4xx, never a 500 ----------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import hashlib
 import io
 import itertools
 import tracemalloc
@@ -188,6 +189,43 @@ def test_an_amount_equal_to_the_limit_is_accepted_and_one_above_it_refused() -> 
         BatchRow(2, "at", "m_abcdef", 5_000, "EUR", ""),
         LineError(3, "AMOUNT_OVER_LIMIT", "amount is above the configured limit"),
         BatchRow(4, "below", "m_abcdef", 4_999, "EUR", ""),
+    ]
+
+
+def test_the_refusals_across_fields_tell_the_merchant_what_is_wrong() -> None:
+    """What the batch status shows per refused line (never the line's content)."""
+    lines = ("r1,m_abcdef,100,XXX,", "r2,m_abcdef,100000000001,USD,", "r3,m_abcdef,1,USD,", "r3,m_abcdef,2,USD,")
+    items = parse(file(*lines))
+    assert items == [
+        LineError(2, "UNSUPPORTED_CURRENCY", "currency is not a supported ISO 4217 code"),
+        LineError(3, "AMOUNT_OVER_LIMIT", "amount is above the configured limit"),
+        BatchRow(4, "r3", "m_abcdef", 1, "USD", ""),
+        LineError(5, "DUPLICATE_REFERENCE", "reference already used earlier in this file"),
+    ]
+
+
+def home_slot(reference: str, slots: int) -> int:
+    """Where ReferenceSet's probe for ``reference`` starts in a table of ``slots`` slots (its 64-bit BLAKE2b
+    fingerprint, low bit set so that no fingerprint is the empty slot's 0)."""
+    return (int.from_bytes(hashlib.blake2b(reference.encode(), digest_size=8).digest()) | 1) % slots
+
+
+def test_references_that_collide_in_the_duplicate_table_are_told_apart_and_their_repeats_found() -> None:
+    """Open addressing under collisions: three references start at the table's last slot (the probe wraps to
+    slots 0 and 1), a fourth starts at slot 1, taken by then; each is new once and a duplicate after."""
+    parser = BatchParser(BatchLimits(amount_limit=100, max_lines=7))  # ReferenceSet(7): 16 slots
+    last, one = ["ref-11", "ref-27", "ref-31"], "ref-1"
+    assert [home_slot(r, 16) for r in (*last, one)] == [15, 15, 15, 1]  # the premise: they collide
+    order = [*last, one, "ref-31", one, "ref-27"]
+    items = parse(file(*(f"{r},m_abcdef,1,USD," for r in order)), parser)
+    assert [(i.line, i.reference) if isinstance(i, BatchRow) else (i.line, i.code) for i in items] == [
+        (2, "ref-11"),
+        (3, "ref-27"),
+        (4, "ref-31"),
+        (5, "ref-1"),
+        (6, "DUPLICATE_REFERENCE"),
+        (7, "DUPLICATE_REFERENCE"),
+        (8, "DUPLICATE_REFERENCE"),
     ]
 
 

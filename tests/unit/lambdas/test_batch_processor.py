@@ -9,6 +9,7 @@ import pytest
 from contracts import BATCH_STATUS, PAYMENT_MESSAGE, validator
 from lambdas.batch_processor import handler as bp
 from lambdas.shared.batch_csv import BatchLimits
+from lambdas.shared.payments import payment_id_for
 from lambdas.shared.store import TransientError
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
@@ -25,8 +26,12 @@ def rt(aws, clock, monkeypatch):
 
 
 def upload(aws, key: str, *lines: str) -> dict[str, Any]:
-    """Put the object; the S3 ObjectCreated event the bucket notification would send."""
-    body = ("\r\n".join((HEADER, *lines)) + "\r\n").encode()
+    """Put the header and ``lines`` (CRLF); the S3 ObjectCreated event the bucket notification would send."""
+    return put_object(aws, key, ("\r\n".join((HEADER, *lines)) + "\r\n").encode())
+
+
+def put_object(aws, key: str, body: bytes) -> dict[str, Any]:
+    """Put ``body`` as it is; the S3 ObjectCreated event the bucket notification would send."""
     put = aws.session.client("s3").put_object(Bucket=aws.bucket, Key=key, Body=body)
     return {
         "Records": [
@@ -68,6 +73,12 @@ def test_a_file_is_validated_enqueued_and_completed(aws, rt, context, logs) -> N
         assert m["batch_id"] == batch["batch_id"]
     [item] = aws.items("batches")
     assert (item["status"], item["object_key"], int(item["accepted"])) == ("COMPLETED", "incoming/day 1.csv", 23)
+    # When it was received and started (the first clock reading) and finished (the second).
+    assert (item["received_at"], item["started_at"], item["finished_at"]) == (
+        "2026-09-21T14:13:20.000Z",
+        "2026-09-21T14:13:20.000Z",
+        "2026-09-21T14:13:20.001Z",
+    )
     assert f'"correlation_id":"{batch["batch_id"]}"' in logs.getvalue()
 
 
@@ -140,25 +151,47 @@ def test_sends_that_keep_failing_fail_the_invocation_for_a_retry(aws, rt, contex
 
 
 @pytest.mark.parametrize(
-    ("content", "failure"),
-    [(["ref,merchant"], "HEADER_MISMATCH"), ([*lines(3)], "TOO_MANY_LINES")],
+    ("body", "failure"),
+    [
+        (b"ref,merchant\n", f"HEADER_MISMATCH: the first line must be: {HEADER} (line 1)"),
+        ("\n".join((HEADER, *lines(3), "")).encode(), "TOO_MANY_LINES: file has more than 2 data lines (line 4)"),
+        (b"", "EMPTY_FILE: the file is empty"),
+    ],
+    ids=["header", "too-many-lines", "empty"],
 )
-def test_a_refused_file_fails_and_enqueues_nothing(aws, context, monkeypatch, content, failure) -> None:
+def test_a_refused_file_fails_saying_why_and_where_and_enqueues_nothing(
+    aws, context, monkeypatch, body: bytes, failure: str
+) -> None:
+    """The failure names the code, the reason and, when one line is the cause, its number (the header is line 1)."""
     runtime = bp.build_runtime(
         aws.settings, session=aws.session, limits=BatchLimits(amount_limit=10**11, max_lines=2), sleep=lambda _: None
     )
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
-    event = upload(aws, "incoming/a.csv", *lines(0))
-    if failure == "HEADER_MISMATCH":
-        body = b"ref,merchant\n"
-        put = aws.session.client("s3").put_object(Bucket=aws.bucket, Key="incoming/a.csv", Body=body)
-        event["Records"][0]["s3"]["object"].update(versionId=put["VersionId"], size=len(body))
-    else:
-        event = upload(aws, "incoming/a.csv", *content)
-    [batch] = run(context, event)
-    assert batch["status"] == "FAILED"
-    assert batch["failure"].startswith(failure)
+    [batch] = run(context, put_object(aws, "incoming/a.csv", body))
+    assert (batch["status"], batch["failure"]) == ("FAILED", failure)
     assert aws.drain(aws.queue_url) == []
+
+
+def test_a_failure_longer_than_the_contract_allows_is_cut_to_its_300_characters(aws, rt) -> None:
+    """batch_status caps ``failure`` at 300 characters: the stored item and the answer keep its start."""
+    batch_id = bp.batch_id_for(aws.bucket, "incoming/a.csv", "v1")
+    rt.batches.begin(batch_id, bucket=aws.bucket, key="incoming/a.csv", version="v1", at="2026-01-01T00:00:00.000Z")
+    failure = "HEADER_MISMATCH: " + "x" * 400
+    summary = bp._finish(rt, batch_id, "FAILED", 0, 0, [], failure)
+    validator(BATCH_STATUS).validate(summary)
+    [item] = aws.items("batches")
+    assert summary["failure"] == item["failure"] == failure[:300]
+
+
+def test_each_line_names_its_own_payment_and_another_batch_with_the_same_lines_other_ones(aws, rt, context) -> None:
+    """payment_message: the id derives from the batch and the reference (a redelivered line names the same
+    payment); the same references in a new object version are a new batch, so new payments."""
+    first = run(context, upload(aws, "incoming/a.csv", *lines(3)))
+    second = run(context, upload(aws, "incoming/a.csv", *lines(3)))
+    assert first[0]["batch_id"] != second[0]["batch_id"]
+    ids = {(m["batch_id"], m["reference"]): m["payment_id"] for m in aws.drain(aws.queue_url)}
+    assert len(ids) == len(set(ids.values())) == 6
+    assert all(payment_id == payment_id_for(*line) for line, payment_id in ids.items())
 
 
 def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, monkeypatch) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from contracts import PAYMENT, PAYMENT_EVENT, validator
@@ -78,6 +79,21 @@ def test_only_the_bad_messages_are_reported_failed(aws, rt, context) -> None:
     assert sorted(e["event_type"] for e in events) == ["payment.authorized"] * 2 + ["payment.captured"] * 2
     for e in events:
         validator(PAYMENT_EVENT).validate(e)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("{not json", "message body is not JSON"),
+        ({"payment_id": "x"}, "message does not match the payment_message contract"),
+    ],
+    ids=["not-json", "not-the-contract"],
+)
+def test_a_message_that_can_never_succeed_is_refused_saying_why(rt, context, body: Any, reason: str) -> None:
+    """InvalidMessage (no backoff: the queue sends it on to the DLQ) with the reason, never the message's content."""
+    with pytest.raises(pp.InvalidMessage) as refused:
+        pp.record_handler(SQSRecord(sqs_event(body)["Records"][0]), context)
+    assert str(refused.value) == reason
 
 
 def test_a_redelivered_message_changes_nothing_and_publishes_nothing(aws, rt, context) -> None:
@@ -248,6 +264,18 @@ def test_records_are_not_started_without_time_to_finish(aws, rt, visibility) -> 
     assert failures(pp.handler(event, short)) == [event["Records"][0]["messageId"]]
     assert aws.payments() == []
     assert list(visibility.changes) == [event["Records"][0]["receiptHandle"]]
+    with pytest.raises(pp.RedeliveryDeferred) as deferred:
+        pp.record_handler(SQSRecord(event["Records"][0]), short)
+    assert str(deferred.value) == "not processed in this invocation; redelivered after a backoff"
+
+
+def test_a_record_is_started_with_exactly_the_reserve_left(aws, rt, visibility) -> None:
+    """The reserve is the least time a record starts with: at exactly RECORD_TIME_RESERVE_MS it is processed."""
+    enough = FakeContext()
+    enough.get_remaining_time_in_millis = lambda: pp.RECORD_TIME_RESERVE_MS  # type: ignore[method-assign]
+    assert failures(pp.handler(received(aws, message("a")), enough)) == []
+    assert [p["status"] for p in aws.payments()] == ["CAPTURED"]
+    assert visibility.changes == {}
 
 
 def test_a_payment_another_invocation_holds_comes_back_later_without_holding_up_the_batch(

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import uuid
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -209,10 +211,31 @@ def test_settings_read_every_name_the_stack_sets() -> None:
     )
 
 
-def test_a_made_logger_redacts_and_does_not_propagate() -> None:
-    import logging
+class Collecting(logging.Handler):
+    """A handler keeping the messages of the records it is given."""
 
-    made = runtime.make_logger(service="paygate-test-logger")
-    assert made.service == "paygate-test-logger"
-    assert isinstance(made.registered_formatter, runtime.RedactingFormatter)
-    assert logging.getLogger(made.name).propagate is False
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_made_logger_redacts_and_does_not_propagate_to_a_root_handler() -> None:
+    """A root handler writes records unredacted: it must get none, also one added after the logger was made
+    (Powertools filters only the root handlers that exist when it configures a logger; a library calling
+    logging.basicConfig later adds another)."""
+    # A service name of its own: Powertools configures a logger once per name, and a name made earlier in this
+    # process would keep its first formatter and propagate flag whatever make_logger does now.
+    service = f"paygate-test-logger-{uuid.uuid4().hex}"
+    stream, root = io.StringIO(), Collecting()
+    made = runtime.make_logger(service=service, logger_handler=logging.StreamHandler(stream))
+    logging.getLogger().addHandler(root)
+    try:
+        made.info("card 4111 1111 1111 1111")
+    finally:
+        logging.getLogger().removeHandler(root)
+    assert made.service == service
+    assert json.loads(stream.getvalue())["message"] == "card [REDACTED-PAN]"
+    assert root.messages == []

@@ -10,13 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from contracts import PAYMENT_EVENT, WORKFLOW_STATE, validator
+from lambdas.payment_processor import handler as pp
 from lambdas.shared import aws as aws_module
 from lambdas.shared.errors import DomainError, TransitionError
 from lambdas.shared.lifecycle import Event
-from lambdas.shared.payments import new_payment
+from lambdas.shared.payments import new_payment, payment_id_for
 from lambdas.shared.store import PaymentStore, TransientError
 from lambdas.workflow_tasks import handler as wf
-from tests.unit.lambdas.conftest import Failing
+from tests.unit.lambdas.conftest import Failing, FakeContext
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -122,12 +123,21 @@ def test_validate_refuses_a_stored_payment_the_rules_no_longer_accept(rt, contex
 
 
 @pytest.mark.parametrize(
-    "event",
-    [{"task": "refund", "payment": {"payment_id": "pay_" + "1" * 32}}, {"task": "validate", "payment": {"id": "x"}}],
+    ("event", "reason"),
+    [
+        (
+            {"task": "refund", "payment": {"payment_id": "pay_" + "1" * 32}},
+            "task input does not match the workflow_task contract",
+        ),
+        ({"task": "validate", "payment": {"id": "x"}}, "payment state does not match the workflow_state contract"),
+    ],
+    ids=["task", "state"],
 )
-def test_input_outside_the_contract_is_refused(rt, context, event) -> None:
-    with pytest.raises(wf.InvalidTaskInput):
+def test_input_outside_the_contract_is_refused_naming_the_contract_it_breaks(rt, context, event, reason) -> None:
+    """The execution fails with this message (not a payment reason): it says which contract the input broke."""
+    with pytest.raises(wf.InvalidTaskInput) as refused:
         wf.handler(event, context)
+    assert str(refused.value) == reason
 
 
 class AtomicRequests:
@@ -327,3 +337,66 @@ def test_the_reasons_stored_for_a_failure_and_a_decline_without_a_screening_reas
     declined = run(context, "decline", {"payment_id": stored(rt, "2")})
     assert (failed["status"], rt.store.get(failed["payment_id"]).reason) == ("FAILED", "WORKFLOW_ERROR")
     assert (declined["status"], rt.store.get(declined["payment_id"]).reason) == ("DECLINED", "DECLINED")
+
+
+# --- what each step records and refuses, exactly (mutation testing: issue 10, items 17-19) ---------------
+
+
+@pytest.mark.parametrize("task", ["validate", "screen", "notify", "authorize", "record", "decline"])
+def test_every_step_refuses_a_missing_payment_as_payment_not_found(rt, context, task: str) -> None:
+    """Reading it (validate, screen, notify) or moving it (authorize, record, decline): the same code and message."""
+    with pytest.raises(wf.PaymentRefused) as refused:
+        run(context, task, {"payment_id": "pay_" + "d" * 32})
+    assert str(refused.value) == "PAYMENT_NOT_FOUND: payment does not exist"
+
+
+def test_every_state_change_is_audited_with_its_action_the_actor_and_the_time_of_the_change(aws, rt, context) -> None:
+    """The audit trail names what happened, who did it and when, by the injected clock (1 ms a reading)."""
+    captured, declined, failed = stored(rt, "1"), stored(rt, "2"), stored(rt, "3")
+    run(context, "authorize", {"payment_id": captured})  # clock reading 0
+    run(context, "record", {"payment_id": captured})  # 1
+    run(context, "decline", {"payment_id": declined, "reason": "MERCHANT_VELOCITY_EXCEEDED"})  # 2
+    run(context, "fail", {"payment_id": failed})  # 3
+    trail = sorted((a["entity_id"], a["event_id"], a["action"], a["actor"], a["at"]) for a in aws.items("audit-log"))
+    assert trail == [
+        (captured, "00000002#AUTHORIZED", "AUTHORIZE", "workflow_tasks", "2026-09-21T14:13:20.000Z"),
+        (captured, "00000003#CAPTURED", "CAPTURE", "workflow_tasks", "2026-09-21T14:13:20.001Z"),
+        (declined, "00000002#DECLINED", "DECLINE", "workflow_tasks", "2026-09-21T14:13:20.002Z"),
+        (failed, "00000002#FAILED", "FAIL", "workflow_tasks", "2026-09-21T14:13:20.003Z"),
+    ]
+    assert [rt.store.get(p).reason for p in (declined, failed)] == ["MERCHANT_VELOCITY_EXCEEDED", "WORKFLOW_ERROR"]
+
+
+def test_merchant_velocity_is_counted_per_merchant(rt, context) -> None:
+    rt.settings = replace(rt.settings, velocity_per_hour=1)
+    first_a, first_b = stored(rt, "1"), stored(rt, "2", merchant_id="m_bbbbbbbb")
+    second_a = stored(rt, "3")
+    decisions = [run(context, "screen", {"payment_id": p})["decision"] for p in (first_a, first_b, second_a)]
+    assert decisions == ["APPROVE", "APPROVE", "DECLINE"]
+
+
+def test_api_and_batch_payments_of_a_merchant_share_one_velocity_window(aws, rt, clock, context) -> None:
+    """The workflow (API payments) and the payment processor (batch lines) count a merchant's payments in the
+    same window, the clock's whole seconds cut into hours: the limit holds across both channels."""
+    rt.settings = replace(rt.settings, velocity_per_hour=1)
+    processor = pp.build_runtime(rt.settings, session=aws.session, clock=clock.clock())
+    processor.idempotency.register_lambda_context(FakeContext())
+    batch_id = "bat_" + "b" * 32
+    line = {**REQUEST, "reference": "line-2", "message_type": "payment.requested", "batch_id": batch_id, "line": 2}
+    assert processor.process(message={**line, "payment_id": payment_id_for(batch_id, "line-2")})["status"] == "CAPTURED"
+    out = run(context, "screen", {"payment_id": stored(rt)})
+    assert (out["decision"], out["reason"]) == ("DECLINE", "MERCHANT_VELOCITY_EXCEEDED")
+
+
+def test_validate_refuses_a_stored_payment_holding_a_card_number(aws, rt, context) -> None:
+    """Stored before the detector knew that written form (or written by hand): validate screens what is stored."""
+    payment_id = stored(rt)
+    aws.table("payments").update_item(
+        Key={"payment_id": payment_id},
+        UpdateExpression="SET #d = :d",
+        ExpressionAttributeNames={"#d": "description"},
+        ExpressionAttributeValues={":d": "card 4111.1111.1111.1111"},
+    )
+    with pytest.raises(wf.PaymentRefused, match=r"^CARD_DATA_REFUSED: ") as refused:
+        run(context, "validate", {"payment_id": payment_id})
+    assert "4111" not in str(refused.value)
