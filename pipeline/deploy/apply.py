@@ -259,7 +259,9 @@ def check_no_drift(request: DeployRequest, instance: Instance, settings: Setting
     work = work_dir(instance)
     if not state_file(instance).is_file():
         raise PipelineError(f"nothing is deployed to LocalStack at {instance.endpoint}: no {state_file(instance)}")
-    changes = planned_changes(request.terraform, work, _env(settings, request.cli_config), request.parallelism)
+    changes = planned_changes(
+        request.terraform, work, _env(settings, request.cli_config, account_of(work)), request.parallelism
+    )
     seconds = time.monotonic() - started
     if changes:
         raise PipelineError(

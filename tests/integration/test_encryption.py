@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.emulator_gaps import LAMBDA_KMS_KEY, WORKFLOW_ENCRYPTION, Record, observable
 from tests.integration.system import System
 
 
@@ -84,9 +83,7 @@ def test_every_log_group_is_encrypted_with_the_platform_key(system: System, key_
         assert group.get("kmsKeyId") == key_arn, f"{address} ({group['logGroupName']}): {group.get('kmsKeyId')}"
 
 
-def test_every_function_environment_is_encrypted_with_the_platform_key(
-    system: System, key_arn: str, record_testsuite_property: Record
-) -> None:
+def test_every_function_environment_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
     lambda_ = system.client("lambda")
 
     found: dict[str, Any] = {
@@ -95,15 +92,11 @@ def test_every_function_environment_is_encrypted_with_the_platform_key(
 
     reported = {name: configuration.get("KMSKeyArn") for name, configuration in found.items()}
     assert len(reported) == 4
-    if observable(system.target, LAMBDA_KMS_KEY, [key for key in reported.values() if key], record_testsuite_property):
-        assert reported == dict.fromkeys(reported, key_arn)
+    assert reported == dict.fromkeys(reported, key_arn)
 
 
-def test_the_workflow_is_encrypted_with_the_platform_key(
-    system: System, key_arn: str, record_testsuite_property: Record
-) -> None:
+def test_the_workflow_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
     encryption = system.state_machine().get("encryptionConfiguration", {})
 
-    if observable(system.target, WORKFLOW_ENCRYPTION, encryption, record_testsuite_property):
-        assert encryption.get("type") == "CUSTOMER_MANAGED_KMS_KEY", encryption
-        assert system.key_arn_of(encryption["kmsKeyId"]) == key_arn
+    assert encryption.get("type") == "CUSTOMER_MANAGED_KMS_KEY", encryption
+    assert system.key_arn_of(encryption["kmsKeyId"]) == key_arn

@@ -10,7 +10,6 @@ from contracts import METRICS_NAMESPACE
 from stacks import constants
 from stacks.config import MIN_LOG_RETENTION_DAYS
 from tests.integration.deployment import Deployment
-from tests.integration.emulator_gaps import WORKFLOW_TRACING, Record, observable
 from tests.integration.system import System, redrive_target
 
 
@@ -68,9 +67,7 @@ def test_every_dead_letter_queue_function_workflow_and_the_api_is_watched_by_an_
     assert any(namespace == METRICS_NAMESPACE for namespace, *_ in watched), "no alarm on failed workflow starts"
 
 
-def test_the_workflow_logs_every_execution_without_its_data_and_is_traced(
-    system: System, record_testsuite_property: Record
-) -> None:
+def test_the_workflow_logs_every_execution_without_its_data_and_is_traced(system: System) -> None:
     machine = system.state_machine()
     logging = machine.get("loggingConfiguration", {})
     log_groups = {group["arn"].removesuffix(":*") for _, group in system.log_groups()}
@@ -80,8 +77,7 @@ def test_the_workflow_logs_every_execution_without_its_data_and_is_traced(
     assert len(destinations) == 1 and destinations[0].removesuffix(":*") in log_groups, destinations
     assert machine["type"] == "STANDARD"
     tracing = machine.get("tracingConfiguration", {})
-    if observable(system.target, WORKFLOW_TRACING, tracing, record_testsuite_property):
-        assert tracing.get("enabled") is True, tracing
+    assert tracing.get("enabled") is True, tracing
 
 
 def test_the_api_stage_writes_access_logs_without_bodies_and_is_traced(system: System, deployment: Deployment) -> None:
