@@ -23,7 +23,7 @@ from pipeline.build import artifact
 from pipeline.build.artifact import Artifact
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import sha256_file
-from pipeline.core.runner import Completed
+from pipeline.core.runner import CommandFailed, Completed
 from pipeline.core.settings import Settings
 from pipeline.promote import review as plan_review
 from pipeline.promote import run as promote
@@ -501,3 +501,58 @@ def test_a_plan_refused_by_the_gate_leaves_nothing_that_could_be_approved(
     assert not request.plan_file.exists()
     assert not request.review_file.exists()
     assert not (request.work_root / promote.PLAN_DIGEST_FILE).exists()
+
+
+def test_an_undeclared_environment_is_refused_naming_the_declared_ones(
+    scratch_repo: Path, make_settings: SettingsFactory
+) -> None:
+    from pipeline.promote import command
+
+    (scratch_repo / "environments").mkdir()
+    (scratch_repo / "environments" / "staging.toml").write_text("", encoding="utf-8")
+    with pytest.raises(Refusal, match=r"environment 'prod' cannot be promoted: .*declared: staging") as refused:
+        command.environment(make_settings(), "prod")
+    assert refused.value.reason is Reason.UNDECLARED_ENVIRONMENT
+
+
+def test_a_stale_saved_plan_and_a_failed_apply_are_told_apart(
+    saved: tuple[promote.Request, promote.Context], make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request, ctx = saved
+    monkeypatch.setattr(promote, "prepare_stack", lambda *_: request.work_root)
+    monkeypatch.setattr(promote, "terraform_init", lambda *_: None)
+    monkeypatch.setattr(promote, "_tf_env", lambda *_: {})
+    for output, reason in (
+        ("Error: Saved plan is stale", Reason.PLAN_STALE),
+        ("Error: creating SQS Queue: AccessDenied", Reason.APPLY_FAILED),
+    ):
+
+        def fail(command: list[str], *, said: str = output, **_: object) -> Completed:
+            raise CommandFailed("terraform apply of the saved plan", Completed(command, 1, said, ""))
+
+        monkeypatch.setattr(promote, "stream", fail)
+        outcome = promote.Outcome("production", "bob@example.com", plan_sha256=sha256_file(request.plan_file))
+        with pytest.raises(Refusal) as refused:
+            promote.apply(request, make_settings(), ctx, outcome, lambda _: None, lambda *_: None)
+        assert refused.value.reason is reason
+        assert request.plan_file.is_file()  # not applied: the saved plan stays for a new decision
+
+
+def test_a_failing_post_deploy_suite_refuses_and_names_its_counts(
+    tmp_path: Path, make_settings: SettingsFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.promote import integration
+
+    junit = tmp_path / "junit.xml"
+
+    def suite(command: list[str], **_: object) -> Completed:
+        assert "--target=localstack" in command and "--account-id=000000000000" in command
+        junit.write_text('<testsuite tests="47" failures="1" errors="0" skipped="1"/>', encoding="utf-8")
+        raise CommandFailed("the post-deploy suite", Completed(command, 1, "", ""))
+
+    monkeypatch.setattr(integration, "stream", suite)
+    with pytest.raises(Refusal, match="47 run, 1 failed, 0 errors, 1 skipped") as refused:
+        integration.run_suite(make_settings(), EMULATED, tmp_path / "o.json", tmp_path, junit, lambda _: None)
+    assert refused.value.reason is Reason.INTEGRATION_FAILED
+    aws = integration.command(PRODUCTION, tmp_path / "o.json", tmp_path, junit)
+    assert "--target=aws" in aws and "--region=eu-west-1" in aws and not any("endpoint" in a for a in aws)
