@@ -556,3 +556,35 @@ def test_a_failing_post_deploy_suite_refuses_and_names_its_counts(
     assert refused.value.reason is Reason.INTEGRATION_FAILED
     aws = integration.command(PRODUCTION, tmp_path / "o.json", tmp_path, junit)
     assert "--target=aws" in aws and "--region=eu-west-1" in aws and not any("endpoint" in a for a in aws)
+
+
+@mock_aws
+def test_applied_plans_come_from_a_verified_trail_and_a_tampered_trail_refuses_the_apply(
+    make_settings: SettingsFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from pipeline.evidence import signing
+    from pipeline.promote import audit, command
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = make_settings()
+    key = signing.local_signing_key(settings.repo_root / command.KEYS_DIR)
+    made = boto3.session.Session(region_name="eu-west-1")
+    s3 = made.client("s3")
+    s3.create_bucket(Bucket="state-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    store = audit.S3Store(s3, "state-bucket", audit.s3_prefix("production"))
+    now = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
+    for n, (result, plan) in enumerate((("planned", "1" * 64), ("applied", "1" * 64), ("refused", "2" * 64))):
+        event = audit.PromotionEvent("bob", "production", "c0ffee", result, f"the run {result}", plan_sha256=plan)
+        audit.append(store, event, key, now + dt.timedelta(minutes=n))
+    trust = SimpleNamespace(evidence=SimpleNamespace(trusted_keys=(), accept_local_keys=True))
+    read = command.applied_plans(settings, command.Environment(trust, PRODUCTION))  # type: ignore[arg-type]
+    assert read(PRODUCTION, made) == frozenset({"1" * 64})
+    first = audit.record_name(1)
+    body = s3.get_object(Bucket="state-bucket", Key=store.prefix + first)["Body"].read()
+    s3.put_object(Bucket="state-bucket", Key=store.prefix + first, Body=body.replace(b'"', b"'", 1))
+    with pytest.raises(Refusal, match="does not verify") as refused:
+        read(PRODUCTION, made)
+    assert refused.value.reason is Reason.AUDIT_TRAIL_BROKEN
