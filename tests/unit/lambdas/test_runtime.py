@@ -239,3 +239,4 @@ def test_a_made_logger_redacts_and_does_not_propagate_to_a_root_handler() -> Non
     assert made.service == service
     assert json.loads(stream.getvalue())["message"] == "card [REDACTED-PAN]"
     assert root.messages == []
+    assert logging.getLogger(service).propagate is False
