@@ -285,6 +285,7 @@ audit-verify: doctor ## Verify ENV's audit trail of promotions (<state bucket>/<
 # check -> audit verify -> down (always). Needs this artifact's evidence (make verify + make localstack-e2e).
 PROMOTE_LOCALSTACK_DIR := $(BUILD)/localstack-promote
 promote-localstack: localstack-venv synth ## The promote path on a fresh LocalStack (ENV of kind localstack): plan, approve by hash, apply, integration, drift, audit verify
+	@mkdir -p $(PROMOTE_LOCALSTACK_DIR) && ln -sfn $(CURDIR)/$(BUILD)/localstack/venv $(PROMOTE_LOCALSTACK_DIR)/venv
 	@export PAYGATE_LOCALSTACK_DIR=$(PROMOTE_LOCALSTACK_DIR); status=0; t0=$$EPOCHREALTIME; \
 	phase() { printf 'promote-localstack: %-28s %6.1f s\n' "$$1" "$$(awk "BEGIN{print $$EPOCHREALTIME - $$t0}")"; t0=$$EPOCHREALTIME; }; \
 	{ $(PIPELINE) localstack-up --port 0 && phase "LocalStack up" && \
