@@ -941,8 +941,8 @@ def account_scope(value: str, references_caller: bool, own_accounts: frozenset[s
 
     Own: this stack's account as Terraform gives it (``${data.aws_caller_identity.x.account_id}`` in the
     account field, or any object the stack declares or reads: ``${aws_iam_role.r.arn}``), or a literal account
-    id in ``own_accounts`` (in a plan, the accounts :func:`own_accounts` knows: the resource's own ARN, the
-    ARNs of the resources its configuration references, the caller identity it references). Any other literal
+    id in ``own_accounts`` (in a plan, the accounts :func:`own_accounts` knows: the resource's own ARN or that
+    of the resource it attaches to, the caller identity it references). Any other literal
     account id is outside (the stack never writes its own account literally), except in a plan whose
     configuration referenced the caller identity: there it may be this account, so it is unknown (the
     synthesized JSON, where the reference is still visible, decides). ``var``/``local`` inputs are unknown.
@@ -1114,29 +1114,58 @@ def _computed_arn_account(stack: Stack, address: str) -> str | None:
     return arn_account(block.get("arn"))
 
 
+# Resources that attach a policy or a permission to another resource (AWS provider 5.100.0): the arguments
+# naming that resource, whose account is the policy's own account.
+ATTACHED_TO: dict[str, tuple[str, ...]] = {
+    "aws_kms_key_policy": ("key_id",),
+    "aws_kms_grant": ("key_id",),
+    "aws_sqs_queue_policy": ("queue_url",),
+    "aws_sns_topic_policy": ("arn",),
+    "aws_s3_bucket_policy": ("bucket",),
+    "aws_s3control_access_point_policy": ("access_point_arn",),
+    "aws_api_gateway_rest_api_policy": ("rest_api_id",),
+    "aws_dynamodb_resource_policy": ("resource_arn",),
+    "aws_secretsmanager_secret_policy": ("secret_arn",),
+    "aws_cloudwatch_log_destination_policy": ("destination_name",),
+    "aws_cloudwatch_event_bus_policy": ("event_bus_name",),
+    "aws_cloudwatch_event_permission": ("event_bus_name",),
+    "aws_ecr_repository_policy": ("repository",),
+    "aws_efs_file_system_policy": ("file_system_id",),
+    "aws_backup_vault_policy": ("backup_vault_name",),
+    "aws_opensearch_domain_policy": ("domain_name",),
+    "aws_elasticsearch_domain_policy": ("domain_name",),
+    "aws_lambda_permission": ("function_name",),
+    "aws_lambda_layer_version_permission": ("layer_name",),
+}
+
+
 def own_accounts(check: Any, conf: Mapping[str, Any]) -> frozenset[str]:
     """Literal account ids a plan shows to be this account, for the resource ``check`` is scanning.
 
-    In a plan the provider's own values are known for existing objects: the account in the resource's own ARN
-    (its ``arn`` attribute, when the configuration does not set it), in the ARN of every resource of the stack
-    its configuration references (a principal ``aws_iam_role.r.arn`` becomes ``arn:aws:iam::<account>:role/r``),
-    and the ``account_id`` of a ``data "aws_caller_identity"`` it references. Empty for ``terraform_json`` (the
-    references are still visible there) and when the input cannot be found: a literal account then stays
-    outside (:func:`account_scope`).
+    In a plan the provider's values are known for existing objects, so a resource's own account is known from
+    its own ARN (its ``arn`` attribute, when the configuration does not set it) or, for a policy or permission
+    attached to another resource (:data:`ATTACHED_TO`), from the ARN of the resource of the stack it names (an
+    ``aws_sns_topic_policy``'s topic); and this account from the ``account_id`` of a
+    ``data "aws_caller_identity"`` its configuration references. Empty for ``terraform_json`` (the references
+    are still visible there) and when the input cannot be found: a literal account then stays outside
+    (:func:`account_scope`). Another managed resource's ARN does not count: it may name another account.
     """
     located = locate(check, conf) if _PLAN_ADDRESS in conf else None
     if located is None:
         return frozenset()
     stack, address = located
     found = {_computed_arn_account(stack, address)}
+    for attribute in ATTACHED_TO.get(address.split(".")[0], ()):
+        for text in stack.references(address, attribute):
+            block = parse_reference(text).block
+            if block and not block.startswith(("data.", "var.", "local.", "module.")):
+                found.add(_computed_arn_account(stack, block))
     for text in stack.references(address):
         block = parse_reference(text).block
         if block.startswith("data.aws_caller_identity."):
             caller = stack.block(block)
             account = unwrap(caller.get("account_id")) if caller is not None else None
             found.add(account if isinstance(account, str) and _ACCOUNT_ID.match(account) else None)
-        elif block and not block.startswith(("data.", "var.", "local.", "module.")):
-            found.add(_computed_arn_account(stack, block))
     return frozenset(a for a in found if a)
 
 

@@ -136,14 +136,18 @@ class Stack:
         expressions = self.configuration.get(_INDEX.sub("", address))
         return isinstance(expressions, Mapping) and attribute in expressions
 
-    def references(self, address: str) -> tuple[str, ...]:
-        """Every reference the configuration of the block at ``address`` makes, as Terraform spells it
-        (``aws_iam_role.r.arn``, ``aws_iam_role.r``, ``data.aws_caller_identity.c.account_id``), in order."""
+    def references(self, address: str, attribute: str | None = None) -> tuple[str, ...]:
+        """Every reference the configuration of the block at ``address`` (only of its ``attribute``, if given)
+        makes, as Terraform spells it (``aws_iam_role.r.arn``, ``aws_iam_role.r``,
+        ``data.aws_caller_identity.c.account_id``), in order."""
         if self.configuration is None:
-            block = self.block(address)
-            found = [p.text for text in _texts(block) for p in template(text) if isinstance(p, Reference)]
+            node: Any = self.block(address)
+            node = node.get(attribute) if attribute is not None and node is not None else node
+            found = [p.text for text in _texts(node) for p in template(text) if isinstance(p, Reference)]
         else:
-            found = list(_plan_references(self.configuration.get(_INDEX.sub("", address))))
+            node = self.configuration.get(_INDEX.sub("", address))
+            node = node.get(attribute) if attribute is not None and isinstance(node, Mapping) else node
+            found = list(_plan_references(node))
         return tuple(dict.fromkeys(found))
 
 

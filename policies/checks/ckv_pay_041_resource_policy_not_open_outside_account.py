@@ -31,9 +31,9 @@ class ResourcePolicyNotOpenOutsideAccount(BaseResourceCheck):
     resources), Lambda permissions, KMS grants and the statements with a principal of
     ``data "aws_iam_policy_document"``. Deny statements never fail.
 
-    In a plan, references arrive as literals: an account id equal to the resource's own account (its ARN, for
-    an existing resource), to the account of a resource its configuration references, or to the caller
-    identity it references is this account (``lib.own_accounts``); any other literal account is outside, and
+    In a plan, references arrive as literals: an account id equal to the resource's own account (its ARN, or
+    that of the resource it attaches a policy to, for an existing resource) or to the caller identity its
+    configuration references is this account (``lib.own_accounts``); any other literal account is outside, and
     UNKNOWN only while the plan does not show the caller identity it references (``lib.caller_unresolved``).
     A plan's read-back of a policy another resource sets (a topic's ``aws_sns_topic_policy``) is judged at
     that resource (``lib.set_elsewhere``).

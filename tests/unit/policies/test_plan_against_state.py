@@ -120,6 +120,24 @@ def _foreign_account_in_topic_policy(plan: Plan) -> None:
     set_planned(plan, ALARMS_TOPIC_POLICY, "policy", policy_text)
 
 
+def _foreign_account_of_a_referenced_resource(plan: Plan) -> None:
+    """The topic policy grants the account of a subscription it references (a subscription's ARN is in the topic
+    owner's account): only the topic's own account and the caller identity are this account."""
+    subscription = "aws_sns_topic_subscription.partner_9A8B7C6D"
+    arn = f"arn:aws:sns:us-east-1:{FOREIGN}:partner-events:0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+    values = {"arn": arn, "id": arn, "protocol": "sqs", "topic_arn": f"arn:aws:sns:us-east-1:{FOREIGN}:partner-events"}
+    add_existing(plan, subscription, values, {"protocol": {"constant_value": "sqs"}})
+    configured(plan, ALARMS_TOPIC_POLICY)["policy"]["references"] += [f"{subscription}.arn", subscription]
+    _foreign_account_in_topic_policy(plan)
+
+
+def _topic_policy_without_caller_identity(plan: Plan) -> None:
+    """The topic policy writes the account through its topic only: the topic's ARN (the resource it attaches
+    to) shows the literal account is this one."""
+    expression = configured(plan, ALARMS_TOPIC_POLICY)["policy"]
+    expression["references"] = [r for r in expression["references"] if "caller_identity" not in r]
+
+
 def _topic_policy_set_outside_terraform(plan: Plan) -> None:
     """No resource sets the alarms topic's policy: its read-back is judged at the topic, where the literal
     account id read back from state equals the account of the topic's own ARN."""
@@ -190,6 +208,14 @@ VARIANTS: dict[str, tuple[Callable[[Plan], None], dict[tuple[str, str], str]]] =
     "foreign_account_in_topic_policy": (
         _foreign_account_in_topic_policy,
         {("CKV_PAY_041", ALARMS_TOPIC_POLICY): "failed", ("CKV_PAY_041", ALARMS_TOPIC): "passed"},
+    ),
+    "foreign_account_of_a_referenced_resource": (
+        _foreign_account_of_a_referenced_resource,
+        {("CKV_PAY_041", ALARMS_TOPIC_POLICY): "failed"},
+    ),
+    "topic_policy_without_caller_identity": (
+        _topic_policy_without_caller_identity,
+        {("CKV_PAY_041", ALARMS_TOPIC_POLICY): "passed"},
     ),
     "topic_policy_set_outside_terraform": (
         _topic_policy_set_outside_terraform,

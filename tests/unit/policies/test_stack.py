@@ -190,10 +190,13 @@ def test_a_plan_tells_what_the_configuration_wrote_from_what_the_provider_read_b
     assert plan.is_plan
     assert plan.declares(role, "name") and not plan.declares(role, "inline_policy") and not plan.declares(role, "arn")
     assert plan.references(role) == ("data.aws_caller_identity.c.account_id", "data.aws_caller_identity.c", "var.team")
+    assert plan.references(role, "name") == ()
+    assert plan.references(role, "tags") == ("var.team",)
     synthesized = a_stack(aws_iam_role__r={"name": "r", "policy": "arn:${data.aws_partition.p.partition}:${var.x}"})
     assert not synthesized.is_plan
     assert synthesized.declares(role, "name") and not synthesized.declares(role, "inline_policy")
     assert synthesized.references(role) == ("data.aws_partition.p.partition", "var.x")
+    assert synthesized.references(role, "name") == ()
 
 
 # --- keys ---------------------------------------------------------------------------------------------------------
