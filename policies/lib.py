@@ -16,7 +16,7 @@ from typing import Any
 
 from checkov.common.models.enums import CheckResult
 
-from policies.stack import Reference, Stack, locate, template
+from policies.stack import Reference, Stack, locate, parse_reference, template
 
 _REFERENCE = re.compile(
     r"^(?:\$\{)?(?:(?:data\.)?aws_[a-z0-9_]+\.[\w\-.\[\]\"*]+|(?:var|local|module)\.[\w\-.\[\]\"*]+)\}?$"
@@ -426,6 +426,8 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 # Checkov adds the references of a plan resource's configuration here (the values are already substituted).
 _PLAN_REFERENCES = "references_"
 _CALLER_IDENTITY = "data.aws_caller_identity."
+# Checkov sets this on every resource of a plan (its address), never in terraform_json.
+_PLAN_ADDRESS = "__address__"
 # Statements that only let a principal assume the role (trust policies): a service principal there acts for
 # this account's resources only, because attaching the role to a resource needs iam:PassRole in this account.
 _TRUST_ACTIONS = frozenset(
@@ -659,14 +661,24 @@ def policy_document_data(conf: dict[str, Any]) -> Document:
     return Document(tuple(merged), unresolved, malformed)
 
 
-def identity_documents(conf: dict[str, Any], entity_type: str) -> list[Document]:
+def identity_documents(conf: dict[str, Any], entity_type: str, check: Any = None) -> list[Document]:
     """The identity-policy documents of a resource (``policy``; a role's ``inline_policy`` blocks) or of a
-    ``data "aws_iam_policy_document"`` (only its statements without a principal)."""
+    ``data "aws_iam_policy_document"`` (only its statements without a principal).
+
+    ``check``: the check scanning ``conf``, to find the rest of its input. Given one, a plan's read-back of an
+    inline policy another block sets (an ``aws_iam_role_policy`` of this role: :func:`set_elsewhere`) is left
+    out: that block's document is judged, and waived, at its own address.
+    """
     if entity_type == POLICY_DOCUMENT:
         document = policy_document_data(conf)
         return [replace(document, statements=tuple(s for s in document.statements if s.principals is None))]
     if entity_type == "aws_iam_role":
-        return [parse_policy(b.get("policy")) for b in _blocks(conf.get("inline_policy")) if b.get("policy")]
+        elsewhere = set_elsewhere(check, conf, "inline_policy") if check is not None else NOWHERE
+        return [
+            parse_policy(b.get("policy"))
+            for b in _blocks(conf.get("inline_policy"))
+            if b.get("policy") and not elsewhere.covers((strings(b.get("name")) or (None,))[0])
+        ]
     if entity_type == "aws_ssoadmin_permission_set_inline_policy":
         return [parse_policy(conf.get("inline_policy"))]
     return [parse_policy(conf.get("policy"))]
@@ -705,16 +717,24 @@ def _permission_statement(conf: dict[str, Any], entity_type: str) -> Statement:
     )
 
 
-def resource_policy_documents(conf: dict[str, Any], entity_type: str) -> list[Document]:
+def resource_policy_documents(conf: dict[str, Any], entity_type: str, check: Any = None) -> list[Document]:
     """The resource-based policies (statements with a principal) of a resource or of a
     ``data "aws_iam_policy_document"``: key, queue, topic, bucket, API, table and trust policies, Lambda
-    permissions and KMS grants."""
+    permissions and KMS grants.
+
+    ``check``: as for :func:`identity_documents`; a plan's read-back of a policy another block sets (the
+    ``aws_sns_topic_policy`` of a topic, the ``aws_s3_bucket_policy`` of a bucket ...) is left out.
+    """
     if entity_type == POLICY_DOCUMENT:
         document = policy_document_data(conf)
         return [replace(document, statements=tuple(s for s in document.statements if s.principals is not None))]
     if entity_type in PERMISSION_RESOURCES:
         return [Document((_permission_statement(conf, entity_type),))]
-    return [parse_policy(conf.get(attribute)) for attribute in RESOURCE_POLICY_ATTRIBUTES.get(entity_type, ())]
+    return [
+        parse_policy(conf.get(attribute))
+        for attribute in RESOURCE_POLICY_ATTRIBUTES.get(entity_type, ())
+        if check is None or not set_elsewhere(check, conf, attribute).whole
+    ]
 
 
 def register_for_policy_documents(check: Any) -> None:
@@ -898,14 +918,34 @@ def references_caller_identity(conf: dict[str, Any]) -> bool:
     return any(str(r).startswith(_CALLER_IDENTITY) for r in strings(conf.get(_PLAN_REFERENCES)))
 
 
-def account_scope(value: str, references_caller: bool) -> str:
+def caller_unresolved(check: Any, conf: dict[str, Any]) -> bool:
+    """In a plan, whether the configuration referenced a ``data "aws_caller_identity"`` whose account the plan
+    does not show (``references_caller`` of :func:`account_scope`: a literal account id may then be it).
+
+    A plan that read the caller identity shows its ``account_id`` (:func:`own_accounts` counts it as this
+    account), so no other literal account can be it. True when the input cannot be found.
+    """
+    if not references_caller_identity(conf):
+        return False
+    located = locate(check, conf)
+    if located is None:
+        return True
+    stack, address = located
+    callers = {parse_reference(t).block for t in stack.references(address) if t.startswith(_CALLER_IDENTITY)}
+    accounts = [unwrap((stack.block(caller) or {}).get("account_id")) for caller in callers]
+    return not accounts or not all(isinstance(a, str) and _ACCOUNT_ID.match(a) for a in accounts)
+
+
+def account_scope(value: str, references_caller: bool, own_accounts: frozenset[str] = frozenset()) -> str:
     """``own``, ``outside`` or ``unknown``: which account an account id, principal ARN or source ARN names.
 
     Own: this stack's account as Terraform gives it (``${data.aws_caller_identity.x.account_id}`` in the
-    account field, or any object the stack declares or reads: ``${aws_iam_role.r.arn}``). A literal account
-    id is outside (the stack never writes its own account literally), except in a plan whose configuration
-    referenced the caller identity: there it may be this account, so it is unknown (the synthesized JSON,
-    where the reference is still visible, decides). ``var``/``local`` inputs are unknown.
+    account field, or any object the stack declares or reads: ``${aws_iam_role.r.arn}``), or a literal account
+    id in ``own_accounts`` (in a plan, the accounts :func:`own_accounts` knows: the resource's own ARN or that
+    of the resource it attaches to, the caller identity it references). Any other literal
+    account id is outside (the stack never writes its own account literally), except in a plan whose
+    configuration referenced the caller identity: there it may be this account, so it is unknown (the
+    synthesized JSON, where the reference is still visible, decides). ``var``/``local`` inputs are unknown.
     """
     text = value.strip()
     if is_reference(text):
@@ -924,11 +964,13 @@ def account_scope(value: str, references_caller: bool) -> str:
         reference = interpolations[int(token.group(1))]
         return "unknown" if is_input_reference(reference) else "own"
     if _ACCOUNT_ID.match(account):
+        if account in own_accounts:
+            return "own"
         return "unknown" if references_caller else "outside"
     return "outside"
 
 
-def principal_scope(principal: Principal, references_caller: bool) -> str:
+def principal_scope(principal: Principal, references_caller: bool, own_accounts: frozenset[str] = frozenset()) -> str:
     """``own``, ``anyone``, ``service``, ``federated``, ``outside`` or ``unknown`` for one statement principal.
 
     A ``Federated`` principal is the identity provider's users (GitHub workflows, Cognito identities, SAML
@@ -942,7 +984,7 @@ def principal_scope(principal: Principal, references_caller: bool) -> str:
         return "federated"
     if has_wildcard(principal.value):
         return "anyone"
-    return account_scope(principal.value, references_caller)
+    return account_scope(principal.value, references_caller, own_accounts)
 
 
 # Condition keys that tie a grant to this account or to a named source (AWS IAM User Guide, "AWS global
@@ -959,7 +1001,7 @@ PIN_FEDERATION_KEY_SUFFIXES = (":aud", ":sub", ":app_id")
 _PINNING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
 
 
-def _pin_value(key: str, value: str, references_caller: bool) -> str:
+def _pin_value(key: str, value: str, references_caller: bool, own_accounts: frozenset[str]) -> str:
     if key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
         # "sts.amazonaws.com" is the audience of every token issued for AWS (GitHub's default): it names no one.
         generic = key.endswith(":aud") and value.strip().lower() == "sts.amazonaws.com"
@@ -969,7 +1011,7 @@ def _pin_value(key: str, value: str, references_caller: bool) -> str:
     if key in PIN_ACCOUNT_KEYS:
         if has_wildcard(value):
             return "unpinned"
-        scope = account_scope(value, references_caller)
+        scope = account_scope(value, references_caller, own_accounts)
     else:  # an ARN: a named source (resource_scope), or anything in this account
         named = resource_scope(value) if value.strip() else "wide"
         if named == "named":
@@ -977,13 +1019,13 @@ def _pin_value(key: str, value: str, references_caller: bool) -> str:
         fields = _mask(value.strip())[0].split(":", 5)
         if len(fields) == 6 and _WILDCARD.search(fields[4]):
             return "unpinned"
-        scope = account_scope(value, references_caller)
+        scope = account_scope(value, references_caller, own_accounts)
         if scope == "outside" and named == "unknown":
             scope = "unknown"
     return {"own": "pinned", "unknown": "unknown"}.get(scope, "unpinned")
 
 
-def condition_pin(condition: Condition, references_caller: bool) -> str:
+def condition_pin(condition: Condition, references_caller: bool, own_accounts: frozenset[str] = frozenset()) -> str:
     """``pinned``, ``unpinned`` or ``unknown``: does this condition confine the grant to this account or to a
     named source? Only positive operators pin (``StringEquals``, ``StringLike``, ``ArnEquals``, ``ArnLike``,
     ``ForAnyValue:`` forms); ``...IfExists`` holds when the key is absent and ``ForAllValues:`` when the set is
@@ -998,29 +1040,32 @@ def condition_pin(condition: Condition, references_caller: bool) -> str:
     pin_keys = PIN_ACCOUNT_KEYS | PIN_ARN_KEYS | PIN_ORGANIZATION_KEYS
     if key not in pin_keys and not key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
         return "unpinned"
-    results = {_pin_value(key, value, references_caller) for value in condition.values}
+    results = {_pin_value(key, value, references_caller, own_accounts) for value in condition.values}
     if "unpinned" in results:
         return "unpinned"
     return "unknown" if "unknown" in results else "pinned"
 
 
-def statement_exposure(statement: Statement, references_caller: bool) -> str:
+def statement_exposure(
+    statement: Statement, references_caller: bool, own_accounts: frozenset[str] = frozenset()
+) -> str:
     """``closed``, ``open`` or ``unknown``: whether an Allow lets in a principal outside this account (anyone,
     another account, a service acting for any account, a federated identity provider's users) without a
     condition pinning it to this account or a named source (a named audience/subject for federation). Deny
     statements and statements without a principal are closed. Service principals in a trust statement
     (``sts:AssumeRole``) are closed: a service assumes a role only for a resource it was passed to, which
-    takes ``iam:PassRole`` in this account."""
+    takes ``iam:PassRole`` in this account. ``own_accounts``: literal account ids known to be this account
+    (:func:`account_scope`)."""
     if not statement.allows or statement.principals is None:
         return "closed"
     if statement.not_principal:
         needs = ["anyone"]
     else:
-        scopes = [principal_scope(p, references_caller) for p in statement.principals]
+        scopes = [principal_scope(p, references_caller, own_accounts) for p in statement.principals]
         needs = [s for s in scopes if s != "own" and not (s == "service" and statement.lets_assume_role)]
     if not needs:
         return "closed"
-    pins = {condition_pin(c, references_caller) for c in statement.conditions}
+    pins = {condition_pin(c, references_caller, own_accounts) for c in statement.conditions}
     if "pinned" in pins:
         return "closed"
     if "unknown" in pins or all(n == "unknown" for n in needs):
@@ -1039,3 +1084,212 @@ MANAGED_POLICY_ATTACHMENTS = [
     "aws_iam_group_policy_attachments_exclusive",
     "aws_ssoadmin_managed_policy_attachment",
 ]
+
+
+# --- plans made against existing state -----------------------------------------------------------------------------
+# A plan of a stack that is already deployed knows every attribute of each existing resource (Terraform docs,
+# "JSON Output Format": ``planned_values`` holds the values, ``configuration`` the expressions and their
+# ``references``). Two things change against a plan made against empty state, and both are read here from the
+# configuration the plan carries (``policies.stack.Stack.declares`` / ``references``):
+# * values the configuration took from other objects arrive as literals: a role ARN, the caller's account id;
+# * an Optional+Computed attribute the configuration does not set holds the provider's read-back of the real
+#   object, e.g. a role's ``inline_policy`` is what its ``aws_iam_role_policy`` resources wrote.
+
+_ARN_ACCOUNT = re.compile(r"^arn:[^:]+:[^:]+:[^:]*:(\d{12}):")
+
+
+def arn_account(value: Any) -> str | None:
+    """The account id field of a literal ARN (``arn:aws:sns:us-east-1:123456789012:t`` -> ``123456789012``);
+    None for anything else and for ARNs without one (S3 buckets: ``arn:aws:s3:::name``)."""
+    value = unwrap(value)
+    match = _ARN_ACCOUNT.match(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def _computed_arn_account(stack: Stack, address: str) -> str | None:
+    """The account of the block's ``arn`` when the provider computed it (the configuration does not set it)."""
+    block = stack.block(address)
+    if block is None or stack.declares(address, "arn"):
+        return None
+    return arn_account(block.get("arn"))
+
+
+# Resources that attach a policy or a permission to another resource (AWS provider 5.100.0): the arguments
+# naming that resource, whose account is the policy's own account.
+ATTACHED_TO: dict[str, tuple[str, ...]] = {
+    "aws_kms_key_policy": ("key_id",),
+    "aws_kms_grant": ("key_id",),
+    "aws_sqs_queue_policy": ("queue_url",),
+    "aws_sns_topic_policy": ("arn",),
+    "aws_s3_bucket_policy": ("bucket",),
+    "aws_s3control_access_point_policy": ("access_point_arn",),
+    "aws_api_gateway_rest_api_policy": ("rest_api_id",),
+    "aws_dynamodb_resource_policy": ("resource_arn",),
+    "aws_secretsmanager_secret_policy": ("secret_arn",),
+    "aws_cloudwatch_log_destination_policy": ("destination_name",),
+    "aws_cloudwatch_event_bus_policy": ("event_bus_name",),
+    "aws_cloudwatch_event_permission": ("event_bus_name",),
+    "aws_ecr_repository_policy": ("repository",),
+    "aws_efs_file_system_policy": ("file_system_id",),
+    "aws_backup_vault_policy": ("backup_vault_name",),
+    "aws_opensearch_domain_policy": ("domain_name",),
+    "aws_elasticsearch_domain_policy": ("domain_name",),
+    "aws_lambda_permission": ("function_name",),
+    "aws_lambda_layer_version_permission": ("layer_name",),
+}
+
+
+def own_accounts(check: Any, conf: Mapping[str, Any]) -> frozenset[str]:
+    """Literal account ids a plan shows to be this account, for the resource ``check`` is scanning.
+
+    In a plan the provider's values are known for existing objects, so a resource's own account is known from
+    its own ARN (its ``arn`` attribute, when the configuration does not set it) or, for a policy or permission
+    attached to another resource (:data:`ATTACHED_TO`), from the ARN of the resource of the stack it names (an
+    ``aws_sns_topic_policy``'s topic); and this account from the ``account_id`` of a
+    ``data "aws_caller_identity"`` its configuration references. Empty for ``terraform_json`` (the references
+    are still visible there) and when the input cannot be found: a literal account then stays outside
+    (:func:`account_scope`). Another managed resource's ARN does not count: it may name another account.
+    """
+    located = locate(check, conf) if _PLAN_ADDRESS in conf else None
+    if located is None:
+        return frozenset()
+    stack, address = located
+    found = {_computed_arn_account(stack, address)}
+    for attribute in ATTACHED_TO.get(address.split(".")[0], ()):
+        for text in stack.references(address, attribute):
+            block = parse_reference(text).block
+            if block and not block.startswith(("data.", "var.", "local.", "module.")):
+                found.add(_computed_arn_account(stack, block))
+    for text in stack.references(address):
+        block = parse_reference(text).block
+        if block.startswith("data.aws_caller_identity."):
+            caller = stack.block(block)
+            account = unwrap(caller.get("account_id")) if caller is not None else None
+            found.add(account if isinstance(account, str) and _ACCOUNT_ID.match(account) else None)
+    return frozenset(a for a in found if a)
+
+
+@dataclass(frozen=True)
+class Manager:
+    """A resource that sets one attribute of another: ``links`` are its arguments naming that resource;
+    ``entry`` its argument naming the one entry it sets (an inline policy's name, a policy ARN), None when it
+    sets the whole attribute; ``keeps`` (exclusive resources) the argument listing the entries that stay, every
+    other entry being removed at apply."""
+
+    resource_type: str
+    links: tuple[str, ...]
+    entry: str | None = None
+    keeps: str | None = None
+
+
+# (resource type, attribute) -> the resources that set that attribute instead of its own configuration. AWS
+# provider 5.100.0 docs, each on the attribute: "conflicts with" / use either the attribute or the separate
+# resource, not both (aws_iam_role inline_policy and managed_policy_arns, aws_sns_topic_policy,
+# aws_sqs_queue_policy, aws_s3_bucket_policy, aws_kms_key_policy, aws_api_gateway_rest_api_policy,
+# aws_secretsmanager_secret_policy; aws_iam_role_policies_exclusive / aws_iam_role_policy_attachments_exclusive).
+MANAGERS: dict[tuple[str, str], tuple[Manager, ...]] = {
+    ("aws_iam_role", "inline_policy"): (
+        Manager("aws_iam_role_policy", ("role",), entry="name"),
+        Manager("aws_iam_role_policies_exclusive", ("role_name",), keeps="policy_names"),
+    ),
+    ("aws_iam_role", "managed_policy_arns"): (
+        Manager("aws_iam_role_policy_attachment", ("role",), entry="policy_arn"),
+        Manager("aws_iam_policy_attachment", ("roles",), entry="policy_arn"),
+        Manager("aws_iam_role_policy_attachments_exclusive", ("role_name",), keeps="policy_arns"),
+    ),
+    ("aws_sns_topic", "policy"): (Manager("aws_sns_topic_policy", ("arn",)),),
+    ("aws_sqs_queue", "policy"): (Manager("aws_sqs_queue_policy", ("queue_url",)),),
+    ("aws_s3_bucket", "policy"): (Manager("aws_s3_bucket_policy", ("bucket",)),),
+    ("aws_kms_key", "policy"): (Manager("aws_kms_key_policy", ("key_id",)),),
+    ("aws_api_gateway_rest_api", "policy"): (Manager("aws_api_gateway_rest_api_policy", ("rest_api_id",)),),
+    ("aws_secretsmanager_secret", "policy"): (Manager("aws_secretsmanager_secret_policy", ("secret_arn",)),),
+}
+# Attributes by which a manager's link may name the resource (a queue's id is its URL, a role's id its name).
+_IDENTIFIERS = ("id", "arn", "name", "url", "bucket", "key_id")
+
+
+@dataclass(frozen=True)
+class SetElsewhere:
+    """What of an attribute's value in a plan other blocks of the stack set: all of it (``whole``), the entries
+    in ``entries``, and, under an exclusive manager, every entry outside ``kept`` (removed at apply)."""
+
+    whole: bool = False
+    entries: frozenset[str] = frozenset()
+    kept: frozenset[str] | None = None
+
+    def covers(self, entry: str | None) -> bool:
+        """Whether the entry (an inline policy's name, a policy ARN) is another block's to judge."""
+        if self.whole:
+            return True
+        if entry is None:
+            return False
+        return entry in self.entries or (self.kept is not None and entry not in self.kept)
+
+
+NOWHERE = SetElsewhere()
+
+
+def _links_to(stack: Stack, manager_address: str, manager: Manager, address: str) -> bool:
+    """Whether the manager block names the resource at ``address``: by reference, or by one of its values."""
+    if any(parse_reference(text).block == address for text in stack.references(manager_address)):
+        return True
+    block, target = stack.block(manager_address), stack.block(address)
+    if block is None or target is None:
+        return False
+    identifiers = {i for name in _IDENTIFIERS for i in strings(unwrap(target.get(name))) if i and "${" not in i}
+    return any(value in identifiers for link in manager.links for value in strings(block.get(link)))
+
+
+def set_elsewhere(check: Any, conf: Mapping[str, Any], attribute: str) -> SetElsewhere:
+    """In a plan, what of ``attribute`` of the resource ``check`` is scanning other blocks set (:class:`Manager`).
+
+    An Optional+Computed attribute the configuration does not set is, in a plan made against state, the
+    provider's read-back of the real object: an ``aws_iam_role``'s ``inline_policy`` lists what its
+    ``aws_iam_role_policy`` resources wrote, a topic's ``policy`` is its ``aws_sns_topic_policy``'s document
+    (and still the old one when that resource is about to change it). Those entries are judged, and waived, at
+    the block that sets them. What no block sets (a value changed outside Terraform, AWS's default key policy)
+    stays after apply, so it is judged here. :data:`NOWHERE` for ``terraform_json``, for an attribute the
+    configuration sets, and when the input cannot be found.
+    """
+    managers = MANAGERS.get((str(getattr(check, "entity_type", "")), attribute))
+    if not managers or _PLAN_ADDRESS not in conf:
+        return NOWHERE
+    located = locate(check, conf)
+    if located is None:
+        return NOWHERE
+    stack, address = located
+    if not stack.is_plan or stack.declares(address, attribute):
+        return NOWHERE
+    whole, entries, kept = False, set(), None
+    for manager in managers:
+        for other in stack.blocks:
+            if not other.startswith(f"{manager.resource_type}.") or not _links_to(stack, other, manager, address):
+                continue
+            block = stack.block(other) or {}
+            if manager.keeps is not None:
+                kept = (kept or set()) | set(strings(block.get(manager.keeps)))
+            elif manager.entry is not None:
+                entries |= set(strings(block.get(manager.entry)))
+            else:
+                whole = True
+    return SetElsewhere(whole, frozenset(entries), frozenset(kept) if kept is not None else None)
+
+
+def judged_strings(check: Any, conf: Mapping[str, Any], attribute: str) -> tuple[str, ...]:
+    """:func:`strings` of ``conf[attribute]`` without the entries other blocks set (:func:`set_elsewhere`)."""
+    elsewhere = set_elsewhere(check, conf, attribute)
+    return tuple(s for s in strings(conf.get(attribute)) if not elsewhere.covers(s))
+
+
+def stack_arns(check: Any, conf: Mapping[str, Any], resource_type: str) -> frozenset[str]:
+    """The provider-computed ARNs of the stack's ``resource_type`` blocks a plan knows (existing resources):
+    where a plan shows ``arn:aws:iam::<account>:policy/p``, the synthesized JSON had ``${aws_iam_policy.p.arn}``."""
+    located = locate(check, conf) if _PLAN_ADDRESS in conf else None
+    if located is None:
+        return frozenset()
+    stack, _ = located
+    found = set()
+    for address, block in stack.blocks.items():
+        if address.startswith(f"{resource_type}.") and not stack.declares(address, "arn"):
+            found |= {arn for arn in strings(unwrap(block.get("arn"))) if arn.startswith("arn:")}
+    return frozenset(found)

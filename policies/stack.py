@@ -12,7 +12,11 @@ names: each needs the rest of the input, which :func:`locate` loads once per fil
   as a ``${...}`` reference like the JSON.
 
 Every address in a :class:`Stack` is relative to its module (``aws_kms_key.k``, ``data.aws_kms_alias.s3``).
-Nothing here decides a check; it only answers "what does this reference point at".
+Nothing here decides a check; it only answers "what does this reference point at" and, in a plan, "did the
+configuration write this attribute, and from which references" (:meth:`Stack.declares`, :meth:`Stack.references`):
+a plan made against existing state knows every attribute of an existing resource, so its values alone no longer
+tell what the configuration wrote from what the provider read back (Terraform docs, "JSON Output Format":
+``planned_values`` holds values, ``configuration`` the expressions with their ``references``).
 """
 
 from __future__ import annotations
@@ -83,7 +87,10 @@ class Stack:
     ``blocks``: module-relative address -> attributes (``__provider__`` names the provider configuration key);
     ``providers``: provider configuration key (``aws``, ``aws.other``; in a plan also ``module.m:aws``) ->
     attributes; ``known_keys``: key ARN, key id or alias -> ``AWS``/``CUSTOMER``, from the KMS data sources a
-    plan read (their values are the provider's answer, not configuration).
+    plan read (their values are the provider's answer, not configuration); ``configuration``: in a plan,
+    module-relative address -> the block's configuration ``expressions`` as ``terraform show -json`` writes them
+    (``{"constant_value": ...}`` or ``{"references": [...]}`` per argument, nested blocks as lists of such
+    objects); None for ``terraform_json``, whose ``blocks`` are the configuration itself.
     """
 
     blocks: Mapping[str, Mapping[str, Any]]
@@ -91,6 +98,12 @@ class Stack:
     variables: Mapping[str, Any] = field(default_factory=dict)
     locals: Mapping[str, Any] = field(default_factory=dict)
     known_keys: Mapping[str, str] = field(default_factory=dict)
+    configuration: Mapping[str, Mapping[str, Any]] | None = None
+
+    @property
+    def is_plan(self) -> bool:
+        """True for a module of a plan (its values may come from state), False for ``terraform_json``."""
+        return self.configuration is not None
 
     def block(self, address: str) -> Mapping[str, Any] | None:
         """The attributes of the block at ``address`` (index suffixes ignored), or None."""
@@ -110,6 +123,32 @@ class Stack:
         block = self.block(address)
         key = str(block.get("__provider__")) if block else None
         return self.providers.get(key) if key else None
+
+    def declares(self, address: str, attribute: str) -> bool:
+        """Whether the configuration of the block at ``address`` sets ``attribute`` (a top-level argument or block).
+
+        In a plan, an attribute the configuration does not set holds what the provider computed or read back
+        from the real object (``arn``, or an Optional+Computed ``policy`` another resource manages).
+        """
+        if self.configuration is None:
+            block = self.block(address)
+            return block is not None and block.get(attribute) is not None
+        expressions = self.configuration.get(_INDEX.sub("", address))
+        return isinstance(expressions, Mapping) and attribute in expressions
+
+    def references(self, address: str, attribute: str | None = None) -> tuple[str, ...]:
+        """Every reference the configuration of the block at ``address`` (only of its ``attribute``, if given)
+        makes, as Terraform spells it (``aws_iam_role.r.arn``, ``aws_iam_role.r``,
+        ``data.aws_caller_identity.c.account_id``), in order."""
+        if self.configuration is None:
+            node: Any = self.block(address)
+            node = node.get(attribute) if attribute is not None and node is not None else node
+            found = [p.text for text in _texts(node) for p in template(text) if isinstance(p, Reference)]
+        else:
+            node = self.configuration.get(_INDEX.sub("", address))
+            node = node.get(attribute) if attribute is not None and isinstance(node, Mapping) else node
+            found = list(_plan_references(node))
+        return tuple(dict.fromkeys(found))
 
 
 class _Check(Protocol):
@@ -161,6 +200,33 @@ def _unwrap(value: Any) -> Any:
     while isinstance(value, list) and len(value) == 1:
         value = value[0]
     return value
+
+
+def _texts(node: Any) -> Iterator[str]:
+    """Every string below ``node`` (a JSON-syntax configuration block) that holds an interpolation."""
+    if isinstance(node, str):
+        if "${" in node:
+            yield node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if key != "__provider__":
+                yield from _texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _texts(value)
+
+
+def _plan_references(node: Any) -> Iterator[str]:
+    """Every entry of the ``references`` lists below a plan's configuration ``expressions``."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "references" and isinstance(value, list):
+                yield from (str(r) for r in value)
+            else:
+                yield from _plan_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _plan_references(value)
 
 
 def _checkov_arguments(argv: tuple[str, ...], *flags: str) -> list[str]:
@@ -287,6 +353,7 @@ def _module_configs(module: Mapping[str, Any], address: str, found: dict[str, Ma
 def _kms_answers(values: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Key ARN/id/alias -> ``AWS``/``CUSTOMER`` for each KMS data source the plan read (the provider's answer)."""
     known: dict[str, str] = {}
+    names: tuple[str, ...]
     for address, attrs in values.items():
         _, relative = split_address(address)
         if relative.startswith("data.aws_kms_alias.") and isinstance(attrs.get("name"), str):
@@ -319,10 +386,13 @@ def _plan_stacks(path: str, mtime_ns: int, size: int) -> dict[str, Stack]:
     stacks = {}
     for module_address, module in modules.items():
         blocks: dict[str, Mapping[str, Any]] = {}
+        expressions: dict[str, Mapping[str, Any]] = {}
         for resource in module.get("resources") or []:
             relative = str(resource.get("address", ""))
             full = f"{module_address}.{relative}" if module_address else relative
-            attrs = _overlay(_expression(resource.get("expressions") or {}), values.get(full, {}))
+            expressions[relative] = resource.get("expressions") or {}
+            attrs = _overlay(_expression(expressions[relative]), values.get(full, {}))
             blocks[relative] = {**attrs, "__provider__": resource.get("provider_config_key", "aws")}
-        stacks[module_address] = Stack(blocks, providers, variables if not module_address else {}, {}, known)
+        module_variables = variables if not module_address else {}
+        stacks[module_address] = Stack(blocks, providers, module_variables, {}, known, expressions)
     return stacks

@@ -17,6 +17,7 @@ from typing import Any
 from pipeline.core.errors import PipelineError
 from pipeline.core.runner import run
 from pipeline.core.settings import Settings
+from pipeline.policy.plan_input import unset_read_backs
 
 TERRAFORM_JSON = "terraform_json"
 TERRAFORM_PLAN = "terraform_plan"
@@ -177,10 +178,20 @@ def scan(target: Path, checks_dir: Path, settings: Settings) -> Scan:
     """Run Checkov (built-in AWS checks plus the pack) on one input file.
 
     Checkov's terraform_json runner reads only files named ``*.tf.json``; a configuration under any
-    other name (``mutated.json``) is scanned as a ``*.tf.json`` copy, reported under its own name.
+    other name (``mutated.json``) is scanned as a ``*.tf.json`` copy, reported under its own name. A plan
+    made against existing state is scanned as a copy whose read-back ``""`` of unset attributes is ``null``
+    again (``plan_input``), reported under its own name.
     """
     framework = framework_for(target)
-    if framework != TERRAFORM_JSON or target.name.endswith(".tf.json"):
+    if framework == TERRAFORM_PLAN:
+        plan, replaced = unset_read_backs(json.loads(target.read_text(encoding="utf-8")))
+        if not replaced:
+            return run_checkov(target, framework, checks_dir, settings)[target]
+        with tempfile.TemporaryDirectory(prefix="paygate-gate-") as tmp:
+            copy = Path(tmp) / target.name
+            copy.write_text(json.dumps(plan), encoding="utf-8")
+            return replace(run_checkov(copy, framework, checks_dir, settings)[copy], input=target)
+    if target.name.endswith(".tf.json"):
         return run_checkov(target, framework, checks_dir, settings)[target]
     with tempfile.TemporaryDirectory(prefix="paygate-gate-") as tmp:
         copy = Path(tmp) / f"{target.stem}.tf.json"

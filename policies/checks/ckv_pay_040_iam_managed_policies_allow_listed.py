@@ -8,7 +8,14 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import MANAGED_POLICY_ATTACHMENTS, is_input_reference, is_reference, strings, verdict
+from policies.lib import (
+    MANAGED_POLICY_ATTACHMENTS,
+    is_input_reference,
+    is_reference,
+    judged_strings,
+    stack_arns,
+    verdict,
+)
 
 # AWS-managed policies a workload may hold: only those whose every statement would pass this pack's own
 # least-privilege checks (named actions; "*" only for actions without resource ARNs). An allow-list, not a
@@ -23,15 +30,18 @@ _INTERPOLATION = re.compile(r"\$\{[^}]+\}")
 ARGUMENTS = ("managed_policy_arns", "policy_arn", "policy_arns", "managed_policy_arn")
 
 
-def policy_arn_verdict(arn: str) -> str:
+def policy_arn_verdict(arn: str, stack_policies: frozenset[str] = frozenset()) -> str:
     """``allowed``, ``refused`` or ``unknown`` for one attached policy ARN.
 
-    Allowed: an ``aws_iam_policy`` this stack declares (its document is checked by CKV_PAY_025-027), or an
+    Allowed: an ``aws_iam_policy`` this stack declares (its document is checked by CKV_PAY_025-027; in a plan
+    made against state its reference arrives as the literal ARN, one of ``stack_policies``), or an
     allow-listed AWS-managed policy. Refused: any other AWS-managed policy, a customer-managed policy written
     as a literal ARN, or one looked up with ``data "aws_iam_policy"``: the gate cannot read what it grants.
     Unknown: a Terraform input (``var``/``local``) that only the plan resolves.
     """
     text = arn.strip()
+    if text in stack_policies:
+        return "allowed"
     if is_reference(text):
         reference = text.removeprefix("${")
         if is_input_reference(reference):
@@ -44,7 +54,11 @@ def policy_arn_verdict(arn: str) -> str:
 
 
 class IAMManagedPoliciesAllowListed(BaseResourceCheck):
-    """Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list."""
+    """Ensure IAM identities get managed policies only from this stack or the AWS-managed allow-list.
+
+    A role's ``managed_policy_arns`` that a plan read back from policy attachments is judged at the
+    attachments only (``lib.set_elsewhere``).
+    """
 
     def __init__(self) -> None:
         super().__init__(
@@ -62,7 +76,9 @@ class IAMManagedPoliciesAllowListed(BaseResourceCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         if self.entity_type == "aws_ssoadmin_customer_managed_policy_attachment":
             return CheckResult.FAILED  # a policy by name in each member account: the gate cannot read it
-        verdicts = {policy_arn_verdict(arn) for argument in ARGUMENTS for arn in strings(conf.get(argument))}
+        arns = [arn for argument in ARGUMENTS for arn in judged_strings(self, conf, argument)]
+        stack_policies = stack_arns(self, conf, "aws_iam_policy") if arns else frozenset()
+        verdicts = {policy_arn_verdict(arn, stack_policies) for arn in arns}
         return verdict("refused" in verdicts, "unknown" in verdicts)
 
 

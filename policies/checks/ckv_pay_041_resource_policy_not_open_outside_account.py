@@ -9,7 +9,8 @@ from checkov.terraform.checks.resource.base_resource_check import BaseResourceCh
 
 from policies.lib import (
     RESOURCE_POLICY_RESOURCES,
-    references_caller_identity,
+    caller_unresolved,
+    own_accounts,
     register_for_policy_documents,
     resource_policy_documents,
     statement_exposure,
@@ -29,6 +30,13 @@ class ResourcePolicyNotOpenOutsideAccount(BaseResourceCheck):
     Covers key, queue, topic, bucket, API, table, secret, log and trust policies (inline or as separate
     resources), Lambda permissions, KMS grants and the statements with a principal of
     ``data "aws_iam_policy_document"``. Deny statements never fail.
+
+    In a plan, references arrive as literals: an account id equal to the resource's own account (its ARN, or
+    that of the resource it attaches a policy to, for an existing resource) or to the caller identity its
+    configuration references is this account (``lib.own_accounts``); any other literal account is outside, and
+    UNKNOWN only while the plan does not show the caller identity it references (``lib.caller_unresolved``).
+    A plan's read-back of a policy another resource sets (a topic's ``aws_sns_topic_policy``) is judged at
+    that resource (``lib.set_elsewhere``).
     """
 
     def __init__(self) -> None:
@@ -40,12 +48,13 @@ class ResourcePolicyNotOpenOutsideAccount(BaseResourceCheck):
         )
 
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        in_plan_from_caller = references_caller_identity(conf)
+        in_plan_from_caller = caller_unresolved(self, conf)
+        own = own_accounts(self, conf)
         failed = unknown = False
-        for document in resource_policy_documents(conf, self.entity_type):
+        for document in resource_policy_documents(conf, self.entity_type, self):
             failed |= document.malformed
             unknown |= document.unresolved
-            exposures = {statement_exposure(s, in_plan_from_caller) for s in document.statements}
+            exposures = {statement_exposure(s, in_plan_from_caller, own) for s in document.statements}
             failed |= "open" in exposures
             unknown |= "unknown" in exposures
         return verdict(failed, unknown)

@@ -296,3 +296,75 @@ def test_unreadable_policy_text_fails_and_references_are_unknown() -> None:
     )
     resource_policy = ckv_041.check
     assert resource_policy.scan_entity_conf({"policy": ["not json"]}, "aws_sqs_queue_policy") == CheckResult.FAILED
+
+
+# --- plans made against existing state: literal accounts read back from state -------------------------------------
+
+OWN = "000000000000"
+# Statement AllowAccountManagement of the SNS topic policies, as a plan against state reads it back.
+ACCOUNT_MANAGEMENT = {
+    "Sid": "AllowAccountManagement",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{OWN}:root"},
+    "Action": ["sns:GetTopicAttributes", "sns:Subscribe", "sns:Publish"],
+    "Resource": f"arn:aws:sns:us-east-1:{OWN}:paygate-dev-alarms",
+    "Condition": {"StringEquals": {"aws:SourceOwner": OWN}},
+}
+
+
+def read_back(**changes: Any) -> lib.Statement:
+    (parsed,) = lib.parse_policy(json.dumps({"Statement": [{**ACCOUNT_MANAGEMENT, **changes}]})).statements
+    return parsed
+
+
+def test_a_literal_account_equal_to_the_resources_own_is_this_account() -> None:
+    own = frozenset({OWN})
+    assert lib.statement_exposure(read_back(), False, own) == "closed"
+    assert lib.statement_exposure(read_back(), False) == "open"  # without the plan's knowledge: outside
+    assert lib.account_scope(OWN, False, own) == "own"
+    assert lib.account_scope(f"arn:aws:iam::{OWN}:role/r", True, own) == "own"
+
+
+def test_a_literal_foreign_account_in_the_same_statement_still_fails() -> None:
+    own = frozenset({OWN})
+    foreign = {"AWS": "arn:aws:iam::999999999999:root"}
+    pinned_foreign = {"StringEquals": {"aws:SourceOwner": "999999999999"}}
+    assert lib.statement_exposure(read_back(Principal=foreign, Condition=pinned_foreign), False, own) == "open"
+    # the caller identity the configuration references may be it only while the plan does not show it
+    assert lib.statement_exposure(read_back(Principal=foreign, Condition=pinned_foreign), True, own) == "unknown"
+    service = {"Service": "cloudwatch.amazonaws.com"}
+    assert lib.statement_exposure(read_back(Principal=service, Condition=pinned_foreign), False, own) == "open"
+    assert lib.statement_exposure(read_back(Principal=service), False, own) == "closed"
+    assert lib.account_scope("999999999999", False, own) == "outside"
+
+
+@pytest.mark.parametrize(
+    ("arn", "account"),
+    [
+        ("arn:aws:sns:us-east-1:000000000000:paygate-dev-alarms", "000000000000"),
+        ("arn:aws:iam::123456789012:role/r", "123456789012"),
+        ("arn:aws-us-gov:kms:us-gov-west-1:210987654321:key/k", "210987654321"),
+        ("arn:aws:s3:::bucket", None),
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", None),
+        ("${aws_sns_topic.t.arn}", None),
+        (None, None),
+    ],
+)
+def test_arn_account_reads_the_account_field(arn: Any, account: str | None) -> None:
+    assert lib.arn_account(arn) == account
+
+
+def test_what_another_block_sets_is_not_judged_here() -> None:
+    assert lib.NOWHERE.covers("any") is False
+    assert lib.SetElsewhere(whole=True).covers(None)
+    by_name = lib.SetElsewhere(entries=frozenset({"push-to-cloudwatch-logs"}))
+    assert by_name.covers("push-to-cloudwatch-logs") and not by_name.covers("added-in-console")
+    exclusive = lib.SetElsewhere(kept=frozenset({"kept"}))
+    assert exclusive.covers("removed-at-apply") and not exclusive.covers("kept")
+
+
+def test_a_stack_policy_arn_read_from_state_is_allowed_and_no_other() -> None:
+    stack_policy = "arn:aws:iam::000000000000:policy/paygate-dev-reader"
+    assert ckv_040.policy_arn_verdict(stack_policy, frozenset({stack_policy})) == "allowed"
+    assert ckv_040.policy_arn_verdict(stack_policy) == "refused"
+    assert ckv_040.policy_arn_verdict("arn:aws:iam::999999999999:policy/x", frozenset({stack_policy})) == "refused"

@@ -173,6 +173,32 @@ def test_locate_reads_a_plan_module_named_on_the_command_line(tmp_path: Path, mo
     assert lib.key_manager("${data.aws_kms_key.k.arn}", located) == lib.AWS_MANAGED
 
 
+def test_a_plan_tells_what_the_configuration_wrote_from_what_the_provider_read_back() -> None:
+    role = "aws_iam_role.r"
+    plan = Stack(
+        {role: {"arn": "arn:aws:iam::000000000000:role/r", "name": "r", "inline_policy": [{"name": "p"}]}},
+        configuration={
+            role: {
+                "name": {"constant_value": "r"},
+                "assume_role_policy": {
+                    "references": ["data.aws_caller_identity.c.account_id", "data.aws_caller_identity.c"]
+                },
+                "tags": [{"team": {"references": ["var.team"]}}],
+            }
+        },
+    )
+    assert plan.is_plan
+    assert plan.declares(role, "name") and not plan.declares(role, "inline_policy") and not plan.declares(role, "arn")
+    assert plan.references(role) == ("data.aws_caller_identity.c.account_id", "data.aws_caller_identity.c", "var.team")
+    assert plan.references(role, "name") == ()
+    assert plan.references(role, "tags") == ("var.team",)
+    synthesized = a_stack(aws_iam_role__r={"name": "r", "policy": "arn:${data.aws_partition.p.partition}:${var.x}"})
+    assert not synthesized.is_plan
+    assert synthesized.declares(role, "name") and not synthesized.declares(role, "inline_policy")
+    assert synthesized.references(role) == ("data.aws_partition.p.partition", "var.x")
+    assert synthesized.references(role, "name") == ()
+
+
 # --- keys ---------------------------------------------------------------------------------------------------------
 
 KEYS = a_stack(
