@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -39,7 +38,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.files import sha256_file
 from pipeline.core.runner import CommandFailed, run, stream
 from pipeline.core.settings import Settings
-from pipeline.deploy.apply import ENDPOINT_SERVICES, ApplyProgress, flat_outputs
+from pipeline.deploy.apply import ENDPOINT_SERVICES, ApplyProgress, flat_outputs, planned_changes
 from pipeline.policy import checkov, gate, pack, reports, waivers
 from pipeline.promote import review as plan_review
 from pipeline.promote import target as targets
@@ -475,25 +474,21 @@ def apply(
     return outputs_file
 
 
-# "  # aws_sqs_queue.q will be updated in-place" / "  # aws_x.y must be replaced"
-_PLANNED = re.compile(r"^\s*# (\S+) (?:will be|must be) (.+)$", re.MULTILINE)
-
-
 def check_drift(request: Request, work: Path, env: dict[str, str]) -> None:
-    """``terraform plan -detailed-exitcode`` right after apply: 0 = no changes; 2 = drift (a ``Refusal``)."""
-    command = [str(request.terraform), "plan", "-detailed-exitcode", "-input=false", "-lock=true", "-no-color",
-               f"-parallelism={request.parallelism}"]  # fmt: skip
-    result = run(command, env=env, cwd=work, timeout=TERRAFORM_TIMEOUT_S)
-    if result.returncode == 0:
-        return
-    if result.returncode == 2:
-        changed = [m[1] + " " + m[2] for m in _PLANNED.finditer(result.stdout)]
+    """Right after apply, ``terraform plan -detailed-exitcode`` must find nothing to change (the deploy step's
+    ``planned_changes``); anything it would still change is a ``Refusal(DRIFT)`` naming each resource."""
+    try:
+        changed = planned_changes(request.terraform, work, env, request.parallelism)
+    except CommandFailed as exc:
+        raise PipelineError(
+            f"the drift check (terraform plan -detailed-exitcode) failed: {_last_error(str(exc))}"
+        ) from None
+    if changed:
         raise Refusal(
             Reason.DRIFT,
             f"drift right after apply in {request.target.environment}: terraform still plans changes to "
             f"{len(changed)} resource(s): {'; '.join(changed[:10])}",
         )
-    raise PipelineError(f"the drift check (terraform plan -detailed-exitcode) failed: {_last_error(result.output)}")
 
 
 def promote(

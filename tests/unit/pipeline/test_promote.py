@@ -25,6 +25,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.files import sha256_file
 from pipeline.core.runner import CommandFailed, Completed
 from pipeline.core.settings import Settings
+from pipeline.deploy import apply as deploy_apply
 from pipeline.promote import review as plan_review
 from pipeline.promote import run as promote
 from pipeline.promote import target as targets
@@ -464,11 +465,10 @@ def test_drift_after_apply_is_refused_naming_each_resource_terraform_would_still
     answers = iter(
         [Completed([], 2, planned, ""), Completed([], 0, "No changes.", ""), Completed([], 1, "", "Error: x")]
     )
-    monkeypatch.setattr(promote, "run", lambda *_a, **_k: next(answers))
+    monkeypatch.setattr(deploy_apply, "run", lambda *_a, **_k: next(answers))  # the deploy step's drift plan
     request = make_request(tmp_path, tmp_path / "promote")
-    with pytest.raises(
-        Refusal, match=r"2 resource\(s\): aws_sqs_queue.payments updated in-place; aws_kms_key.data"
-    ) as r:
+    changes = r"2 resource\(s\): aws_sqs_queue.payments will be updated in-place; aws_kms_key.data must be replaced"
+    with pytest.raises(Refusal, match=changes) as r:
         promote.check_drift(request, tmp_path, {})
     assert r.value.reason is Reason.DRIFT
     promote.check_drift(request, tmp_path, {})  # exit 0: no changes
