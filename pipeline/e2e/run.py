@@ -40,7 +40,6 @@ SAMPLE_S = 0.5
 # pytest-xdist workers: the suite waits on LocalStack (queues, workflows, alarms), not on this machine's CPU.
 TEST_WORKERS = 4
 SLOWEST_SHOWN = 5
-DISCARD_GRACE_S = 2.0  # SIGTERM to SIGKILL for an instance thrown away with its state
 Progress = Callable[[str], None]
 
 
@@ -251,11 +250,8 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
     finally:
         if instance is not None:
             keep_log(Path(instance.log), request.junit.parent / LOG_COPY, progress)
-            # A discarded instance needs no graceful shutdown (LocalStack would stop every Lambda environment
-            # and delete its unpacked code one by one: 55 s measured after the suite); its run dir goes anyway.
-            discarded = summary.teardown != "destroyed"
             with _recorded(), phase(summary, "localstack down", progress):
-                localstack.stop(own, child=child, grace=DISCARD_GRACE_S if discarded else localstack.STOP_GRACE_SECONDS)
+                localstack.stop(own, child=child)
         summary.leftovers = leftovers(own, instance)
 
 

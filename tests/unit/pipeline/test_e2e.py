@@ -425,12 +425,7 @@ class StagedRun:
         self.step(e2e, "_tests", "tests")
         self.step(deploy, "destroy")
         self.step(e2e, "keep_log", "keep log")
-        self.graces: list[float] = []
-        monkeypatch.setattr(localstack, "stop", self.stop)
-
-    def stop(self, settings: Settings, child: object = None, grace: float = localstack.STOP_GRACE_SECONDS) -> None:
-        self.calls.append("down")
-        self.graces.append(grace)
+        monkeypatch.setattr(localstack, "stop", lambda settings, child=None: self.calls.append("down"))
 
     def step(
         self,
@@ -475,7 +470,6 @@ def test_an_unprotected_deployment_is_destroyed_through_terraform_and_the_summar
     summary = staged.run()
 
     assert staged.calls == ["up", "deploy", "tests", "destroy", "keep log", "down"]
-    assert staged.graces == [localstack.STOP_GRACE_SECONDS]
     assert summary.teardown == "destroyed"
     assert "teardown  destroyed\n" in summary.render()
 
@@ -488,7 +482,6 @@ def test_without_destroy_the_deployment_is_discarded_with_the_instance_and_the_s
     outputs.write_text("{}")
     summary = staged.run(destroy=False)
     assert staged.calls == ["up", "deploy", "tests", "keep log", "down"]
-    assert staged.graces == [e2e.DISCARD_GRACE_S], "no graceful shutdown for what is thrown away"
     assert summary.teardown == e2e.NOT_DESTROYED
     assert "destroy (terraform)" not in [name for name, _, _ in summary.phases]
     assert f"teardown  {e2e.NOT_DESTROYED}" in summary.render()
@@ -524,7 +517,7 @@ def test_a_deployment_with_deletion_protection_is_discarded_not_destroyed_and_th
 def test_a_failed_teardown_step_is_recorded_as_failed_and_the_next_one_still_runs(staged: StagedRun) -> None:
     staged.step(deploy, "destroy", raises=PipelineError("terraform destroy failed"))
 
-    def stop(settings: Settings, child: object = None, grace: float = 0.0) -> None:
+    def stop(settings: Settings, child: object = None) -> None:
         staged.calls.append("down")
         raise PipelineError("LocalStack did not stop")
 
