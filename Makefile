@@ -207,7 +207,7 @@ verify: ## Everything that runs without a cloud: lint, workflow lint, types, uni
 
 test: ## What CI runs (.ci/run): verify, the LocalStack pipeline, then the promote path on a LocalStack environment
 	@$(MAKE) verify
-	@$(MAKE) localstack-e2e
+	@$(MAKE) localstack-e2e E2E_DESTROY=1
 	@$(MAKE) promote-localstack
 
 # --- mutation testing (slow: not part of verify or test) ---------------------------------------------
@@ -254,14 +254,17 @@ localstack-status: doctor ## Endpoint, health and memory of the running LocalSta
 
 # The whole LocalStack pipeline: synth -> policy gate (make policy) -> a fresh LocalStack of its own
 # (build/localstack-e2e) -> terraform apply of exactly the artifact that passed -> tests/localstack
-# (JUnit: build/e2e/junit.xml) -> destroy -> down; teardown always runs, a summary ends the output.
+# (JUnit: build/e2e/junit.xml) -> drift check -> down; teardown always runs, a summary ends the output.
+# The instance is discarded at down; E2E_DESTROY=1 runs `terraform destroy` first (`make test` does, so destroy
+# is proven once per CI run; README, "Teardown").
+E2E_DESTROY ?=
 E2E_JUNIT := $(BUILD)/e2e/junit.xml
 E2E_SUMMARY := $(BUILD)/e2e/summary.json
 E2E_DIR := $(BUILD)/localstack-e2e
-localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests, destroy, down (summary at the end); signs the evidence
+localstack-e2e: localstack-venv ## Synth, policy gate, deploy to a fresh LocalStack, e2e tests (concurrent), drift check, down [E2E_DESTROY=1: terraform destroy first] (summary at the end); signs the evidence
 	@t0=$$EPOCHREALTIME; $(MAKE) policy; t1=$$EPOCHREALTIME; status=0; \
 	$(PIPELINE) localstack-e2e --stack-dir $(STACK_DIR) --junit $(E2E_JUNIT) --work-root $(E2E_DIR) --summary $(E2E_SUMMARY) \
-		--phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")" || status=$$?; \
+		$(if $(filter 1,$(E2E_DESTROY)),--destroy) --phase "synth + policy gate=$$(awk "BEGIN{print $$t1 - $$t0}")" || status=$$?; \
 	$(EVIDENCE_SIGN) --policy $(POLICY_OUT) --e2e-summary $(E2E_SUMMARY); exit $$status
 
 # --- promotion: saved plan, approval by its sha256, apply, post-deploy suite, drift, audit (pipeline/promote) --

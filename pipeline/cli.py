@@ -286,6 +286,8 @@ def localstack_e2e(args: argparse.Namespace, settings: Settings, out: TextIO) ->
         work_root=_path(settings, args.work_root),
         pytest_args=args.pytest_arg or (),
         prior_phases=args.phase or (),
+        workers=args.workers,
+        destroy=args.destroy,
     )
     summary_file = _path(settings, args.summary)
     summary_file.unlink(missing_ok=True)  # the evidence gets this run's summary or none
@@ -434,6 +436,10 @@ def parser() -> argparse.ArgumentParser:
     whole.add_argument("--work-root", default="build/localstack-e2e", help="the e2e instance's own directory")
     whole.add_argument("--tests", nargs="+", default=["tests/localstack"])
     whole.add_argument("--pytest-arg", action="append", help="extra pytest argument; repeatable")
+    whole.add_argument("--workers", type=int, default=e2e.TEST_WORKERS, help="pytest-xdist workers (0: none)")
+    whole.add_argument(
+        "--destroy", action="store_true", help="terraform destroy before down (default: discard with the instance)"
+    )
     whole.add_argument("--phase", action="append", type=_phase, help="NAME=SECONDS of an earlier phase (summary)")
     deployed_up = commands.choices["localstack-deploy"]
     deployed_up.add_argument("--port", type=int, default=0, help="port for a LocalStack started here")

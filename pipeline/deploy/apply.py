@@ -31,6 +31,7 @@ from pipeline.build.artifact import Artifact
 from pipeline.core.errors import PipelineError
 from pipeline.core.runner import CommandFailed, run, stream
 from pipeline.core.settings import Settings
+from pipeline.deploy import critical_path
 from pipeline.localstack.instance import Instance
 from pipeline.terraform.offline_plan import stack_target
 
@@ -83,6 +84,7 @@ class Deployment:
     outputs: dict[str, object]
     outputs_file: Path
     timings: dict[str, float] = field(default_factory=dict)
+    chain: list[critical_path.Link] = field(default_factory=list)  # the apply's critical path
 
 
 def work_dir(instance: Instance) -> Path:
@@ -183,10 +185,35 @@ def _init(tf: str, work: Path, env: dict[str, str]) -> None:
     run(init, env=env, cwd=work, check=f"terraform init in {work}", timeout=APPLY_TIMEOUT_S)
 
 
-def _change(tf: str, verb: str, work: Path, env: dict[str, str], parallelism: int, progress: ApplyProgress) -> None:
+def _change(
+    tf: str, verb: str, work: Path, env: dict[str, str], parallelism: int, progress: Progress, *flags: str
+) -> None:
     """``terraform apply|destroy`` without questions, its progress shown resource by resource."""
-    command = [tf, verb, "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}"]
+    command = [tf, verb, "-input=false", "-auto-approve", "-no-color", f"-parallelism={parallelism}", *flags]
     stream(command, env=env, cwd=work, check=f"terraform {verb} in {work}", timeout=APPLY_TIMEOUT_S, on_line=progress)
+
+
+class JsonApplyProgress:
+    """``terraform apply -json`` lines: each event's ``@message`` to ``ApplyProgress``, its timings collected."""
+
+    def __init__(self, progress: ApplyProgress) -> None:
+        self.progress = progress
+        self.timings = critical_path.ApplyTimings()
+
+    def __call__(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self.progress(line)  # not an event (terraform crashed, or a provider wrote to stdout)
+            return
+        if not isinstance(event, dict):
+            return
+        self.timings.feed(event)
+        message = str(event.get("@message", ""))
+        if event.get("type") == "diagnostic" and event.get("@level") == "error":
+            detail = event.get("diagnostic", {}).get("detail", "")
+            message = f"Error: {message.removeprefix('Error: ')} {detail}".strip()
+        self.progress(message)
 
 
 def deploy(request: DeployRequest, instance: Instance, settings: Settings, progress: Progress) -> Deployment:
@@ -201,8 +228,10 @@ def deploy(request: DeployRequest, instance: Instance, settings: Settings, progr
     timings["init"] = time.monotonic() - started
     progress(f"terraform apply of artifact {copied.short} to LocalStack at {instance.endpoint}, account {account}")
     started = time.monotonic()
-    _change(tf, "apply", work, env, request.parallelism, ApplyProgress(progress, "created"))
+    events = JsonApplyProgress(ApplyProgress(progress, "created"))
+    _change(tf, "apply", work, env, request.parallelism, events, "-json")
     timings["apply"] = time.monotonic() - started
+    chain = critical_path.critical_path(events.timings, critical_path.dependencies(critical_path.read_config(work)))
     shown = run([tf, "output", "-json"], env=env, cwd=work, check="terraform output -json", timeout=60)
     outputs = flat_outputs(json.loads(shown.stdout))
     outputs.update(
@@ -216,7 +245,7 @@ def deploy(request: DeployRequest, instance: Instance, settings: Settings, progr
     target = outputs_file(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(outputs, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return Deployment(copied, outputs, target, timings)
+    return Deployment(copied, outputs, target, timings, chain)
 
 
 # "  # aws_sqs_queue.payments will be updated in-place": one header per resource terraform would change.

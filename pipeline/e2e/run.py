@@ -1,13 +1,15 @@
 """``make localstack-e2e``: the checked artifact on a fresh LocalStack, the e2e suite, teardown, a summary.
 
 Phases: up -> deploy (terraform apply of the artifact the policy gate passed) -> tests (pytest on
-``tests/localstack``, JUnit XML) -> drift check (``terraform plan`` must find nothing to change after the
-apply and the suite) -> destroy -> down. Teardown always runs, also after a failure or
-Ctrl-C; the exit status is non-zero when any phase failed or any test did not pass (a skipped test
-is a failure here). An artifact with deletion protection (production) is not destroyed through
-terraform, which cannot delete its protected tables: the instance is discarded with its state, and
-the summary's ``teardown`` line says which of the two ran. The instance lives in its own directory
-(``build/localstack-e2e``), so a LocalStack started with ``make localstack-up`` can keep running beside it.
+``tests/localstack`` run concurrently by pytest-xdist, one JUnit XML) -> drift check (``terraform plan`` must
+find nothing to change after the apply and the suite) -> destroy (only with ``destroy=True``) -> down.
+Teardown always runs, also after a failure or Ctrl-C; the exit status is non-zero when any phase failed or
+any test did not pass (a skipped test is a failure here). The instance is thrown away at ``down`` with its
+state, so ``terraform destroy`` is run only when asked (``make test`` asks, once per CI run: README,
+"Teardown"); an artifact with deletion protection (production) is never destroyed through terraform, which
+cannot delete its protected tables. The summary's ``teardown`` line says which ran. The instance lives in
+its own directory (``build/localstack-e2e``), so a LocalStack started with ``make localstack-up`` can keep
+running beside it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.runner import CommandFailed, stream
 from pipeline.core.settings import Settings
 from pipeline.deploy import apply as deploy
+from pipeline.deploy import critical_path
 from pipeline.localstack import instance as localstack
 from pipeline.localstack import venv as localstack_venv
 
 LOG_COPY = "localstack.log"  # next to the JUnit report
 TESTS_TIMEOUT_S = 1200.0
 SAMPLE_S = 0.5
+# pytest-xdist workers: the suite waits on LocalStack (queues, workflows, alarms), not on this machine's CPU.
+TEST_WORKERS = 4
+SLOWEST_SHOWN = 5
 Progress = Callable[[str], None]
 
 
@@ -46,6 +52,8 @@ class E2ERequest:
     work_root: Path
     pytest_args: Sequence[str] = ()
     prior_phases: Sequence[tuple[str, float]] = ()
+    workers: int = TEST_WORKERS
+    destroy: bool = False  # prove ``terraform destroy``; otherwise the instance is discarded with its state
 
 
 @dataclass
@@ -73,6 +81,9 @@ class Summary:
     teardown: str = "not reached"
     problems: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
+    critical_path: list[str] = field(default_factory=list)  # rendered table of the apply's critical path
+    slowest: list[tuple[str, float]] = field(default_factory=list)  # (test, seconds), slowest first
+    recorded: list[tuple[str, str]] = field(default_factory=list)  # (name, value) the tests recorded
 
     @property
     def ok(self) -> bool:
@@ -94,12 +105,30 @@ class Summary:
             )
         else:
             lines.append("tests     not run (no JUnit report)")
+        if self.slowest:
+            lines.append("slowest tests (seconds; they run concurrently):")
+            lines.extend(f"  {seconds:6.1f}  {name}" for name, seconds in self.slowest)
+        if self.recorded:
+            lines.append("recorded by the tests: " + ", ".join(f"{name} = {value} s" for name, value in self.recorded))
+        lines.extend(self.critical_path)
         lines.append(f"LocalStack peak memory (process tree, with Lambda workers): {self.peak_rss / 2**20:.0f} MiB")
         lines.append(f"teardown  {self.teardown}")
         lines.append("leftovers: " + ("; ".join(self.leftovers) if self.leftovers else "none (no process, no state)"))
         lines.extend(f"FAILED: {problem}" for problem in self.problems)
         lines.append("result: " + ("PASSED" if self.ok else "FAILED"))
         return "\n".join(lines) + "\n"
+
+
+def junit_timings(path: Path, shown: int = SLOWEST_SHOWN) -> tuple[list[tuple[str, float]], list[tuple[str, str]]]:
+    """The ``shown`` slowest test cases (name, seconds) of a JUnit XML report, and the properties the tests
+    recorded (``record_property``: name, value), in report order; ([], []) without a readable report."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return [], []
+    cases = [(case.get("name", "?"), float(case.get("time", 0) or 0)) for case in root.iter("testcase")]
+    recorded = [(prop.get("name", "?"), prop.get("value", "")) for prop in root.iter("property")]
+    return sorted(cases, key=lambda case: -case[1])[:shown], recorded
 
 
 def junit_counts(path: Path) -> Counts:
@@ -200,7 +229,8 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
         with PeakMemory(instance.pid) as memory:
             try:
                 with phase(summary, "deploy (terraform)", progress):
-                    deploy.deploy(request.deploy, instance, own, progress)
+                    deployment = deploy.deploy(request.deploy, instance, own, progress)
+                summary.critical_path = critical_path.render(deployment.chain, deployment.timings.get("apply"))
                 with phase(summary, "e2e tests", progress):
                     try:
                         _tests(request, own, progress)
@@ -214,6 +244,7 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
                 pass  # recorded by phase(); teardown follows
             finally:
                 summary.counts = _counts(request.junit, summary)
+                summary.slowest, summary.recorded = junit_timings(request.junit)
                 summary.peak_rss = memory.peak
                 _teardown(instance, own, request, summary, progress)
     finally:
@@ -225,13 +256,19 @@ def _run(request: E2ERequest, own: Settings, summary: Summary, progress: Progres
 
 
 DISCARDED = "discarded: deletion protection"
+NOT_DESTROYED = "discarded with the instance (terraform destroy is proven by `make test`)"
 
 
 def _teardown(
     instance: localstack.Instance, own: Settings, request: E2ERequest, summary: Summary, progress: Progress
 ) -> None:
-    """``terraform destroy``, or, for an artifact with deletion protection, nothing: stopping discards it."""
+    """``terraform destroy`` when asked, else (and always for an artifact with deletion protection) nothing:
+    stopping LocalStack discards the deployment with its state."""
     protected = deploy.deletion_protected(deploy.work_dir(instance))
+    if not request.destroy and not protected:
+        deploy.outputs_file(own).unlink(missing_ok=True)  # as destroy does: the outputs name what goes away
+        summary.teardown = NOT_DESTROYED
+        return
     if protected:
         deploy.outputs_file(own).unlink(missing_ok=True)  # as destroy does: the outputs name what goes away
         summary.teardown = f"{DISCARDED} ({len(protected)} protected resources; the instance is stopped with its state)"
@@ -283,6 +320,7 @@ def _tests(request: E2ERequest, settings: Settings, progress: Progress) -> None:
         "-p",
         "no:cacheprovider",
         "-rfEs",
+        *(("-n", str(request.workers), "--dist", "loadgroup") if request.workers > 0 else ()),
         *request.pytest_args,
     ]
     env = settings.child_env(PAYGATE_E2E_OUTPUTS=str(deploy.outputs_file(settings)))

@@ -39,10 +39,13 @@ DEBUG_LOGGERS_ENV = "PAYGATE_LOCALSTACK_DEBUG_LOGGERS"  # passed on: loggers Loc
 THREAD_DUMP_SIGNAL = signal.SIGUSR2  # localstack_ext/diagnostics.py registers it (faulthandler)
 POLL_SECONDS = 0.1
 LOG_TAIL_LINES = 30
-SQS_METRICS_INTERVAL_SECONDS = 5  # queue-depth metrics reach CloudWatch alarms in seconds, not a minute
+SQS_METRICS_INTERVAL_SECONDS = 2  # queue-depth metrics reach CloudWatch alarms in seconds, not a minute
 # An idle event source mapping backs off up to 10 s (x1.5 jitter) between polls of an empty queue: a message
 # then waits up to 15 s for its consumer. Lambda long-polls SQS continuously, so a message is taken at once.
 ESM_EMPTY_POLL_BACKOFF_SECONDS = 1
+# LocalStack evaluates an alarm once per EvaluationPeriods x Period counted from its creation; AWS about every
+# minute on a sliding window. localstack_ext/alarm_evaluation.py evaluates the same window this often.
+ALARM_EVALUATION_SECONDS = 2
 # DynamoDB from moto in-process (localstack_ext/dynamodb.py, installed into LocalStack's venv with the
 # project package): LocalStack's own provider downloads Java and DynamoDB Local, which fails offline.
 DYNAMODB_PROVIDER = "paygate"
@@ -159,6 +162,7 @@ def build_env(
         "DISABLE_EVENTS": "1",  # no analytics calls
         "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": str(SQS_METRICS_INTERVAL_SECONDS),
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": str(ESM_EMPTY_POLL_BACKOFF_SECONDS),
+        "PAYGATE_CLOUDWATCH_ALARM_EVALUATION_SECONDS": str(ALARM_EVALUATION_SECONDS),
         "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
         "PROVIDER_OVERRIDE_S3": S3_PROVIDER,
         "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR,

@@ -3,6 +3,20 @@
 It finds everything through ``build/localstack/outputs.json`` (or ``PAYGATE_E2E_OUTPUTS``). No
 deployment, or a LocalStack that does not answer, fails the whole session with that message: these
 tests never skip.
+
+The tests run concurrently (pytest-xdist, ``-n N --dist loadgroup``; ``make localstack-e2e`` does). Each one
+works on its own merchant, idempotency keys and batch file names; what they share is held apart here:
+
+- a test that changes the configuration of a function on the API path (the API handler's environment, the
+  workflow task function's reserved concurrency) asks for the ``api_path`` lock and holds its write lock
+  while the change lasts (its read lock for the rest); every other test that uses the ``api`` fixture holds
+  the read lock. A waiting writer closes a turnstile that new readers pass through, so it is not starved
+  by a stream of readers, and the tests that ask for ``api_path`` are scheduled first;
+- the tests that send to the payment queue (batch files) and the poison message test, which shortens that
+  queue's visibility and counts its consumer's runs, share one xdist group (``support.PAYMENT_QUEUE``): one worker
+  runs them one after another, the poison message last (``@pytest.mark.late``);
+- payment events on the notifications queue go to one inbox file all workers read (``Inbox``), so a worker
+  never deletes another one's events unseen.
 """
 
 from __future__ import annotations
@@ -14,10 +28,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import fasteners
 import pytest
 
 from tests import aws_clients
-from tests.localstack.support import Api, Deployed
+from tests.localstack.support import Api, ApiPathLock, Deployed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = Path(os.environ.get("PAYGATE_E2E_OUTPUTS", REPO_ROOT / "build" / "localstack" / "outputs.json"))
@@ -73,37 +88,76 @@ def tables(deployed: Deployed) -> dict[str, Any]:
     return found
 
 
-LATE = "late"  # marker: runs after everything else
+LATE = "late"  # marker: runs after the other tests of its xdist group
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{LATE}: run after the other e2e tests")
+    config.addinivalue_line("markers", f"{LATE}: run after the other tests of its xdist group")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker(LATE) is not None)  # stable: order kept otherwise
+    """The tests that change the API path first (their writers close the turnstile early), late tests last."""
+
+    def rank(item: pytest.Item) -> int:
+        changes = "api_path" in getattr(item, "fixturenames", ())
+        return 0 if changes else 2 if item.get_closest_marker(LATE) else 1
+
+    items.sort(key=rank)  # stable: order kept otherwise
 
 
 @pytest.fixture(scope="session")
-def notifications(deployed: Deployed) -> Iterator[Inbox]:
-    inbox = Inbox(deployed.client("sqs"), deployed["notification_queue_url"])
+def shared_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A directory of this run that every xdist worker sees (the controller's basetemp; pytest-xdist docs)."""
+    base = tmp_path_factory.getbasetemp()
+    return base if worker_id == "master" else base.parent
+
+
+@pytest.fixture
+def api_path(shared_dir: Path) -> ApiPathLock:
+    """For a test that changes a function on the API path: it takes ``write()`` around the change itself."""
+    return ApiPathLock(shared_dir)
+
+
+@pytest.fixture(autouse=True)
+def api_path_reader(request: pytest.FixtureRequest, shared_dir: Path) -> Iterator[None]:
+    """The API path's read lock for a test that uses ``api`` and does not change the path itself."""
+    if "api" in request.fixturenames and "api_path" not in request.fixturenames:
+        with ApiPathLock(shared_dir).read():
+            yield
+    else:
+        yield
+
+
+@pytest.fixture(scope="session")
+def notifications(deployed: Deployed, shared_dir: Path) -> Iterator[Inbox]:
+    inbox = Inbox(deployed.client("sqs"), deployed["notification_queue_url"], shared_dir / "notifications.jsonl")
     yield inbox
 
 
 class Inbox:
-    """Payment events as they reach the notifications queue (SNS raw delivery), kept across tests."""
+    """Payment events as they reach the notifications queue (SNS raw delivery), kept across tests and workers.
 
-    def __init__(self, sqs: Any, url: str) -> None:
+    Whoever drains the queue appends what it received to one file (under an inter-process lock) before it
+    deletes the messages, and every worker reads all events from that file.
+    """
+
+    def __init__(self, sqs: Any, url: str, store: Path) -> None:
         self.sqs = sqs
         self.url = url
-        self.events: list[dict[str, Any]] = []
+        self.store = store
+        self.lock = fasteners.InterProcessLock(store.with_suffix(".lock"))
 
     def drain(self) -> list[dict[str, Any]]:
-        answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-        for message in answer.get("Messages", []):
-            self.events.append(json.loads(message["Body"]))
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-        return self.events
+        with self.lock:
+            answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            messages = answer.get("Messages", [])
+            with self.store.open("a", encoding="utf-8") as kept:
+                kept.writelines(json.dumps(json.loads(message["Body"])) + "\n" for message in messages)
+            for message in messages:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            if not self.store.is_file():
+                return []
+            return [json.loads(line) for line in self.store.read_text(encoding="utf-8").splitlines()]
 
     def of(self, payment_id: str) -> list[dict[str, Any]]:
         return [event for event in self.drain() if event.get("payment_id") == payment_id]

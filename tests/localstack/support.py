@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import fasteners
+import pytest
 from jsonschema import Draft4Validator
 
 from contracts import validator
 from tests import aws_clients
 
+# The tests that send to the payment queue or reconfigure it: one xdist worker runs them one after another.
+PAYMENT_QUEUE = pytest.mark.xdist_group("payment-queue")
+LOCK_DEADLINE_S = 600.0  # a lock not granted by then fails the test (a writer never left, or a deadlock)
 DEFAULT_DEADLINE_S = 60.0
 POLL_S = 0.25
 
@@ -166,6 +173,25 @@ def payments_of(tables: Mapping[str, Any], merchant_id: str) -> list[dict[str, A
     return list(answer["Items"])
 
 
+def execution_names(deployed: Deployed) -> set[str]:
+    return {str(execution["name"]) for execution in deployed.executions()}
+
+
+def foreign_executions(deployed: Deployed, tables: Mapping[str, Any], before: set[str], merchant_id: str) -> list[str]:
+    """Workflow executions started since ``before`` (names) that are not another merchant's stored payment.
+
+    A refused request must start no workflow. Other tests run beside it (pytest-xdist) and start theirs, each
+    named after its stored payment (the api handler names the execution after the payment); any other new
+    execution, or one of ``merchant_id``'s payments, is what the refused request may have started.
+    """
+    found = []
+    for name in sorted(execution_names(deployed) - before):
+        stored = tables["payments"].get_item(Key={"payment_id": name}, ConsistentRead=True).get("Item")
+        if stored is None or stored.get("merchant_id") == merchant_id:
+            found.append(name)
+    return found
+
+
 def payment_request(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "merchant_id": merchant_id,
@@ -176,3 +202,43 @@ def payment_request(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+class ApiPathLock:
+    """Readers-writer lock across xdist workers (fcntl locks, fasteners), write-preferring through a turnstile.
+
+    A reader passes the turnstile, then takes the shared lock; a writer holds the turnstile until it has the
+    exclusive lock (so readers arriving meanwhile wait behind it). Each wait fails the test after
+    ``LOCK_DEADLINE_S``.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.turnstile = fasteners.InterProcessLock(directory / "api-path.turnstile")
+        self.lock = fasteners.InterProcessReaderWriterLock(directory / "api-path.lock")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[None]:
+        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), "the API path's turnstile")
+        self.turnstile.release()
+        granted(self.lock.acquire_read_lock(timeout=LOCK_DEADLINE_S), "the API path's read lock")
+        try:
+            yield
+        finally:
+            self.lock.release_read_lock()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), "the API path's turnstile")
+        try:
+            granted(self.lock.acquire_write_lock(timeout=LOCK_DEADLINE_S), "the API path's write lock")
+        finally:
+            self.turnstile.release()
+        try:
+            yield
+        finally:
+            self.lock.release_write_lock()
+
+
+def granted(acquired: bool, what: str) -> None:
+    if not acquired:
+        pytest.fail(f"{what} was not granted within {LOCK_DEADLINE_S:.0f} s", pytrace=False)

@@ -7,7 +7,10 @@ from typing import Any
 
 from lambdas.batch_processor.handler import batch_id_for
 from lambdas.shared.pan import contains_pan
-from tests.localstack.support import Deployed, assert_contract, merchant, payments_of, poll, unique
+from tests.localstack.support import PAYMENT_QUEUE, Deployed, assert_contract, merchant, payments_of, poll, unique
+
+# Their payments go through the payment queue, which the poison message test reconfigures (see conftest.py).
+pytestmark = PAYMENT_QUEUE
 
 HEADER = "reference,merchant_id,amount,currency,description"
 

@@ -9,12 +9,23 @@ from typing import Any
 
 import pytest
 
-from tests.localstack.support import Api, Deadline, Deployed, merchant, payment_request, poll, unique
+from tests.localstack.support import (
+    PAYMENT_QUEUE,
+    Api,
+    ApiPathLock,
+    Deadline,
+    Deployed,
+    merchant,
+    payment_request,
+    poll,
+    unique,
+)
 
-# 5 receives, each followed by the suite's 5 s visibility timeout and the event source mapping's next poll.
+# 5 receives, each followed by the suite's visibility timeout and the event source mapping's next poll.
 RECEIVE_COUNT_DEADLINE_S = 180.0
-# Queue metrics reach CloudWatch every 5 s here (SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL), but LocalStack
-# evaluates an alarm once per period (60 s) counted from its creation during the deploy.
+# Queue metrics reach CloudWatch every 2 s here (SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL) and the alarm's
+# sliding window is evaluated every 2 s (localstack_ext/alarm_evaluation.py; stock LocalStack evaluates it
+# once per period, 60 s, counted from its creation during the deploy).
 ALARM_DEADLINE_S = 150.0
 
 
@@ -50,7 +61,7 @@ def throttled_attempts(deployed: Deployed, payment_id: str) -> list[dict[str, An
 
 
 def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_payment_completes(
-    api: Api, deployed: Deployed
+    api: Api, deployed: Deployed, api_path: ApiPathLock
 ) -> None:
     """Reserved concurrency 0 makes Lambda refuse the task (TooManyRequests), a real capacity error, held for
     longer and for more attempts than the old retrier allowed; once lifted, the payment completes."""
@@ -62,8 +73,26 @@ def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_paymen
     # Full jitter draws each wait from [0, max]: the span held here is a small part of the mean budget.
     assert sum(waits) / 2 >= 4 * THROTTLE_SPAN_S > 8 * OLD_THROTTLE_BUDGET_S, retrier
     assert retrier["JitterStrategy"] == "FULL", retrier
-    lambda_ = deployed.client("lambda")
     name = deployed.function_name("workflow-tasks")
+    # Every workflow task is throttled meanwhile: no other test using the API runs (tests/localstack/conftest.py).
+    with api_path.write():
+        throttled, payment_id = throttle_a_payment(api, deployed, name)
+    with api_path.read():
+        done = deployed.finished_execution(payment_id)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
+    events = history(deployed, payment_id)
+    succeeded = [e for e in events if e["type"] in ("TaskSucceeded", "LambdaFunctionSucceeded")]
+    # The first task ran only after the throttle was lifted, past the old budget, and nothing marked it failed.
+    assert (succeeded[0]["timestamp"] - throttled[0]["timestamp"]).total_seconds() > THROTTLE_SPAN_S
+    entered = {e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")}
+    assert entered.isdisjoint({"MarkFailed", "RetryBudgetExhausted"}), entered
+
+
+def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[dict[str, Any]], str]:
+    """Reserved concurrency 0 on ``name`` while a payment is created, until it has been throttled more often and
+    longer than the old budget allowed; the concurrency is then restored. Returns (throttled attempts, payment)."""
+    lambda_ = deployed.client("lambda")
     reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
     lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     try:
@@ -86,16 +115,7 @@ def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_paymen
             lambda_.delete_function_concurrency(FunctionName=name)
         else:
             lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
-
-    done = deployed.finished_execution(payment_id)
-    assert done["status"] == "SUCCEEDED", done
-    assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
-    events = history(deployed, payment_id)
-    succeeded = [e for e in events if e["type"] in ("TaskSucceeded", "LambdaFunctionSucceeded")]
-    # The first task ran only after the throttle was lifted, past the old budget, and nothing marked it failed.
-    assert (succeeded[0]["timestamp"] - throttled[0]["timestamp"]).total_seconds() > THROTTLE_SPAN_S
-    entered = {e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")}
-    assert entered.isdisjoint({"MarkFailed", "RetryBudgetExhausted"}), entered
+    return throttled, payment_id
 
 
 def consumer_state(deployed: Deployed, body: str, since_ms: int) -> str:
@@ -140,9 +160,12 @@ def dlq_alarm(deployed: Deployed) -> dict[str, Any]:
 
 
 # The deployed queue hides a received message for 6x the consumer's timeout (180 s), as AWS advises; this
-# test shortens it while it runs so that maxReceiveCount (5) receives take seconds, not 15 minutes. Long
-# enough that a message is never redelivered while its (cold) consumer still works on it.
-TEST_VISIBILITY_S = "5"
+# test shortens it while it runs so that maxReceiveCount (5) receives take seconds, not 15 minutes. On
+# LocalStack a message is never redelivered while its consumer still works on it, whatever the visibility:
+# the event source mapping's one poller invokes the function synchronously and polls again only after the
+# answer (localstack/services/lambda_/event_source_mapping/esm_worker.py, poller_loop); each receive is one
+# consumer run, which the test counts. (It was 5 s: 15 s of the test's 33 s to the DLQ.)
+TEST_VISIBILITY_S = "2"
 
 
 @pytest.fixture
@@ -168,9 +191,10 @@ def fast_redelivery(deployed: Deployed) -> Iterator[int]:
         sqs.set_queue_attributes(QueueUrl=url, Attributes=original)
 
 
-@pytest.mark.late  # the other tests' messages are through; the shortened visibility cannot touch them
+@PAYMENT_QUEUE
+@pytest.mark.late  # the batch tests' messages are through; the shortened visibility cannot touch them
 def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fires(
-    deployed: Deployed, fast_redelivery: int, record_testsuite_property: Callable[[str, object], None]
+    deployed: Deployed, fast_redelivery: int, record_property: Callable[[str, object], None]
 ) -> None:
     sqs = deployed.client("sqs")
     poison = json.dumps({"message_type": "payment.requested", "payment_id": unique("not-a-payment-")})
@@ -195,11 +219,11 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
         QueueUrl=deployed["payment_queue_url"], AttributeNames=["QueueArn", "RedrivePolicy"]
     )["Attributes"]
     assert landed[0]["Attributes"]["DeadLetterQueueSourceArn"] == queue["QueueArn"], "moved there by the redrive"
-    # Nothing else reaches the queue now (the test runs last): every consumer run was this message's.
+    # Nothing else reaches the queue now (the last of its xdist group): every consumer run was this message's.
     max_receives = json.loads(queue["RedrivePolicy"])["maxReceiveCount"]
     assert consumer_invocations(deployed, sent_ms) == max_receives, "one consumer run per receive, then the DLQ"
     # in the JUnit report, for the benchmark: how the test's time splits between its two waits
-    record_testsuite_property("poison_seconds_to_dlq", round(landed_at - sent_at, 1))
+    record_property("poison_seconds_to_dlq", round(landed_at - sent_at, 1))
 
     try:
         alarm = poll(
@@ -207,7 +231,7 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
             lambda: (a := dlq_alarm(deployed))["StateValue"] == "ALARM" and a,
             deadline_s=ALARM_DEADLINE_S,
         )
-        record_testsuite_property("poison_seconds_to_alarm", round(time.monotonic() - landed_at, 1))
+        record_property("poison_seconds_to_alarm", round(time.monotonic() - landed_at, 1))
     finally:  # the DLQ as the test found it: a rerun against the same deployment sees only its own message
         for message in in_dlq():
             sqs.delete_message(QueueUrl=deployed["payment_dlq_url"], ReceiptHandle=message["ReceiptHandle"])

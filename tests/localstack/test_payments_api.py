@@ -12,6 +12,7 @@ import pytest
 from tests.localstack.conftest import Inbox
 from tests.localstack.support import (
     Api,
+    ApiPathLock,
     Deployed,
     assert_contract,
     merchant,
@@ -139,9 +140,8 @@ def set_environment(deployed: Deployed, name: str, variables: dict[str, str]) ->
     )
 
 
-@pytest.mark.late
 def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_starts_it(
-    api: Api, deployed: Deployed, tables: dict[str, Any]
+    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: ApiPathLock
 ) -> None:
     """Issue 10, item 5: the 202 was stored and replayed for a day. Here the handler is pointed at a state
     machine that does not exist (a permanent failure), then back; the retry must start the workflow.
@@ -157,32 +157,33 @@ def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_start
     missing = deployed["state_machine_arn"] + "-missing"
     request, key = payment_request(merchant()), unique("key-")
     since_ms = int(time.time() * 1000) - 1000
-    set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": missing})
-    try:
-        first = api.create(request, key=key)
-    finally:
-        set_environment(deployed, name, variables)
+    with api_path.write():  # no other test using the API runs while the handler points elsewhere (conftest.py)
+        set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": missing})
+        try:
+            first = api.create(request, key=key)
+        finally:
+            set_environment(deployed, name, variables)
+    with api_path.read():  # the retry's workflow runs with the other API tests, not during a change
+        assert first.status == 202, first.raw
+        assert_contract("payment", first.body)
+        payment_id = first.body["payment_id"]
+        assert [e for e in deployed.executions() if e["name"] == payment_id] == []
+        emf = poll(
+            "the WorkflowStartFailed metric document in the api handler's log group",
+            lambda: [
+                json.loads(e["message"])
+                for e in logs.filter_log_events(
+                    logGroupName=f"/aws/lambda/{name}", startTime=since_ms, filterPattern='"WorkflowStartFailed"'
+                )["events"]
+                if e["message"].startswith("{") and '"_aws"' in e["message"]
+            ],
+        )
+        assert (emf[0]["FailureKind"], emf[0]["WorkflowStartFailed"]) == ("permanent", [1.0]), emf
 
-    assert first.status == 202, first.raw
-    assert_contract("payment", first.body)
-    payment_id = first.body["payment_id"]
-    assert [e for e in deployed.executions() if e["name"] == payment_id] == []
-    emf = poll(
-        "the WorkflowStartFailed metric document in the api handler's log group",
-        lambda: [
-            json.loads(e["message"])
-            for e in logs.filter_log_events(
-                logGroupName=f"/aws/lambda/{name}", startTime=since_ms, filterPattern='"WorkflowStartFailed"'
-            )["events"]
-            if e["message"].startswith("{") and '"_aws"' in e["message"]
-        ],
-    )
-    assert (emf[0]["FailureKind"], emf[0]["WorkflowStartFailed"]) == ("permanent", [1.0]), emf
+        retried = api.create(request, key=key)
 
-    retried = api.create(request, key=key)
-
-    assert retried.status == 201, retried.raw
-    assert retried.body == first.body
-    assert [p["payment_id"] for p in payments_of(tables, request["merchant_id"])] == [payment_id]
-    assert deployed.finished_execution(payment_id)["status"] == "SUCCEEDED"
-    assert len([e for e in deployed.executions() if e["name"] == payment_id]) == 1
+        assert retried.status == 201, retried.raw
+        assert retried.body == first.body
+        assert [p["payment_id"] for p in payments_of(tables, request["merchant_id"])] == [payment_id]
+        assert deployed.finished_execution(payment_id)["status"] == "SUCCEEDED"
+        assert len([e for e in deployed.executions() if e["name"] == payment_id]) == 1

@@ -22,6 +22,8 @@ from tests.localstack.support import (
     Api,
     Deployed,
     assert_contract,
+    execution_names,
+    foreign_executions,
     merchant,
     payment_request,
     payments_of,
@@ -112,14 +114,14 @@ def test_a_bad_request_is_refused_precisely_and_writes_nothing(
     case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
     merchant_id = merchant()
-    before = len(deployed.executions())
+    before = execution_names(deployed)
 
     answer = api.create(body_of(merchant_id, case), key=unique("key-"))
 
     assert_refusal(answer, *CASES[case])
     assert not contains_pan(answer.raw.decode()), answer.raw
     assert payments_of(tables, merchant_id) == []
-    assert len(deployed.executions()) == before
+    assert foreign_executions(deployed, tables, before, merchant_id) == []
 
 
 def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> None:
@@ -200,13 +202,13 @@ def test_a_hostile_body_is_refused_with_a_4xx_and_writes_nothing(
     case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
     merchant_id = merchant()
-    before = len(deployed.executions())
+    before = execution_names(deployed)
 
     answer = api.create(hostile_body(merchant_id, case), key=unique("key-"))
 
     assert_refusal(answer, *HOSTILE[case])
     assert payments_of(tables, merchant_id) == []
-    assert len(deployed.executions()) == before
+    assert foreign_executions(deployed, tables, before, merchant_id) == []
 
 
 def test_a_body_sent_as_text_plain_is_415(api: Api, tables: dict[str, Any]) -> None:

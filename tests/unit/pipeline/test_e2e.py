@@ -177,7 +177,7 @@ def test_teardown_steps_go_on_after_a_pipeline_or_os_error_only() -> None:
         raising(KeyboardInterrupt())
 
 
-def e2e_request(tmp_path: Path, junit: Path) -> e2e.E2ERequest:
+def e2e_request(tmp_path: Path, junit: Path, *, destroy: bool = True) -> e2e.E2ERequest:
     deploy_request = deploy.DeployRequest(
         stack_dir=tmp_path / "stack",
         evidence=tmp_path / "evidence.json",
@@ -192,6 +192,7 @@ def e2e_request(tmp_path: Path, junit: Path) -> e2e.E2ERequest:
         junit=junit,
         work_root=tmp_path / "e2e",
         pytest_args=["-x"],
+        destroy=destroy,
     )
 
 
@@ -231,6 +232,10 @@ def test_the_suite_runs_pytest_with_a_fresh_junit_report_and_the_outputs_file(
         "-p",
         "no:cacheprovider",
         "-rfEs",
+        "-n",
+        str(e2e.TEST_WORKERS),
+        "--dist",
+        "loadgroup",
         "-x",
     )
     assert env["PAYGATE_E2E_OUTPUTS"] == str(e2e_dir.localstack_dir / "outputs.json")
@@ -416,25 +421,33 @@ class StagedRun:
         monkeypatch.setattr(e2e.artifact, "require_evidence", lambda *_: e2e.artifact.Artifact("ab" * 32, ()))
         monkeypatch.setattr(e2e, "e2e_settings", lambda *_: settings)
         monkeypatch.setattr(localstack, "start_owned", lambda *_: (self.calls.append("up") or self.instance, None))
-        self.step(deploy, "deploy")
+        self.step(deploy, "deploy", returns=deploy.Deployment(e2e.artifact.Artifact("ab" * 32, ()), {}, tmp_path))
         self.step(e2e, "_tests", "tests")
         self.step(deploy, "destroy")
         self.step(e2e, "keep_log", "keep log")
         monkeypatch.setattr(localstack, "stop", lambda settings, child=None: self.calls.append("down"))
 
-    def step(self, module: object, name: str, label: str | None = None, raises: BaseException | None = None) -> None:
-        """Replace ``module.name`` by a recorder (that raises ``raises``, when given)."""
+    def step(
+        self,
+        module: object,
+        name: str,
+        label: str | None = None,
+        raises: BaseException | None = None,
+        returns: object = True,
+    ) -> None:
+        """Replace ``module.name`` by a recorder (that raises ``raises``, when given, else returns ``returns``)."""
 
-        def recorded(*_: object) -> bool:
+        def recorded(*_: object) -> object:
             self.calls.append(label or name)
             if raises is not None:
                 raise raises
-            return True
+            return returns
 
         self.monkeypatch.setattr(module, name, recorded)
 
-    def run(self) -> e2e.Summary:
-        return e2e.run(e2e_request(self.tmp_path, self.tmp_path / "junit.xml"), self.settings, self.lines.append)
+    def run(self, *, destroy: bool = True) -> e2e.Summary:
+        request = e2e_request(self.tmp_path, self.tmp_path / "junit.xml", destroy=destroy)
+        return e2e.run(request, self.settings, self.lines.append)
 
 
 @pytest.fixture
@@ -459,6 +472,20 @@ def test_an_unprotected_deployment_is_destroyed_through_terraform_and_the_summar
     assert staged.calls == ["up", "deploy", "tests", "destroy", "keep log", "down"]
     assert summary.teardown == "destroyed"
     assert "teardown  destroyed\n" in summary.render()
+
+
+def test_without_destroy_the_deployment_is_discarded_with_the_instance_and_the_summary_says_so(
+    staged: StagedRun,
+) -> None:
+    outputs = staged.settings.localstack_dir / "outputs.json"
+    outputs.parent.mkdir(parents=True, exist_ok=True)
+    outputs.write_text("{}")
+    summary = staged.run(destroy=False)
+    assert staged.calls == ["up", "deploy", "tests", "keep log", "down"]
+    assert summary.teardown == e2e.NOT_DESTROYED
+    assert "destroy (terraform)" not in [name for name, _, _ in summary.phases]
+    assert f"teardown  {e2e.NOT_DESTROYED}" in summary.render()
+    assert not outputs.exists(), "the outputs of a discarded deployment are removed, as destroy removes them"
 
 
 def test_a_deployment_with_deletion_protection_is_discarded_not_destroyed_and_the_summary_says_so(
@@ -566,3 +593,22 @@ def test_dump_threads_signals_only_a_live_localstack(tmp_path: Path) -> None:
         for proc in (fake, other):
             proc.kill()
             proc.wait()
+
+
+def test_the_slowest_tests_and_the_recorded_figures_come_from_the_junit_report(tmp_path: Path) -> None:
+    report = tmp_path / "junit.xml"
+    report.write_text(
+        '<testsuites><testsuite name="pytest" tests="3">'
+        '<testcase name="fast" time="0.1"/>'
+        '<testcase name="poison" time="25.5"><properties><property name="poison_seconds_to_dlq" value="18.2"/>'
+        "</properties></testcase>"
+        '<testcase name="middle" time="3.0"/>'
+        "</testsuite></testsuites>"
+    )
+    slowest, recorded = e2e.junit_timings(report, shown=2)
+    assert slowest == [("poison", 25.5), ("middle", 3.0)]
+    assert recorded == [("poison_seconds_to_dlq", "18.2")]
+    assert e2e.junit_timings(tmp_path / "missing.xml") == ([], [])
+    text = e2e.Summary(counts=e2e.Counts(tests=3), slowest=slowest, recorded=recorded).render()
+    assert "slowest tests (seconds; they run concurrently):\n    25.5  poison\n     3.0  middle\n" in text
+    assert "recorded by the tests: poison_seconds_to_dlq = 18.2 s\n" in text

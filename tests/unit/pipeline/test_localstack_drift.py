@@ -416,3 +416,33 @@ def test_the_e2e_run_checks_drift_after_the_suite_and_a_drift_fails_it(staged: S
 @pytest.fixture
 def staged(monkeypatch: pytest.MonkeyPatch, make_settings: SettingsFactory, tmp_path: Path) -> StagedRun:
     return StagedRun(monkeypatch, make_settings(PAYGATE_LOCALSTACK_DIR=str(tmp_path / "e2e")), tmp_path)
+
+
+# -- CloudWatch: alarms evaluated on their window every few seconds (localstack_ext/alarm_evaluation.py) --------
+
+
+def test_a_breaching_alarm_with_a_60_s_period_fires_within_seconds_not_at_its_next_period(instance: Instance) -> None:
+    """Stock LocalStack first evaluates this alarm 60 s after its creation; patched, every 2 s on the same window."""
+    cloudwatch = client(instance, "cloudwatch")
+    name = f"breach-{time.monotonic_ns()}"
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="paygate/test",
+        MetricName="Depth",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+    )
+    created = time.monotonic()
+    cloudwatch.put_metric_data(Namespace="paygate/test", MetricData=[{"MetricName": "Depth", "Value": 1.0}])
+    state = ""
+    while time.monotonic() - created < DEADLINE_S:
+        state = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["StateValue"]
+        if state == "ALARM":
+            break
+        time.sleep(0.25)
+    assert state == "ALARM", f"not in ALARM {DEADLINE_S:.0f} s after the breach (60 s period)"
+    assert time.monotonic() - created < 10.0, "evaluated at the next period, not every 2 s"

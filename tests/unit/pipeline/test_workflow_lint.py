@@ -180,7 +180,7 @@ def test_pull_requests_reach_no_environment_and_no_secret() -> None:
     commands = [step["run"] for step in job["steps"] if "run" in step]
     assert commands == [
         'make verify ENV="$TARGET_ENV"',
-        'make localstack-e2e ENV="$TARGET_ENV"',
+        'make localstack-e2e ENV="$TARGET_ENV" E2E_DESTROY=1',
         'make evidence ENV="$TARGET_ENV"',
     ]
 
