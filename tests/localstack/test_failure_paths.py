@@ -226,9 +226,15 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
     record_property("poison_seconds_to_dlq", round(landed_at - sent_at, 1))
 
     try:
+        # Entered ALARM after this message was sent: an alarm still in ALARM from an earlier run against the
+        # same deployment proves nothing (the state changes, and its timestamp with it, only on a transition).
         alarm = poll(
-            "the DLQ depth alarm in ALARM",
-            lambda: (a := dlq_alarm(deployed))["StateValue"] == "ALARM" and a,
+            "the DLQ depth alarm entering ALARM after the message was sent",
+            lambda: (
+                (a := dlq_alarm(deployed))["StateValue"] == "ALARM"
+                and a["StateUpdatedTimestamp"].timestamp() >= sent_ms // 1000
+                and a
+            ),
             deadline_s=ALARM_DEADLINE_S,
         )
         record_property("poison_seconds_to_alarm", round(time.monotonic() - landed_at, 1))
