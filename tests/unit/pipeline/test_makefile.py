@@ -53,8 +53,9 @@ def test_verify_runs_doctor_first_then_the_checks_and_the_synth_validate_plan_po
     assert -1 not in positions, plan
     assert positions == sorted(positions), plan
     for step in (
-        "-m pytest tests/unit/stacks tests/unit/policies",
-        "-m pytest tests/unit/pipeline tests/unit/lambdas tests/unit/contracts",
+        "-- tests/unit/stacks tests/unit/policies",
+        "-- tests/unit/lambdas tests/unit/contracts",
+        "-- tests/unit/pipeline tests/unit/suites",
         "coverage report --fail-under=90",
     ):
         assert step in plan, plan

@@ -1,0 +1,80 @@
+"""pytest plugin: fail the session when it reads a path its cache key leaves out (``pipeline.cache.suite``).
+
+A unit suite's results are reused for an equal inputs key, and that key leaves out the paths the suite
+declares it never reads (``PAYGATE_INPUT_GUARD_EXCLUDED``, ``os.pathsep``-separated, relative to
+``PAYGATE_INPUT_GUARD_ROOT``). This plugin holds the suite to that declaration on every run, through
+Python's audit hooks (PEP 578): a file opened or imported (``open``, which ``io.open_code`` raises for
+every module and bytecode file), a folder listed (``os.listdir``, ``os.scandir``) and a subprocess whose
+arguments or working directory name such a path (``subprocess.Popen``). Any of them fails the session,
+naming the path, so the exclusion is fixed before a wrong key could reuse a result. What a subprocess
+reads on its own (git, make walking the tree) is not seen: the suites that start such programs in the
+repository keep the whole tree (and HEAD) in their key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+WATCHED = frozenset({"open", "os.listdir", "os.scandir", "subprocess.Popen"})
+
+
+class Guard:
+    """Records every watched audit event that names a path under one of ``excluded`` (absolute)."""
+
+    def __init__(self, root: Path, excluded: list[str]) -> None:
+        self.roots = [str(root / e).rstrip("/") for e in excluded]
+        self.violations: dict[str, str] = {}
+
+    def _check(self, event: str, value: object) -> None:
+        if isinstance(value, int) or value is None:
+            return
+        try:
+            # No Path.resolve(): inside an audit hook, no file system call (it would raise events itself).
+            text = os.path.abspath(os.fsdecode(value))  # type: ignore[arg-type]  # noqa: PTH100
+        except TypeError:
+            return
+        for prefix in self.roots:
+            if text == prefix or text.startswith(prefix + "/"):
+                self.violations.setdefault(text, event)
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event not in WATCHED:
+            return
+        if event == "subprocess.Popen":
+            _executable, argv, cwd, _env = args
+            for value in [cwd, *(argv if isinstance(argv, (list, tuple)) else [argv])]:
+                if isinstance(value, (str, bytes, os.PathLike)):
+                    self._check(event, value)
+            return
+        if args:
+            self._check(event, args[0])
+
+
+_GUARD: Guard | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _GUARD
+    excluded = [e for e in os.environ.get("PAYGATE_INPUT_GUARD_EXCLUDED", "").split(os.pathsep) if e]
+    root = os.environ.get("PAYGATE_INPUT_GUARD_ROOT")
+    if not excluded or not root:
+        return
+    _GUARD = Guard(Path(root), excluded)
+    sys.addaudithook(_GUARD.hook)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _GUARD is None or not _GUARD.violations:
+        return
+    lines = [f"  {event}: {path}" for path, event in sorted(_GUARD.violations.items())]
+    print(
+        "\ninput guard: this suite read paths its cache key leaves out (PAYGATE_INPUT_GUARD_EXCLUDED); "
+        "put them back into the key (the Makefile's UNIT_*_EXCLUDED):\n" + "\n".join(lines),
+        file=sys.stderr,
+    )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
