@@ -135,7 +135,7 @@ UNIT_SUITE = $(PIPELINE) unit-suite $(if $(filter off,$(UNIT_CACHE)),--no-cache)
 # What each process never reads. Not the stack and policy suites: the handlers no stack test imports, the other
 # suites' tests, LocalStack's plugins and lock, the workflows, the benchmarks.
 UNIT_INFRA_EXCLUDED := lambdas/api_handler lambdas/batch_processor lambdas/payment_processor \
-	tests/unit/pipeline tests/unit/lambdas tests/unit/contracts tests/unit/suites tests/localstack tests/integration \
+	tests/unit/pipeline 'tests/unit/lambdas/*.py' tests/unit/contracts tests/unit/suites tests/localstack tests/integration \
 	localstack localstack_ext .github benchmarks
 # Not the handlers' and contracts' suites: the stack's wiring and everything the infrastructure and pipeline read.
 UNIT_CODE_LAMBDAS_EXCLUDED := stacks/constructs stacks/payment_stack.py stacks/tagging.py stacks/context.py \

@@ -2,10 +2,11 @@
 
 A unit suite's results are reused for an equal inputs key, and that key leaves out the paths the suite
 declares it never reads (``PAYGATE_INPUT_GUARD_EXCLUDED``, ``os.pathsep``-separated, relative to
-``PAYGATE_INPUT_GUARD_ROOT``). This plugin holds the suite to that declaration on every run, through
-Python's audit hooks (PEP 578): a file opened or imported (``open``, which ``io.open_code`` raises for
-every module and bytecode file), a folder listed (``os.listdir``, ``os.scandir``) and a subprocess whose
-arguments or working directory name such a path (``subprocess.Popen``). Any of them fails the session,
+``PAYGATE_INPUT_GUARD_ROOT``; the key keeps their names, so listing a folder is allowed: coverage.py
+lists every source folder to record never-imported files). This plugin holds the suite to that
+declaration on every run, through Python's audit hooks (PEP 578): a file opened or imported (``open``,
+which ``io.open_code`` raises for every module and bytecode file) and a subprocess whose arguments or
+working directory name such a path (``subprocess.Popen``). Any of them fails the session,
 naming the path, so the exclusion is fixed before a wrong key could reuse a result. What a subprocess
 reads on its own (git, make walking the tree) is not seen: the suites that start such programs in the
 repository keep the whole tree (and HEAD) in their key.
@@ -20,14 +21,17 @@ from typing import Any
 
 import pytest
 
-WATCHED = frozenset({"open", "os.listdir", "os.scandir", "subprocess.Popen"})
+from pipeline.cache.inputs import is_excluded
+
+WATCHED = frozenset({"open", "subprocess.Popen"})
 
 
 class Guard:
     """Records every watched audit event that names a path under one of ``excluded`` (absolute)."""
 
     def __init__(self, root: Path, excluded: list[str]) -> None:
-        self.roots = [str(root / e).rstrip("/") for e in excluded]
+        self.root = str(root).rstrip("/") + "/"
+        self.excluded = excluded
         self.violations: dict[str, str] = {}
 
     def _check(self, event: str, value: object) -> None:
@@ -38,9 +42,8 @@ class Guard:
             text = os.path.abspath(os.fsdecode(value))  # type: ignore[arg-type]  # noqa: PTH100
         except TypeError:
             return
-        for prefix in self.roots:
-            if text == prefix or text.startswith(prefix + "/"):
-                self.violations.setdefault(text, event)
+        if text.startswith(self.root) and is_excluded(text[len(self.root) :], self.excluded):
+            self.violations.setdefault(text, event)
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event not in WATCHED:

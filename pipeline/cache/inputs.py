@@ -4,8 +4,9 @@ A key covers, in this order (each line hashed into one sha256):
 
 - every file ``git ls-files --cached --others --exclude-standard`` lists under the repository root (what
   a fresh clone holds, plus files not yet added; ignored ones are build output), by path, executable bit
-  and the sha256 of its bytes (a symlink by its target), less the ``excluded`` paths (a folder or a file,
-  relative to the root) the step is known not to read;
+  and the sha256 of its bytes (a symlink by its target); of the ``excluded`` paths (folders, files or
+  patterns, relative to the root) the step is known not to read, only the names (a folder's listing is
+  read, e.g. by coverage.py looking for never-imported source files, but no content);
 - with ``include_head``, the commit ``HEAD`` names (a step that clones the repository reads its commit,
   not the work tree);
 - ``extra_files`` outside git's view (e.g. the rendered ``build/terraform.tfrc``), by content, or "missing";
@@ -17,6 +18,7 @@ An mtime-only change (``touch``) keeps the key; any byte changed in an input cha
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -62,16 +64,21 @@ def _git(root: Path, *args: str) -> bytes:
     return done.stdout
 
 
-def _is_excluded(path: str, excluded: Sequence[str]) -> bool:
-    return any(path == e or path.startswith(e.rstrip("/") + "/") for e in excluded)
+def is_excluded(path: str, excluded: Sequence[str]) -> bool:
+    """Whether the repository-relative ``path`` is one of ``excluded``: a file, a folder (everything under it)
+    or an ``fnmatch`` pattern (``tests/unit/lambdas/test_*.py``)."""
+    return any(
+        path == e or path.startswith(e.rstrip("/") + "/") or ("*" in e and fnmatch.fnmatchcase(path, e))
+        for e in excluded
+    )
 
 
-def input_files(root: Path, excluded: Sequence[str] = ()) -> list[str]:
+def input_files(root: Path) -> list[str]:
     """Sorted repository-relative paths of the files a step may read (tracked or untracked, not ignored)."""
     listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split(b"\0")
     paths = {p.decode() for p in listed if p}
     # A tracked file deleted in the work tree is listed by --cached but is no input any more.
-    return sorted(p for p in paths if not _is_excluded(p, excluded) and os.path.lexists(root / p))
+    return sorted(p for p in paths if os.path.lexists(root / p))
 
 
 def _file_line(root: Path, relative: str) -> str:
@@ -105,9 +112,13 @@ def inputs_key(
 ) -> InputsKey:
     """The key of the inputs under ``root`` (see the module docstring); git must see ``root`` as a work tree."""
     digest = hashlib.sha256()
-    files = input_files(root, excluded)
-    for relative in files:
-        digest.update(_file_line(root, relative).encode() + b"\n")
+    files = 0
+    for relative in input_files(root):
+        if is_excluded(relative, excluded):
+            digest.update(f"{relative}\0name only\n".encode())
+        else:
+            digest.update(_file_line(root, relative).encode() + b"\n")
+            files += 1
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD").decode().strip() if include_head else ""
     digest.update(f"HEAD\0{head}\n".encode())
     for extra in extra_files:
@@ -119,4 +130,4 @@ def inputs_key(
     for name in sorted(environ):
         if name.startswith(ENV_PREFIXES) and name not in IGNORED_VARIABLES:
             digest.update(f"env\0{name}\0{environ[name]}\n".encode())
-    return InputsKey(digest.hexdigest(), len(files), head, versions)
+    return InputsKey(digest.hexdigest(), files, head, versions)
