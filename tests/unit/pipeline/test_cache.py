@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.cache import suite
 from pipeline.cache.inputs import inputs_key, is_excluded
+from tests import input_guard
 
 ENV = {"PATH": os.environ.get("PATH", ""), "PAYGATE_ENVIRONMENT": "dev"}
 PASSING_TEST = "def test_ok():\n    assert open('data.txt').read() == 'one'\n"
@@ -89,7 +90,9 @@ def test_the_executable_bit_the_environment_and_head_count(repo: Path) -> None:
     ],
 )
 def test_exclusions_are_folders_files_or_patterns(path: str, expected: bool) -> None:
-    assert is_excluded(path, ["lambdas/api", "tests/unit/lambdas/*.py"]) is expected
+    excluded = ["lambdas/api", "tests/unit/lambdas/*.py"]
+    assert is_excluded(path, excluded) is expected
+    assert input_guard.is_excluded(path, excluded) is expected
 
 
 def request(repo: Path, excluded: tuple[str, ...] = ()) -> suite.SuiteRequest:
