@@ -101,7 +101,9 @@ def emit_start_failure(environment: str, kind: str) -> None:
     Dimension sets: (service, Environment), which the alarm watches, and (service, Environment,
     FailureKind). Names: contracts.METRICS_* (shared with stacks/constructs/alarms.py).
     """
-    metrics = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE, service=METRICS_SERVICE)
+    # The service dimension is set explicitly (not through the provider's ``service``, which a
+    # POWERTOOLS_SERVICE_NAME in the function's environment would replace): the alarm watches this name.
+    metrics = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
     metrics.set_default_dimensions(**{"service": METRICS_SERVICE, ENVIRONMENT_DIMENSION: environment})
     metrics.add_dimensions(**{FAILURE_KIND_DIMENSION: kind})
     metrics.add_metric(name=WORKFLOW_START_FAILED_METRIC, unit=MetricUnit.Count, value=1)

@@ -71,7 +71,7 @@ def _asset_references(stack_dir: Path) -> set[str]:
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str) and value.startswith(ASSETS_PREFIX):
-            found.add(value.rstrip("/"))
+            found.add(value)  # "assets/site/" and "assets/site" name the same folder (pathlib drops the "/")
     return found
 
 

@@ -819,3 +819,24 @@ def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_m
         500,
         {"error": {"code": "INTERNAL_ERROR", "message": "internal error", "request_id": "req-123"}},
     )
+
+
+def test_the_start_failure_metric_keeps_the_alarms_service_whatever_powertools_is_told(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The alarm on WorkflowStartFailed watches (service=api_handler, Environment); a service name given to
+    # Powertools through the function's environment must not move the metric away from it.
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "renamed")
+    api.emit_start_failure("prod", api.PERMANENT)
+    (emf,) = emf_documents(capsys.readouterr().out)
+    assert (emf["service"], emf["Environment"], emf["FailureKind"]) == ("api_handler", "prod", api.PERMANENT)
+
+
+def test_a_workflow_that_did_not_start_says_the_aws_error_code() -> None:
+    failure = api.WorkflowNotStarted({"payment_id": "p"}, error_code="StateMachineDoesNotExist", kind=api.PERMANENT)
+    assert str(failure) == "workflow start failed: StateMachineDoesNotExist"
+    assert (failure.payment, failure.error_code, failure.kind) == (
+        {"payment_id": "p"},
+        "StateMachineDoesNotExist",
+        "permanent",
+    )

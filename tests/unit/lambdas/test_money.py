@@ -305,3 +305,38 @@ def test_a_refusal_names_its_code_field_and_a_message_without_the_value(call, co
     with pytest.raises(MoneyError) as refused:
         call()
     assert (refused.value.code, refused.value.field, refused.value.message) == (code, field, message)
+
+
+# --- every refusal's code, field and message: they are the error contract's body (never echoing input) -----------
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "code", "field", "message"),
+    [
+        ("1.00", "XXX", "UNSUPPORTED_CURRENCY", "currency", "currency is not a supported ISO 4217 code"),
+        (125, "EUR", "VALIDATION_FAILED", "amount", "amount must be text of ASCII digits"),
+        ("0" * 24 + ".0", "EUR", "VALIDATION_FAILED", "amount", "amount text is longer than 25 characters"),
+        ("1,00", "EUR", "VALIDATION_FAILED", "amount", "amount must be ASCII digits with an optional decimal point"),
+        ("1.005", "EUR", "VALIDATION_FAILED", "amount", "amount has more than the 2 decimals of EUR"),
+        ("0.00", "EUR", "VALIDATION_FAILED", "amount", "amount must be positive"),
+        ("1000000.01", "EUR", "AMOUNT_OVER_LIMIT", "amount", "amount is above the configured limit"),
+    ],
+)
+def test_each_refusal_says_its_code_field_and_message(
+    text: object, currency: str, code: str, field: str, message: str
+) -> None:
+    with pytest.raises(MoneyError) as refused:
+        Money.from_decimal_string(text, currency, limit=100_000_000)
+    assert (refused.value.code, refused.value.field, refused.value.message) == (code, field, message)
+
+
+def test_amount_text_of_exactly_the_maximum_length_is_read() -> None:
+    text = "0" * 22 + "1.5"
+    assert len(text) == MAX_DECIMAL_TEXT_CHARS
+    assert Money.from_decimal_string(text, "EUR", limit=LIMIT).amount == 150
+
+
+def test_whole_number_names_the_field_in_its_message() -> None:
+    with pytest.raises(MoneyError) as refused:
+        whole_number("12", field="version")
+    assert (refused.value.code, refused.value.message) == ("VALIDATION_FAILED", "version is not a whole number")

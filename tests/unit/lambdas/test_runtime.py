@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lambdas.api_handler import handler as api
@@ -171,19 +171,32 @@ def test_identifiers_are_logged_as_they_are() -> None:
     assert runtime.redact_log_line(line) == line
 
 
+def powertools_message(text: str) -> Any:
+    """The message as Powertools' formatter puts it into the record: a message that is JSON text is decoded
+    (``LambdaPowertoolsFormatter._extract_log_message``), so ``'" 4111 … "'`` is logged as the string inside."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 @given(
     before=st.text(max_size=30),
     after=st.text(max_size=30),
     separator=st.sampled_from([" ", "  ", ".", "-", "\u00a0", "\t", "\u200b"]),
     ascii_only=st.booleans(),
 )
+@example(before='"', after='"', separator=" ", ascii_only=False)  # a message that is a JSON string literal
+@example(before="[", after="]", separator=" ", ascii_only=True)
 def test_the_log_line_holds_exactly_the_redacted_values(
     before: str, after: str, separator: str, ascii_only: bool
 ) -> None:
     text = f"{before} {separator.join(['4111', '1111', '1111', '1111'])} {after}"
     formatter = ascii_formatter() if ascii_only else runtime.RedactingFormatter()
-    record = json.loads(formatted(formatter, text, other=before))
-    assert record["message"] == redact(text)
+    line = formatted(formatter, text, other=before)
+    record = json.loads(line)
+    assert record["message"] == runtime.redact_log_value(powertools_message(text))
+    assert not contains_pan(line), line
     assert record["other"] == redact(before)
     assert not contains_pan(record["message"])
 

@@ -138,6 +138,14 @@ def test_files_that_are_neither_configuration_nor_named_assets_are_not_part_of_t
     ]
 
 
+def test_an_asset_named_inside_a_list_is_part_of_the_artifact(stack: Path) -> None:
+    # HCL's JSON syntax allows a list of objects for a block, and arguments such as layers are lists.
+    add_files(stack, ("assets/layer/0A1B/layer.zip",))
+    listed = '}, "layered": [{"layers": ["assets/layer/0A1B/layer.zip"]}]}}}'
+    (stack / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", listed))
+    assert "assets/layer/0A1B/layer.zip" in [p.as_posix() for p in artifact.artifact_files(stack)]
+
+
 def test_a_directory_asset_brings_every_file_under_it(stack: Path) -> None:
     add_files(stack, ("assets/site/0A1B/index.html", "assets/site/0A1B/css/app.css"))
     (stack / "cdk.tf.json").write_text(STACK_JSON.replace("}}}}", '}, "site": {"source": "assets/site/0A1B/"}}}}'))
