@@ -391,7 +391,7 @@ integration: $(VENV_STAMP) ## Post-deploy suite on a deployed environment: [ENV=
 		$(if $(PROFILE),--profile=$(PROFILE))
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
-	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(BUILD)/keys $(BUILD)/cache/unit $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(BUILD)/keys $(BUILD)/cache/unit $(BUILD)/policy-fixtures $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./$(VENV) -prune -o -path ./$(BUILD) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
