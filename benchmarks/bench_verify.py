@@ -106,7 +106,7 @@ def main() -> int:
 
     def measure(name: str, result: tuple[float, list[str]]) -> None:
         figures.append((name, result[0], result[1], uptime()))
-        print(f"{name}: {result[0]:.1f} s", flush=True)
+        print(f"{name}: {result[0]:.1f} s  ({figures[-1][3]})", *result[1], sep="\n  ", flush=True)
 
     if args.no_cold:
         timed(args.target)  # the starting point: every cache filled for this tree

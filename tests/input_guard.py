@@ -6,7 +6,8 @@ declares it never reads (``PAYGATE_INPUT_GUARD_EXCLUDED``, ``os.pathsep``-separa
 lists every source folder to record never-imported files). This plugin holds the suite to that
 declaration on every run, through Python's audit hooks (PEP 578): a file opened or imported (``open``,
 which ``io.open_code`` raises for every module and bytecode file) and a subprocess whose arguments or
-working directory name such a path (``subprocess.Popen``). Any of them fails the session,
+working directory name such a path (``subprocess.Popen``; a relative argument counts in the child's working
+directory). Any of them fails the session,
 naming the path, so the exclusion is fixed before a wrong key could reuse a result. What a subprocess
 reads on its own (git, make walking the tree) is not seen: the suites that start such programs in the
 repository keep the whole tree (and HEAD) in their key.
@@ -43,12 +44,17 @@ class Guard:
         self.excluded = excluded
         self.violations: dict[str, str] = {}
 
-    def _check(self, event: str, value: object) -> None:
+    def _check(self, event: str, value: object, cwd: object = None) -> None:
+        """Record ``value`` if it names an excluded path; a relative one is taken in ``cwd`` (a subprocess's
+        working directory) when given, else in this process's."""
         if isinstance(value, int) or value is None:
             return
         try:
             # No Path.resolve(): inside an audit hook, no file system call (it would raise events itself).
-            text = os.path.abspath(os.fsdecode(value))  # type: ignore[arg-type]  # noqa: PTH100
+            text = os.fsdecode(value)  # type: ignore[arg-type]
+            if cwd is not None and not os.path.isabs(text):  # noqa: PTH117
+                text = os.path.join(os.fsdecode(cwd), text)  # type: ignore[arg-type]  # noqa: PTH118
+            text = os.path.abspath(text)  # noqa: PTH100
         except TypeError:
             return
         if text.startswith(self.root) and is_excluded(text[len(self.root) :], self.excluded):
@@ -59,9 +65,11 @@ class Guard:
             return
         if event == "subprocess.Popen":
             _executable, argv, cwd, _env = args
-            for value in [cwd, *(argv if isinstance(argv, (list, tuple)) else [argv])]:
+            self._check(event, cwd)
+            # The child resolves a relative argument in its own working directory (a test's scratch repository).
+            for value in argv if isinstance(argv, (list, tuple)) else [argv]:
                 if isinstance(value, (str, bytes, os.PathLike)):
-                    self._check(event, value)
+                    self._check(event, value, cwd)
             return
         if args:
             self._check(event, args[0])

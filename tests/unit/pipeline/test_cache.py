@@ -95,6 +95,20 @@ def test_exclusions_are_folders_files_or_patterns(path: str, expected: bool) -> 
     assert input_guard.is_excluded(path, excluded) is expected
 
 
+def test_the_guard_takes_a_subprocess_argument_in_the_childs_working_directory(tmp_path: Path) -> None:
+    """`git add lambdas/x.py` run in a scratch repository reads the scratch copy, not the checkout's lambdas/."""
+    root = tmp_path / "checkout"
+    guard = input_guard.Guard(root, ["lambdas"])
+    guard.hook("subprocess.Popen", ("git", ["git", "add", "lambdas/x.py"], str(tmp_path / "scratch"), None))
+    assert guard.violations == {}
+    guard.hook("subprocess.Popen", ("git", ["git", "add", "lambdas/x.py"], root, None))
+    guard.hook("subprocess.Popen", ("zip", ["zip", str(root / "lambdas" / "y.py")], tmp_path / "scratch", None))
+    assert guard.violations == {
+        str(root / "lambdas" / "x.py"): "subprocess.Popen",
+        str(root / "lambdas" / "y.py"): "subprocess.Popen",
+    }
+
+
 def request(repo: Path, excluded: tuple[str, ...] = ()) -> suite.SuiteRequest:
     (repo / "test_one.py").write_text(PASSING_TEST)
     return suite.SuiteRequest(
