@@ -9,7 +9,7 @@ Scenarios, in one run, in this order (each edit undone right after its measureme
   touch stack     mtime of a stack source changed, no byte (must not synthesize again)
   edit stack      one alarm description in a stack source changed: the synthesized JSON changes, so synth,
                   validate, plan, policy and the unit suites that read stacks/ (unit-infra, unit-code-pipeline) run
-  edit lambdas    a comment appended to a handler (its archive, hence cdk.tf.json, changes: package, synth,
+  edit lambdas    a comment put first in a handler (its archive, hence cdk.tf.json, changes: package, synth,
                   validate, plan, policy and the handler suite run again; the stack/policy suite does not)
 Targets: warm, touch and stack edits <= 60 s, a lambdas edit <= 30 s (issue 13); cold has none (it is printed
 against 60 s for scale). For every scenario the unit suites' lines of `make` (ran with their wall time, or reused)
@@ -79,14 +79,14 @@ def timed(target: str) -> tuple[float, list[str]]:
 
 
 def edited(path: Path, change: tuple[bytes, bytes] | None, target: str) -> tuple[float, list[str]]:
-    """``make <target>`` with ``change`` (old, new) made in ``path`` (else a comment appended), then the file
-    restored (bytes and mtime)."""
+    """``make <target>`` with ``change`` (old, new) made in ``path`` (else a comment put first: appended after the
+    last statement, ruff format refuses it and lint fails), then the file restored (bytes and mtime)."""
     original = path.read_bytes()
     stat = path.stat()
     if change is not None and original.count(change[0]) != 1:
         raise SystemExit(f"{path}: the benchmark's edit expects {change[0]!r} exactly once")
     try:
-        path.write_bytes(original.replace(*change) if change else original + b"# bench_verify edit\n")
+        path.write_bytes(original.replace(*change) if change else b"# bench_verify edit\n" + original)
         return timed(target)
     finally:
         path.write_bytes(original)
