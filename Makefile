@@ -55,7 +55,7 @@ export PAYGATE_UV := $(CURDIR)/$(UV)
 # Searched for an unpacked hashicorp/aws mirror before /opt/tf-plugins and /usr/{local/,}share/terraform/plugins.
 export PAYGATE_TF_MIRROR_CANDIDATES := $(CURDIR)/$(BUILD)/tf-plugins:$(HOME)/.terraform.d/plugins:$(HOME)/.local/share/terraform/plugins
 
-.PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code package synth validate plan policy policy-gate verify test localstack-e2e integration \
+.PHONY: help venv doctor lint workflow-lint evidence-archive types unit unit-infra unit-code unit-code-lambdas unit-code-pipeline package synth validate plan policy policy-gate verify test localstack-e2e integration \
 	evidence evidence-verify promote promote-bootstrap promote-localstack audit-verify tf-config tf-lock localstack-venv localstack-lock localstack-up localstack-deploy localstack-destroy localstack-down localstack-status unit-localstack mutation clean distclean
 
 help: ## List the targets
@@ -115,27 +115,53 @@ workflow-lint: $(VENV_STAMP) ## actionlint + zizmor --offline on .github/ (versi
 types: doctor ## mypy (strict) on stacks, pipeline, lambdas and contracts
 	$(VENV)/bin/mypy $(TYPED_PATHS)
 
-# The unit suite runs as two pytest processes side by side: the suites that load the CDKTF provider
-# binding (stacks, policies) and the rest. Each writes its own coverage data; `unit` combines them
-# and enforces the branch-coverage floor on the union.
+# The unit suite is three pytest processes (unit-code's two halves merged into one JUnit report): the
+# suites that load the CDKTF provider binding (stacks, policies), the handlers and contracts, and the
+# pipeline. Each writes its own coverage data; `unit` combines them and enforces the branch-coverage
+# floor on the union. Each process runs again only when its inputs changed (pipeline/cache): its key is
+# the content of every file git sees less the paths it never reads (below; tests/input_guard.py fails a
+# run that reads one), tool versions and the PAYGATE_/TF_/... environment. Otherwise the JUnit report and
+# coverage data of its passing run on the same key are reused, and the report says so (`paygate.result`
+# reused, `paygate.inputs_sha256`), also in the signed evidence. UNIT_CACHE=off runs everything.
 COVERAGE_DIR := $(BUILD)/coverage
 UNIT_COV := --cov=stacks --cov=pipeline --cov=lambdas --cov=contracts --cov-report=
 UNIT_INFRA := tests/unit/stacks tests/unit/policies
-UNIT_CODE := tests/unit/pipeline tests/unit/lambdas tests/unit/contracts tests/unit/suites
+UNIT_CODE_LAMBDAS := tests/unit/lambdas tests/unit/contracts
+UNIT_CODE_PIPELINE := tests/unit/pipeline tests/unit/suites
 UNIT_JUNIT := $(BUILD)/unit
+UNIT_CACHE ?= on
+UNIT_SUITE = $(PIPELINE) unit-suite $(if $(filter off,$(UNIT_CACHE)),--no-cache) --name $(1) \
+	--junit $(UNIT_JUNIT)/$(1).xml --coverage $(COVERAGE_DIR)/$(1) $(foreach p,$(2),--exclude $(p))
+# What each process never reads. Not the stack and policy suites: the handlers no stack test imports, the other
+# suites' tests, LocalStack's plugins and lock, the workflows, the benchmarks.
+UNIT_INFRA_EXCLUDED := lambdas/api_handler lambdas/batch_processor lambdas/payment_processor \
+	tests/unit/pipeline 'tests/unit/lambdas/*.py' tests/unit/contracts tests/unit/suites tests/localstack tests/integration \
+	localstack localstack_ext .github benchmarks
+# Not the handlers' and contracts' suites: the stack's wiring and everything the infrastructure and pipeline read.
+UNIT_CODE_LAMBDAS_EXCLUDED := stacks/constructs stacks/payment_stack.py stacks/tagging.py stacks/context.py \
+	pipeline policies environments terraform main.py cdktf.json localstack localstack_ext .github benchmarks \
+	tests/unit/pipeline tests/unit/stacks tests/unit/policies tests/unit/suites tests/localstack tests/integration
+# Not the pipeline's suite: the Lambda code in the work tree (its packaging tests build repositories of their
+# own; the clone test packages the commit HEAD names, which is in its key) and the other suites' tests.
+UNIT_CODE_PIPELINE_EXCLUDED := lambdas tests/unit/lambdas tests/unit/contracts tests/unit/stacks tests/unit/policies
 
-unit-infra: doctor ## Unit tests of the stacks and the policy pack (load the provider binding)
-	@mkdir -p $(COVERAGE_DIR)
-	COVERAGE_FILE=$(COVERAGE_DIR)/infra $(PY) -m pytest $(UNIT_INFRA) $(UNIT_COV) --junitxml=$(UNIT_JUNIT)/unit-infra.xml
+unit-infra: doctor tf-config ## Unit tests of the stacks and the policy pack (load the provider binding; reused for unchanged inputs)
+	@$(call UNIT_SUITE,unit-infra,$(UNIT_INFRA_EXCLUDED)) --extra-file $(BUILD)/terraform.tfrc -- $(UNIT_INFRA) $(UNIT_COV)
 
-unit-code: doctor localstack-venv ## Unit tests of the pipeline, the handlers and the contracts
-	@mkdir -p $(COVERAGE_DIR)
-	COVERAGE_FILE=$(COVERAGE_DIR)/code $(PY) -m pytest $(UNIT_CODE) $(UNIT_COV) --junitxml=$(UNIT_JUNIT)/unit-code.xml
+unit-code-lambdas: doctor
+	@$(call UNIT_SUITE,unit-code-lambdas,$(UNIT_CODE_LAMBDAS_EXCLUDED)) -- $(UNIT_CODE_LAMBDAS) $(UNIT_COV)
 
-unit: doctor localstack-venv ## All unit tests (two processes at once), branch coverage of stacks, pipeline, lambdas, contracts >= 90 %
+unit-code-pipeline: doctor localstack-venv tf-config
+	@$(call UNIT_SUITE,unit-code-pipeline,$(UNIT_CODE_PIPELINE_EXCLUDED)) --head --extra-file $(BUILD)/terraform.tfrc \
+		-- $(UNIT_CODE_PIPELINE) $(UNIT_COV)
+
+unit-code: unit-code-lambdas unit-code-pipeline ## Unit tests of the pipeline, the handlers and the contracts (two processes, one JUnit report)
+	@$(PIPELINE) junit-merge --out $(UNIT_JUNIT)/unit-code.xml $(UNIT_JUNIT)/unit-code-lambdas.xml $(UNIT_JUNIT)/unit-code-pipeline.xml
+
+unit: doctor localstack-venv ## All unit tests (three processes, two at once; each reused for unchanged inputs), branch coverage of stacks, pipeline, lambdas, contracts >= 90 %
 	@rm -rf $(COVERAGE_DIR)
 	@$(MAKE) -j2 -Otarget unit-infra unit-code
-	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage combine --keep $(COVERAGE_DIR)/infra $(COVERAGE_DIR)/code
+	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage combine --keep $(COVERAGE_DIR)/unit-infra $(COVERAGE_DIR)/unit-code-lambdas $(COVERAGE_DIR)/unit-code-pipeline
 	COVERAGE_FILE=$(COVERAGE_DIR)/combined $(VENV)/bin/coverage report --fail-under=90
 
 unit-localstack: doctor localstack-venv ## Only the LocalStack harness tests (real start/health/stop, DynamoDB plugin; ~25 s)
@@ -148,18 +174,26 @@ package: doctor ## Deterministic Lambda archives + manifest in build/dist (skips
 
 # Rewritten only when it changes, so it acts as a prerequisite (re-synth on a new ENV, a changed
 # environment file — by content, whatever its mtime — or a PAYGATE_* override).
+# The synth inputs count by content too (SYNTH_INPUTS' sha256): a `touch` or a checkout that restores the same
+# bytes does not synthesize again.
 $(SYNTH_ENV): FORCE
 	@mkdir -p $(@D)
-	@{ echo "ENV=$(ENV)"; sha256sum $(ENV_FILE) 2>/dev/null || echo "$(ENV_FILE) missing"; \
+	@{ echo "ENV=$(ENV)"; sha256sum $(ENV_FILE) 2>/dev/null || echo "$(ENV_FILE) missing"; sha256sum $(SYNTH_INPUTS); \
 		env | grep '^PAYGATE_' | grep -Ev '^PAYGATE_(UV|PYTHON|TF_MIRROR_CANDIDATES|CACHE_DIR|SIGNING_KEY)=' | sort || true; } > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # `package` rewrites the manifest only when an archive changed; its mtime then triggers synth.
 $(MANIFEST): package ;
 
-$(STACK_JSON): $(SYNTH_INPUTS) $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP)
+$(STACK_JSON): $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP)
 	PAYGATE_ENVIRONMENT=$(ENV) PAYGATE_ARTIFACTS_DIR=$(DIST) $(PY) main.py
 	@touch $@
+
+# The artifact's digest (pipeline/build/artifact.py: the configuration and the assets it names), rewritten only
+# when it changes: a synth that gives byte-identical files is not validated, planned or gated again.
+STACK_KEY := $(BUILD)/keys/stack.sha256
+$(STACK_KEY): $(STACK_JSON) FORCE
+	@$(PIPELINE) artifact-key --stack-dir $(STACK_DIR) --out $@
 
 synth: package $(STACK_JSON) ## Synthesize cdktf.out/stacks/paygate from environments/<ENV>.toml (ENV=dev; re-runs only when inputs changed)
 
@@ -167,7 +201,8 @@ tf-config: doctor ## Render build/terraform.tfrc (provider mirror if found, else
 	@$(PIPELINE) tf-config --out $(TF_CLI_CONFIG_FILE)
 
 # Validation depends only on these files (and the pipeline), so an unchanged stack is not validated twice.
-$(VALIDATE_STAMP): $(STACK_JSON) $(LOCK_FILE) terraform/mirror.tfrc.tmpl terraform/registry.tfrc $(VENV_STAMP)
+PIPELINE_SOURCES := $(shell find pipeline -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null | sort)
+$(VALIDATE_STAMP): $(STACK_KEY) $(LOCK_FILE) terraform/mirror.tfrc.tmpl terraform/registry.tfrc $(VENV_STAMP) $(PIPELINE_SOURCES)
 	@$(PIPELINE) validate --stack-dir $(STACK_DIR) --lock-file $(LOCK_FILE) --tf-config $(TF_CLI_CONFIG_FILE)
 	@touch $@
 
@@ -180,11 +215,23 @@ $(PLAN_JSON): $(VALIDATE_STAMP)
 
 plan: validate $(PLAN_JSON) ## Offline terraform plan of the synthesized stack -> build/plan/plan.json
 
-policy: plan ## Policy gate (PCI pack + Checkov AWS checks, waivers) on the synthesized JSON and the plan
+# The gate passes again only on other inputs: the artifact, the plan, the pack, the pipeline, the venv (Checkov's
+# version) and the day (waivers expire). A failed gate leaves no stamp, so it runs again.
+TODAY_KEY := $(BUILD)/keys/today
+$(TODAY_KEY): FORCE
+	@mkdir -p $(@D); date -u +%F > $@.tmp; if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+POLICY_STAMP := $(POLICY_OUT)/passed.stamp
+$(POLICY_STAMP): $(STACK_KEY) $(PLAN_JSON) $(TODAY_KEY) $(VENV_STAMP) $(PIPELINE_SOURCES) \
+		$(shell find policies -type f -not -path '*/__pycache__/*' 2>/dev/null | sort)
+	@rm -f $@
 	@$(PIPELINE) policy-gate --input $(STACK_JSON) --input $(PLAN_JSON) --out $(POLICY_OUT) --require-every-check
+	@touch $@
+
+policy: plan $(POLICY_STAMP) ## Policy gate (PCI pack + Checkov AWS checks, waivers) on the synthesized JSON and the plan (again only on changed inputs)
 
 policy-gate: doctor ## Policy gate on any input: make policy-gate INPUT=<cdk.tf.json or plan.json> (reports in build/policy)
 	@test -n "$(INPUT)" || { echo "usage: make policy-gate INPUT=<path to cdk.tf.json or plan.json> [INPUT2 ...]" >&2; exit 2; }
+	@rm -f $(POLICY_STAMP)
 	@$(PIPELINE) policy-gate $(foreach i,$(INPUT),--input $(i)) --out $(POLICY_OUT)
 
 # Offline from the mirror, linux_amd64 only (the mirror holds nothing else). Adding a platform
@@ -347,7 +394,7 @@ integration: $(VENV_STAMP) ## Post-deploy suite on a deployed environment: [ENV=
 		$(if $(PROFILE),--profile=$(PROFILE))
 
 clean: ## Remove build outputs and tool caches (keeps .venv, build/tools and download caches)
-	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
+	rm -rf $(DIST) $(BUILD)/terraform.tfrc $(SYNTH_ENV) $(BUILD)/keys $(BUILD)/cache/unit $(BUILD)/policy-fixtures $(VALIDATE_STAMP) $(BUILD)/plan $(POLICY_OUT) cdktf.out .pytest_cache .mypy_cache .ruff_cache \
 		.hypothesis .coverage .coverage.* htmlcov
 	find . -path ./$(VENV) -prune -o -path ./$(BUILD) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 

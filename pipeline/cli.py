@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pipeline.build import artifact, dependencies, package
+from pipeline.cache import suite as unit_suite
 from pipeline.core import toolchain
 from pipeline.core.errors import PipelineError
 from pipeline.core.files import write_if_changed
@@ -43,6 +44,7 @@ DEFAULT_WAIVERS = "policies/waivers.yaml"
 DEFAULT_POLICY_OUT = "build/policy"
 DEFAULT_PLAN_OUT = "build/plan/plan.json"
 DEFAULT_PLAN_WORK = "build/plan/stack"
+DEFAULT_UNIT_CACHE = "build/cache/unit"
 Command = Callable[[argparse.Namespace, Settings, TextIO], int]
 
 
@@ -378,6 +380,34 @@ def promote_bootstrap(args: argparse.Namespace, settings: Settings, out: TextIO)
     return 0
 
 
+def unit_suite_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Run a unit suite (one pytest process), or reuse its passing run on the same inputs (content key)."""
+    request = unit_suite.SuiteRequest(
+        name=args.name,
+        tests=args.tests,
+        junit=_path(settings, args.junit),
+        coverage=_path(settings, args.coverage),
+        cache=None if args.no_cache else _path(settings, args.cache),
+        excluded=tuple(args.exclude or ()),
+        extra_files=tuple(_path(settings, f) for f in args.extra_file or ()),
+        include_head=args.head,
+    )
+    return unit_suite.run_suite(request, settings.repo_root, settings.environ, out)
+
+
+def artifact_key(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Write the stack's artifact digest (what terraform reads) to --out, only when it changed (a make key)."""
+    found = artifact.digest(_path(settings, args.stack_dir))
+    write_if_changed(_path(settings, args.out), found.sha256 + "\n")
+    return 0
+
+
+def junit_merge(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Merge JUnit reports into one (every testsuite of each part, in order)."""
+    unit_suite.merge_junit([_path(settings, p) for p in args.parts], _path(settings, args.out))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
@@ -463,6 +493,22 @@ def parser() -> argparse.ArgumentParser:
     promoted.add_argument("--tf-config", default=DEFAULT_TF_CONFIG)
     promoted.add_argument("--today", type=dt.date.fromisoformat, default=dt.date.today(), help="YYYY-MM-DD")
     add("promote-bootstrap", promote_bootstrap).add_argument("--env", required=True)
+    suite = add("unit-suite", unit_suite_)
+    suite.add_argument("--name", required=True, help="the suite's name (its cache folder)")
+    suite.add_argument("--junit", required=True)
+    suite.add_argument("--coverage", required=True, help="coverage.py data file this process writes")
+    suite.add_argument("--cache", default=DEFAULT_UNIT_CACHE)
+    suite.add_argument("--no-cache", action="store_true", help="always run, record nothing")
+    suite.add_argument("--exclude", action="append", help="a repository path the suite never reads; repeatable")
+    suite.add_argument("--extra-file", action="append", help="an input git does not see; repeatable")
+    suite.add_argument("--head", action="store_true", help="the suite reads the commit HEAD names (it clones)")
+    suite.add_argument("tests", nargs="+", help="pytest arguments")
+    keyed = add("artifact-key", artifact_key)
+    keyed.add_argument("--stack-dir", required=True)
+    keyed.add_argument("--out", required=True)
+    merged = add("junit-merge", junit_merge)
+    merged.add_argument("--out", required=True)
+    merged.add_argument("parts", nargs="+")
     return root
 
 

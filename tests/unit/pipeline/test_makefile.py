@@ -53,8 +53,9 @@ def test_verify_runs_doctor_first_then_the_checks_and_the_synth_validate_plan_po
     assert -1 not in positions, plan
     assert positions == sorted(positions), plan
     for step in (
-        "-m pytest tests/unit/stacks tests/unit/policies",
-        "-m pytest tests/unit/pipeline tests/unit/lambdas tests/unit/contracts",
+        "-- tests/unit/stacks tests/unit/policies",
+        "-- tests/unit/lambdas tests/unit/contracts",
+        "-- tests/unit/pipeline tests/unit/suites",
         "coverage report --fail-under=90",
     ):
         assert step in plan, plan
@@ -105,17 +106,19 @@ def test_policy_gate_needs_an_input_and_passes_each_one() -> None:
 
 
 def test_synth_reads_the_environment_file_of_env_and_reruns_when_it_changes() -> None:
-    def prerequisites(env: str) -> list[str]:
+    # The synth inputs count by content: build/synth.env (a prerequisite of cdk.tf.json) holds their sha256.
+    def hashed(env: str) -> list[str]:
         database = make("-np", f"ENV={env}", "synth").stdout
         rule = next(line for line in database.splitlines() if line.startswith("cdktf.out/stacks/paygate/cdk.tf.json:"))
-        return rule.split(":", 1)[1].split()
+        assert "build/synth.env" in rule.split(":", 1)[1].split()
+        recipe = make("-n", f"ENV={env}", "synth").stdout
+        line = next(line for line in recipe.splitlines() if "sha256sum" in line)
+        return [w for w in line.replace(";", " ").split() if w.startswith("environments/")]
 
-    assert "environments/production.toml" in prerequisites("production")
-    assert "environments/dev.toml" in prerequisites("dev") and "environments/production.toml" not in prerequisites(
-        "dev"
-    )
-    # An undeclared ENV has no file to depend on: main.py refuses it, naming the declared ones.
-    assert not [p for p in prerequisites("nope") if p.startswith("environments/")]
+    assert "environments/production.toml" in hashed("production")
+    assert "environments/dev.toml" in hashed("dev") and "environments/production.toml" not in hashed("dev")
+    # An undeclared ENV has no file to hash (it says "missing"): main.py refuses it, naming the declared ones.
+    assert [w for w in hashed("nope") if w != "environments/nope.toml"] == []
     planned = make("-n", "synth", "ENV=production").stdout
     assert "PAYGATE_ENVIRONMENT=production PAYGATE_ARTIFACTS_DIR=build/dist .venv/bin/python main.py" in planned
 
