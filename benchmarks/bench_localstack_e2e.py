@@ -125,7 +125,8 @@ def main() -> int:
     lines.extend(slowest_tests(ROOT / "build" / "e2e" / "junit.xml"))
     lines.append("")
     lines.append("pipeline summary:")
-    lines.extend("  " + line for line in summary.strip().splitlines())
+    # The summary names files by absolute path; a committed result names them relative to the checkout.
+    lines.extend("  " + line.replace(f"{ROOT}/", "") for line in summary.strip().splitlines())
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.out:
