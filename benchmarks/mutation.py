@@ -41,6 +41,8 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.cache.inputs import input_files
+
 ROOT = Path(__file__).resolve().parent.parent
 DETECTED = ("killed", "timeout")
 # mutmut's statuses (mutmut.stats.status_by_exit_code) folded into the report's columns.
@@ -75,22 +77,12 @@ class Equivalent:
     reason: str
 
 
-def checkout_files(root: Path) -> list[Path]:
-    """Files of the checkout as git sees them (tracked + untracked not ignored), that exist."""
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    ).stdout.decode()
-    return sorted({Path(name) for name in listing.split("\0") if name and (root / name).is_file()})
-
-
 def stage(root: Path, tree: Path, *, fresh: bool) -> int:
     """Copy the checkout into ``tree`` (emptied first unless resuming); the number of files copied."""
     if fresh and tree.exists():
         shutil.rmtree(tree)
-    files = checkout_files(root)
+    # the files of the checkout as a unit suite's inputs key sees them (tracked + untracked not ignored)
+    files = [Path(p) for p in input_files(root) if (root / p).is_file()]
     for relative in files:
         target = tree / relative
         target.parent.mkdir(parents=True, exist_ok=True)

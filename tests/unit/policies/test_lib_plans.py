@@ -9,7 +9,6 @@ real plan of the dev stack is held against the whole gate in test_plan_against_s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,10 @@ import pytest
 from checkov.common.models.enums import CheckResult
 
 from policies import lib
+from tests.unit.policies.support import FakeCheck
 
 OWN = "111122223333"
 OTHER = "999999999999"
-
-
-@dataclass
-class Scanning:
-    """What a check knows of the resource it scans (Checkov sets these on the check before each scan)."""
-
-    entity_path: str
-    entity_type: str
 
 
 Resource = tuple[str, dict[str, Any], dict[str, Any]]  # address, planned values, configuration expressions
@@ -67,10 +59,10 @@ def write_plan(tmp_path: Path, *resources: Resource) -> Path:
     return path
 
 
-def scanned(plan: Path, address: str, **conf: Any) -> tuple[Scanning, dict[str, Any]]:
+def scanned(plan: Path, address: str, **conf: Any) -> tuple[FakeCheck, dict[str, Any]]:
     """The check and the conf Checkov hands it for ``address`` of ``plan`` (values wrapped in lists)."""
     rtype, name = address.split(".")
-    check = Scanning(f"/{plan.name}:{rtype}:{name}", rtype)
+    check = FakeCheck(f"/{plan.name}:{rtype}:{name}", rtype)
     return check, {"__address__": [address], "__file__": [str(plan)], **{k: [v] for k, v in conf.items()}}
 
 
@@ -249,7 +241,7 @@ def test_nothing_is_set_elsewhere_without_a_plan_or_a_manager(tmp_path: Path) ->
     assert lib.set_elsewhere(check, conf, "tags") == lib.NOWHERE  # no resource manages a role's tags
     assert lib.set_elsewhere(check, {**conf, "__file__": [str(tmp_path / "gone.json")]}, "inline_policy") == lib.NOWHERE
     assert lib.judged_strings(
-        Scanning("/x:aws_iam_role:r", "aws_iam_role"), {"managed_policy_arns": [["a", "b"]]}, "managed_policy_arns"
+        FakeCheck("/x:aws_iam_role:r", "aws_iam_role"), {"managed_policy_arns": [["a", "b"]]}, "managed_policy_arns"
     ) == ("a", "b")
 
 
@@ -289,11 +281,11 @@ def test_resource_tags_merge_the_providers_default_tags_under_the_resources(
             "resource": {"aws_sqs_queue": {"q": {"tags": {"Owner": "platform"}}, "untagged": {}}},
         },
     )
-    check = Scanning("/cdk.tf.json:aws_sqs_queue:q", "aws_sqs_queue")
+    check = FakeCheck("/cdk.tf.json:aws_sqs_queue:q", "aws_sqs_queue")
     assert lib.resource_tags(check, {"tags": [{"Owner": "platform"}]}) == {"Environment": "dev", "Owner": "platform"}
-    check = Scanning("/cdk.tf.json:aws_sqs_queue:untagged", "aws_sqs_queue")
+    check = FakeCheck("/cdk.tf.json:aws_sqs_queue:untagged", "aws_sqs_queue")
     assert lib.resource_tags(check, {}) == {"Environment": "dev", "Owner": "payments"}
-    lost = Scanning("/elsewhere.tf.json:aws_sqs_queue:q", "aws_sqs_queue")
+    lost = FakeCheck("/elsewhere.tf.json:aws_sqs_queue:q", "aws_sqs_queue")
     assert lib.resource_tags(lost, {"tags": [{"Owner": "platform"}]}) == {"Owner": "platform"}
 
 
@@ -309,7 +301,7 @@ def test_default_tags_held_in_an_unknown_variable_are_unresolved(
             "resource": {"aws_sqs_queue": {"q": {}}},
         },
     )
-    assert lib.resource_tags(Scanning("/cdk.tf.json:aws_sqs_queue:q", "aws_sqs_queue"), {}) is None
+    assert lib.resource_tags(FakeCheck("/cdk.tf.json:aws_sqs_queue:q", "aws_sqs_queue"), {}) is None
 
 
 def test_checked_key_follows_the_key_through_the_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -321,8 +313,8 @@ def test_checked_key_follows_the_key_through_the_input(tmp_path: Path, monkeypat
             "resource": {"aws_s3_bucket": {"b": {}}},
         },
     )
-    check = Scanning("/cdk.tf.json:aws_s3_bucket:b", "aws_s3_bucket")
+    check = FakeCheck("/cdk.tf.json:aws_s3_bucket:b", "aws_s3_bucket")
     assert lib.checked_key(check, {}, "${data.aws_kms_alias.s3.target_key_arn}") == CheckResult.FAILED
     assert lib.checked_key(check, {}, "${data.aws_kms_alias.mine.target_key_arn}") == CheckResult.PASSED
-    lost = Scanning("/elsewhere.tf.json:aws_s3_bucket:b", "aws_s3_bucket")
+    lost = FakeCheck("/elsewhere.tf.json:aws_s3_bucket:b", "aws_s3_bucket")
     assert lib.checked_key(lost, {}, "${data.aws_kms_alias.mine.target_key_arn}") == CheckResult.FAILED

@@ -18,6 +18,7 @@ from policies import lib, stack
 from policies.checks import ckv_pay_038_s3_policy_denies_insecure_transport as tls
 from policies.checks import ckv_pay_050_sns_subscription_encrypted_delivery as sns
 from policies.stack import Reference, Stack
+from tests.unit.policies.support import FakeCheck
 
 
 def a_stack(**blocks: dict[str, Any]) -> Stack:
@@ -57,11 +58,6 @@ def test_split_address_separates_nested_modules_and_drops_indices() -> None:
 
 
 # --- locating the input from Checkov's command line ---------------------------------------------------------------
-
-
-class FakeCheck:
-    def __init__(self, entity_path: str) -> None:
-        self.entity_path = entity_path
 
 
 def write_module(folder: Path) -> Path:
