@@ -59,7 +59,22 @@ ITEM_ROUTE = re.compile(r"/payments/[^/]+/?")
 TRANSIENT = "transient"
 PERMANENT = "permanent"
 
-app = APIGatewayRestResolver()
+
+class ExactPathResolver(APIGatewayRestResolver):
+    r"""Powertools' REST resolver with routes that match the whole path.
+
+    Powertools compiles a route to ``^<route>/*$``, and Python's ``$`` also matches before a final newline
+    (Python ``re`` docs), so ``POST /payments\n`` was routed as ``POST /payments`` and created a payment.
+    ``\Z`` ends a route at the path's last character: any other path is no route (``not_found``).
+    """
+
+    @staticmethod
+    def _compile_regex(rule: str, base_regex: str = "") -> re.Pattern[str]:
+        pattern = APIGatewayRestResolver._compile_regex(rule).pattern
+        return re.compile(pattern.removesuffix("$") + r"\Z")
+
+
+app = ExactPathResolver()
 
 
 class KeyReused(Exception):

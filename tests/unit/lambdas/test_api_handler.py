@@ -135,6 +135,31 @@ def test_unknown_routes_are_404_and_wrong_methods_405(rt, context) -> None:
         assert (status, body["error"]["code"]) == (405, "METHOD_NOT_ALLOWED")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("POST", "/payments\n", 404, "ROUTE_NOT_FOUND"),  # hypothesis found it creating a payment (201)
+        ("POST", "/payments/\n", 405, "METHOD_NOT_ALLOWED"),  # an item path ("\n" as the id): no POST there
+        ("POST", "/payments\r\n", 404, "ROUTE_NOT_FOUND"),
+        ("GET", "/payments\n", 404, "ROUTE_NOT_FOUND"),
+        ("PUT", "/payments\n", 404, "ROUTE_NOT_FOUND"),
+    ],
+)
+def test_a_route_matches_the_whole_path_not_a_path_with_a_trailing_newline(
+    aws, rt, context, method: str, path: str, status: int, code: str
+) -> None:
+    # Powertools compiles routes to ``^...$``, and Python's ``$`` also matches before a final newline.
+    answer, body, _ = call(context, event(method, path, VALID))
+    assert (answer, body["error"]["code"]) == (status, code)
+    assert aws.payments() == []
+
+
+def test_an_existing_payments_id_with_a_trailing_newline_is_no_payment(rt, context) -> None:
+    _, created, _ = call(context, event("POST", "/payments", VALID))
+    status, body, _ = call(context, event("GET", f"/payments/{created['payment_id']}\n"))
+    assert (status, body["error"]["code"]) == (404, "PAYMENT_NOT_FOUND")
+
+
 def test_same_key_and_body_returns_the_first_response_and_creates_one_payment(aws, rt, context) -> None:
     first = call(context, event("POST", "/payments", VALID, key="same"))
     second = call(context, event("POST", "/payments", VALID, key="same"))
