@@ -27,6 +27,9 @@ from pipeline.core.errors import PipelineError
 KEY_PROPERTY = "paygate.inputs_sha256"
 RESULT_PROPERTY = "paygate.result"
 GUARD_PLUGIN = "tests.input_guard"
+# What a calling make passes its sub-makes (flags such as -n or -j, its jobserver, command-line variables such as
+# `make test`'s UNIT_NICE=10): a suite's tests run make themselves and must see the Makefile as a user does.
+MAKE_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"})
 KEEP_ENTRIES = 4  # recorded runs kept per suite (the newest), e.g. both sides of a branch switch
 
 
@@ -86,7 +89,7 @@ def run_suite(request: SuiteRequest, root: Path, environ: Mapping[str, str], out
         )
         return 0
     env = {
-        **environ,
+        **{name: value for name, value in environ.items() if name not in MAKE_VARIABLES},
         "COVERAGE_FILE": str(request.coverage),
         "PAYGATE_INPUT_GUARD_ROOT": str(root),
         "PAYGATE_INPUT_GUARD_EXCLUDED": os.pathsep.join(request.excluded),

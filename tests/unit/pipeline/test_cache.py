@@ -154,6 +154,27 @@ def test_a_suite_that_reads_an_excluded_path_fails(repo: Path) -> None:
     assert not (repo / "build" / "cache" / "one").exists()
 
 
+def test_a_suite_does_not_inherit_the_calling_makes_flags(repo: Path) -> None:
+    """`make test` passes UNIT_NICE=10 (and -j, its jobserver): a test running make must not see them."""
+    req = request(repo)
+    (repo / "test_one.py").write_text(
+        "import os\n"
+        "def test_no_make_flags():\n"
+        "    assert not {'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES'} & set(os.environ)\n"
+    )
+    out = io.StringIO()
+    parent = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
+    env = {
+        **parent,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[3]), *sys.path]),
+        "MAKEFLAGS": "-j6 -Otarget --jobserver-auth=fifo:/tmp/x -- UNIT_NICE=10 E2E_DESTROY=1",
+        "MFLAGS": "-j6",
+        "MAKELEVEL": "1",
+        "MAKEOVERRIDES": "${-*-command-variables-*-}",
+    }
+    assert suite.run_suite(req, repo, env, out) == 0, out.getvalue()
+
+
 def test_junit_merge_keeps_every_testsuite(tmp_path: Path) -> None:
     for name, tests in (("a", 2), ("b", 3)):
         (tmp_path / f"{name}.xml").write_text(f'<testsuites><testsuite name="{name}" tests="{tests}"/></testsuites>')
