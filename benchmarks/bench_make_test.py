@@ -51,7 +51,7 @@ MILESTONES = (
 # Figures the steps print themselves.
 FIGURES = (
     re.compile(r"^unit-[a-z-]+: passed in [0-9.]+ s"),
-    re.compile(r"^  (localstack up|deploy \(terraform\)|e2e tests|drift \(terraform plan\)|destroy \(terraform\)|total) "),
+    re.compile(r"^  (localstack up|deploy|e2e tests|drift|destroy|localstack down|total)\b.* [0-9.]+ s"),
     re.compile(r"^tests +[0-9]+ run"),
     re.compile(r"^promote-localstack: "),
     re.compile(r"^promote (planned|applied): "),
