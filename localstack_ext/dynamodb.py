@@ -16,6 +16,15 @@ global and local secondary indexes, ``UpdateTimeToLive``/``DescribeTimeToLive`` 
 recorded; expired items are not deleted), batch reads and writes, transactions
 (``TransactWriteItems``/``TransactGetItems``, ``TransactionCanceledException`` with reasons).
 
+Every operation runs under one lock, so each is atomic and isolated as in DynamoDB: moto applies an
+UpdateItem's actions one at a time to the stored item, in place, and checks a condition before it writes,
+while LocalStack serves requests on many threads, so without the lock a consistent read could see half an
+UpdateItem (a batch's final status without its counts) and two conditional writes of one key could both
+pass. DynamoDB: every single-item write is atomic, a strongly consistent read returns the result of every
+write that succeeded before it, and transactions are serializable (Developer Guide, "Read consistency",
+"Condition expressions", "Amazon DynamoDB Transactions: How it works"). Serializing is stricter than
+DynamoDB and costs nothing that matters at an emulator's request rates.
+
 Not covered: DynamoDB Streams (``dynamodbstreams`` stays LocalStack's own provider and sees nothing
 of these tables, so no stream-triggered Lambdas), PartiQL beyond what moto parses, backups/exports,
 global tables, and persistence across restarts (state lives in memory only).
@@ -23,7 +32,12 @@ global tables, and persistence across restarts (state lives in memory only).
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+from localstack.aws.api import RequestContext, ServiceRequest
 from localstack.aws.api.dynamodb import DynamodbApi
+from localstack.aws.skeleton import DispatchTable, ServiceRequestHandler
 from localstack.services.moto import MotoFallbackDispatcher
 from localstack.services.plugins import Service, aws_provider
 
@@ -35,6 +49,20 @@ class MotoDynamoDBProvider(DynamodbApi):
     ``MotoFallbackDispatcher`` hands every operation to moto."""
 
 
+def _serialized(handler: ServiceRequestHandler, lock: threading.RLock) -> ServiceRequestHandler:
+    def locked(context: RequestContext, request: ServiceRequest) -> Any:
+        with lock:
+            return handler(context, request)
+
+    return locked
+
+
+def serialized_moto_dispatcher(provider: object) -> DispatchTable:
+    """``MotoFallbackDispatcher``'s table with every operation run under one lock (see the module docstring)."""
+    lock = threading.RLock()
+    return {operation: _serialized(handler, lock) for operation, handler in MotoFallbackDispatcher(provider).items()}
+
+
 @aws_provider(api="dynamodb", name=PROVIDER_NAME)
 def dynamodb_paygate() -> Service:
-    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=MotoFallbackDispatcher)
+    return Service.for_provider(MotoDynamoDBProvider(), dispatch_table_factory=serialized_moto_dispatcher)

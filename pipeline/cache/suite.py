@@ -11,6 +11,7 @@ the same inputs). The suite runs with ``tests.input_guard``, which fails it if i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,10 @@ from pipeline.core.errors import PipelineError
 KEY_PROPERTY = "paygate.inputs_sha256"
 RESULT_PROPERTY = "paygate.result"
 GUARD_PLUGIN = "tests.input_guard"
+# What a calling make passes its sub-makes (flags such as -n or -j, its jobserver) and, in the environment, the
+# variables set on its command line (`make test`'s UNIT_NICE=10, a user's ENV=production): a suite's tests run make
+# themselves and must see the Makefile as a user does, so the suite runs without them.
+MAKE_VARIABLES = frozenset({"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"})
 KEEP_ENTRIES = 4  # recorded runs kept per suite (the newest), e.g. both sides of a branch switch
 
 
@@ -63,6 +68,19 @@ def _annotate(junit: Path, key: str, result: str) -> None:
     tree.write(junit, encoding="utf-8", xml_declaration=True)
 
 
+def without_make(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less the calling make's variables and the command-line variables its ``MAKEFLAGS`` lists.
+
+    GNU make puts ``-- NAME=value ...`` (spaces in a value escaped with a backslash) at the end of ``MAKEFLAGS``
+    and exports each of those variables to its recipes (GNU make manual, 5.7.3 "Communicating Options to a
+    Sub-make"). A variable the caller's own environment holds, and no make command line set, is kept.
+    """
+    flags = environ.get("MAKEFLAGS", "")
+    assignments = flags[3:] if flags.startswith("-- ") else flags.partition(" -- ")[2]
+    names = {re.split(r"[:+?!]*=", word, maxsplit=1)[0] for word in re.split(r"(?<!\\) ", assignments) if "=" in word}
+    return {name: value for name, value in environ.items() if name not in MAKE_VARIABLES | names}
+
+
 def _key(request: SuiteRequest, root: Path, environ: Mapping[str, str]) -> InputsKey:
     return inputs_key(
         root, environ, excluded=request.excluded, extra_files=request.extra_files, include_head=request.include_head
@@ -70,8 +88,12 @@ def _key(request: SuiteRequest, root: Path, environ: Mapping[str, str]) -> Input
 
 
 def run_suite(request: SuiteRequest, root: Path, environ: Mapping[str, str], out: TextIO) -> int:
-    """Reuse or run the suite; the pytest exit status (0 when reused)."""
+    """Reuse or run the suite; the pytest exit status (0 when reused).
+
+    The suite runs, and is keyed, in ``environ`` less the calling make's variables (``without_make``).
+    """
     started = time.monotonic()
+    environ = without_make(environ)
     key = _key(request, root, environ)
     entry = request.cache / request.name / key.sha256 if request.cache else None
     request.junit.parent.mkdir(parents=True, exist_ok=True)

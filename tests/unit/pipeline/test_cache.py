@@ -154,6 +154,55 @@ def test_a_suite_that_reads_an_excluded_path_fails(repo: Path) -> None:
     assert not (repo / "build" / "cache" / "one").exists()
 
 
+def test_a_suite_does_not_inherit_the_calling_makes_flags(repo: Path) -> None:
+    """`make test` passes UNIT_NICE=10 (and -j, its jobserver): a test running make must not see them."""
+    req = request(repo)
+    (repo / "test_one.py").write_text(
+        "import os\n"
+        "def test_no_make_flags():\n"
+        "    made = {'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'UNIT_NICE', 'E2E_DESTROY', 'LABEL'}\n"
+        "    assert not made & set(os.environ)\n"
+        "    assert os.environ['KEPT'] == 'a user variable no make command line set'\n"
+    )
+    out = io.StringIO()
+    parent = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE_")}
+    env = {
+        **parent,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[3]), *sys.path]),
+        "MAKEFLAGS": r"-j6 -Otarget --jobserver-auth=fifo:/tmp/x -- UNIT_NICE=10 LABEL:=a\ b E2E_DESTROY=1",
+        "UNIT_NICE": "10",  # make exports its command-line variables to recipes
+        "E2E_DESTROY": "1",
+        "LABEL": "a b",
+        "KEPT": "a user variable no make command line set",
+        "MFLAGS": "-j6",
+        "MAKELEVEL": "1",
+        "MAKEOVERRIDES": "${-*-command-variables-*-}",
+    }
+    assert suite.run_suite(req, repo, env, out) == 0, out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("makeflags", "dropped"),
+    [
+        ("", set()),
+        ("-- ENV=production", {"ENV"}),
+        ("k -j2 -- A=1 B+=2 C?=3 D::=4 E:=x\\ y", {"A", "B", "C", "D", "E"}),
+        ("-j2 --jobserver-auth=fifo:/tmp/GMfifo1", set()),
+        ("ns", set()),
+    ],
+)
+def test_without_make_drops_the_make_variables_and_the_command_lines_ones(makeflags: str, dropped: set[str]) -> None:
+    environ = dict.fromkeys(("ENV", "A", "B", "C", "D", "E", "HOME"), "v")
+    environ |= {
+        "MAKEFLAGS": makeflags,
+        "MAKELEVEL": "1",
+        "MFLAGS": "-j2",
+        "MAKEOVERRIDES": "${-*-command-variables-*-}",
+    }
+    kept = suite.without_make(environ)
+    assert set(kept) == {"ENV", "A", "B", "C", "D", "E", "HOME"} - dropped
+
+
 def test_junit_merge_keeps_every_testsuite(tmp_path: Path) -> None:
     for name, tests in (("a", 2), ("b", 3)):
         (tmp_path / f"{name}.xml").write_text(f'<testsuites><testsuite name="{name}" tests="{tests}"/></testsuites>')

@@ -7,10 +7,13 @@ stopped. A missing LocalStack venv fails with the command to run, it never skips
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from pipeline.localstack import instance as localstack
@@ -145,6 +148,80 @@ def test_transact_write_items_commits_all_or_nothing(dynamodb: Any) -> None:
         )
     assert cancelled.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert "Item" not in dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p-6"}})
+
+
+WRITERS = 2
+READERS = 2
+UPDATES = 40  # per writer; each sets a and b to the same value in one UpdateItem, with fillers between them
+FILLERS = 8  # attributes set between a and b, each a list like a batch's "errors" (the e2e's torn item)
+ERRORS = {"L": [{"M": {"line": {"N": str(n)}, "code": {"S": "INVALID_AMOUNT"}}} for n in range(20)]}
+
+
+def test_an_update_item_is_never_seen_half_applied(instance: Instance) -> None:
+    """DynamoDB applies an UpdateItem atomically: a consistent read sees all of its SET actions or none.
+
+    moto applies the actions one by one to the stored item, in place; LocalStack serves requests on many
+    threads, so a GetItem between two actions saw e.g. a batch's final ``status`` without its ``accepted``
+    count (an e2e failure). Source: DynamoDB developer guide, "Read consistency" and "UpdateItem".
+    """
+    dynamodb = client(instance, "dynamodb", Config(max_pool_connections=WRITERS + READERS))
+    key = {"pk": {"S": "torn-read"}}
+    dynamodb.put_item(TableName=TABLE, Item={**key, "a": {"N": "0"}, "b": {"N": "0"}})
+    done = threading.Event()
+    torn: list[dict[str, Any]] = []
+
+    def write(writer: int) -> None:
+        for n in range(UPDATES):
+            value = {"N": str(writer * UPDATES + n)}
+            dynamodb.update_item(
+                TableName=TABLE,
+                Key=key,
+                UpdateExpression=f"SET a = :v, {', '.join(f'f{i} = :errors' for i in range(FILLERS))}, b = :v",
+                ExpressionAttributeValues={":v": value, ":errors": ERRORS},
+            )
+
+    def read() -> int:
+        reads = 0
+        while not done.is_set():
+            item = dynamodb.get_item(TableName=TABLE, Key=key, ConsistentRead=True)["Item"]
+            reads += 1
+            if item["a"] != item["b"]:
+                torn.append({"a": item["a"], "b": item["b"]})
+        return reads
+
+    with ThreadPoolExecutor(WRITERS + READERS) as pool:
+        readers = [pool.submit(read) for _ in range(READERS)]
+        for writer in [pool.submit(write, w) for w in range(WRITERS)]:
+            writer.result()
+        done.set()
+        reads = sum(reader.result() for reader in readers)
+    assert reads > 0
+    assert torn == [], f"{len(torn)} of {reads} reads saw half an UpdateItem, e.g. {torn[0]}"
+
+
+def test_of_concurrent_conditional_puts_of_one_key_exactly_one_succeeds(instance: Instance) -> None:
+    """``attribute_not_exists`` on a key is checked and written as one step (the idempotency-key store needs it)."""
+    dynamodb = client(instance, "dynamodb", Config(max_pool_connections=8))
+    rounds, contenders = 40, 6
+
+    def claim(round_: int, contender: int) -> bool:
+        try:
+            dynamodb.put_item(
+                TableName=TABLE,
+                Item={"pk": {"S": f"claim-{round_}"}, "owner": {"N": str(contender)}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+            return False
+        return True
+
+    with ThreadPoolExecutor(contenders) as pool:
+        for round_ in range(rounds):
+            won = list(pool.map(lambda contender: claim(round_, contender), range(contenders)))  # noqa: B023
+            assert sum(won) == 1, (round_, won)
+            owner = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"claim-{round_}"}})["Item"]["owner"]
+            assert won[int(owner["N"])], (round_, won, owner)
 
 
 def test_the_module_instance_is_stopped_and_cleaned_afterwards(instance: Instance) -> None:

@@ -74,9 +74,37 @@ def test_ci_runs_make_test() -> None:
     ci = (REPO_ROOT / ".ci" / "run").read_text()
     assert "exec make test" in ci
     assert (REPO_ROOT / ".ci" / "run").stat().st_mode & 0o111
-    # Read, not `make -n`: recipe lines holding $(MAKE) run even under -n (that would start the pipeline).
-    recipe = recipe_of("test")
-    assert recipe.index("$(MAKE) verify") < recipe.index("$(MAKE) localstack-e2e"), recipe
+
+
+def test_make_test_runs_the_e2e_after_the_policy_gate_beside_the_unit_suites_then_promotes() -> None:
+    # -n prints the recipes without running them (sub-makes run under -n too); -W plans the synth chain.
+    plan = make("-n", "-W", "main.py", "test").stdout
+    lines = plan.splitlines()
+
+    def first(needle: str) -> int:
+        found = [i for i, line in enumerate(lines) if needle in line]
+        assert found, f"{needle!r} not in the plan:\n{plan}"
+        return found[0]
+
+    gate, e2e = first("pipeline policy-gate --input"), first("pipeline localstack-e2e --stack-dir")
+    suites = [first(f"--name {name} ") for name in ("unit-infra", "unit-code-lambdas", "unit-code-pipeline")]
+    coverage, signed, promote = (
+        first("coverage report --fail-under=90"),
+        first("--suite unit-infra="),
+        first("promote-bootstrap"),
+    )
+    assert gate < e2e < coverage < signed < promote, plan
+    assert max(suites) < coverage, plan
+    assert "--destroy" in lines[e2e], lines[e2e]  # make test proves terraform destroy once per run
+    # The CPU-only suites yield to the e2e; the pipeline suite (real LocalStack instances with deadlines) does not.
+    assert [lines[i].startswith("nice -n 10 ") for i in suites] == [True, True, False], [lines[i] for i in suites]
+    # One graph: the e2e step depends on the policy gate, so it deploys exactly the artifact that passed.
+    assert "e2e-after-policy: policy " in (REPO_ROOT / "Makefile").read_text()
+
+
+def test_the_unit_suites_run_at_normal_priority_outside_make_test() -> None:
+    plan = make("-n", "unit").stdout
+    assert "unit-suite" in plan and "nice -n" not in plan, plan
 
 
 def recipe_of(target: str) -> str:
@@ -92,9 +120,12 @@ def recipe_of(target: str) -> str:
 
 def test_localstack_e2e_gates_on_the_policy_then_runs_the_whole_pipeline() -> None:
     recipe = recipe_of("localstack-e2e")
-    assert recipe.index("$(MAKE) policy") < recipe.index("$(PIPELINE) localstack-e2e"), recipe
-    assert "--stack-dir $(STACK_DIR) --junit $(E2E_JUNIT)" in recipe
+    assert recipe.index("$(MAKE) policy") < recipe.index("$(call E2E_RUN"), recipe
     assert "--phase" in recipe
+    # Not `make -n localstack-e2e`: a recipe line holding $(MAKE) runs even under -n (it would run the pipeline).
+    run = make("-n", "e2e-after-policy").stdout
+    assert "pipeline localstack-e2e --stack-dir cdktf.out/stacks/paygate --junit build/e2e/junit.xml" in run, run
+    assert "evidence sign" in run.split("pipeline localstack-e2e", 1)[1], run
 
 
 def test_policy_gate_needs_an_input_and_passes_each_one() -> None:
