@@ -55,9 +55,29 @@ def _import_provider_untraced() -> None:
 PROVIDER_FOLDERS = frozenset({"stacks", "policies"})
 
 
+def will_collect(folder: Path, args: list[str], invocation_dir: Path) -> bool:
+    """Whether a run with these command-line ``args`` collects tests of ``folder``: an argument names the folder,
+    a path inside it, or a folder above it (``tests/unit`` collects every suite)."""
+    for arg in args:
+        target = (invocation_dir / arg.split("::", 1)[0]).resolve()
+        if target == folder or folder in target.parents or target in folder.parents:
+            return True
+    return False
+
+
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> None:
-    """Load the provider (coverage paused) before the first folder whose test modules import it."""
-    if path.name in PROVIDER_FOLDERS and path.parent == Path(__file__).parent:
+    """Load the provider (coverage paused) before the first folder whose test modules import it.
+
+    pytest calls this hook for every folder of ``tests/unit`` when it collects any one of them (it makes a node
+    for each, then descends only into the selected ones), so the selection is checked: the handler and pipeline
+    suites imported the binding under coverage for nothing (~15 s of CPU each).
+    """
+    config = parent.config
+    if (
+        path.name in PROVIDER_FOLDERS
+        and path.parent == Path(__file__).parent
+        and will_collect(path.resolve(), list(config.args), config.invocation_params.dir)
+    ):
         _import_provider_untraced()
 
 
