@@ -25,6 +25,7 @@ import pytest
 
 from stacks.config import PlatformConfig
 from stacks.constants import FUNCTION_HANDLERS, STACK_NAME
+from tests.unit.background import BackgroundJobs, Job, jobs_used_by
 
 # Before anything loads jsii (the cdktf imports below are lazy): node 20 is fine here.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -213,6 +214,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     GC). Reference counting still frees what it frees; only cycle collection is skipped.
     """
     gc.freeze()
+
+
+BACKGROUND_JOBS = pytest.StashKey[list[Job]]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Note which background fixtures (tests/unit/background.py) the selected tests use."""
+    session.config.stash[BACKGROUND_JOBS] = jobs_used_by(session.items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_jobs(request: pytest.FixtureRequest) -> Iterator[BackgroundJobs]:
+    """Start every background fixture the session's tests use, when its first test starts (none: no threads)."""
+    jobs = BackgroundJobs()
+    for job in request.config.stash.get(BACKGROUND_JOBS, []):
+        jobs.start(job, request)
+    yield jobs
+    jobs.close()
 
 
 def _synthesize(config: PlatformConfig, outdir: Path) -> Synthesized:

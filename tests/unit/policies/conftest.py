@@ -1,5 +1,7 @@
 """Fixtures for the pack's self-tests: one Checkov run per input kind over every fixture; the session's stack.
 
+The Checkov runs are background fixtures (tests/unit/background.py): they start with the session's first test.
+
 Fixture folders are discovered (``fixtures/<CHECK_ID>/main.tf.json`` + ``expected.yaml``). The plan of
 all fixtures is made once: every folder becomes a module of one root, planned offline with the same
 stub as ``make plan``, cached under ``build/policy-fixtures/<content hash>/``.
@@ -9,18 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.core.settings import Settings, from_environ
+from pipeline.core.settings import Settings
 from pipeline.core.toolchain import find_terraform
 from pipeline.policy import checkov as policy
 from pipeline.policy import pack
 from pipeline.terraform.offline_plan import PlanRequest, plan_json
+from tests.unit.background import background_fixture
+from tests.unit.policies.support import pack_checks, settings_now
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -39,7 +42,7 @@ def fixture_dirs() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def gate_settings() -> Settings:
-    return from_environ(os.environ, REPO_ROOT)
+    return settings_now()
 
 
 @pytest.fixture(scope="session")
@@ -55,15 +58,16 @@ def _content_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-@pytest.fixture(scope="session")
-def json_fixture_scans(gate_settings: Settings, mapping: dict[str, pack.Entry]) -> dict[Path, policy.Scan]:
+@background_fixture()
+def json_fixture_scans() -> dict[Path, policy.Scan]:
     """The pack over every fixture folder in one terraform_json run."""
-    return policy.run_checkov(FIXTURES, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    return policy.run_checkov(FIXTURES, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
 
 
-@pytest.fixture(scope="session")
-def plan_fixture_scan(gate_settings: Settings, mapping: dict[str, pack.Entry]) -> policy.Scan:
+@background_fixture()
+def plan_fixture_scan() -> policy.Scan:
     """The pack over the plan of every fixture (one module per folder), planned at most once per content."""
+    gate_settings = settings_now()
     sources = sorted(FIXTURES.glob("*/main.tf.json"))
     cache = CACHE / _content_hash(sources)
     plan_file = cache / "plan.json"
@@ -88,7 +92,7 @@ def plan_fixture_scan(gate_settings: Settings, mapping: dict[str, pack.Entry]) -
         )
         assert TF_CONFIG.is_file(), f"{TF_CONFIG} is missing: run `make tf-config`"
         plan_json(request, plan_file, gate_settings)
-    scans = policy.run_checkov(plan_file, policy.TERRAFORM_PLAN, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    scans = policy.run_checkov(plan_file, policy.TERRAFORM_PLAN, CHECKS_DIR, gate_settings, only=pack_checks())
     return scans[plan_file]
 
 

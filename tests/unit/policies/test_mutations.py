@@ -20,6 +20,8 @@ import pytest
 from pipeline import cli
 from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, waivers
+from tests.unit.background import background_fixture
+from tests.unit.policies.support import pack_checks, settings_now
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"
@@ -164,11 +166,10 @@ MUTATIONS: dict[str, Callable[[Doc], None]] = {
 BASELINE = "baseline"
 
 
-@pytest.fixture(scope="session")
-def mutated_scans(
-    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, policy.Scan]:
+@background_fixture("stack", "tmp_path_factory")
+def mutated_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
     """Write every mutation (and the baseline) as its own stack file; scan them all in one Checkov run."""
+    real_stack: Doc = stack.doc
     root = tmp_path_factory.mktemp("mutations")
     for name, mutate in {BASELINE: lambda d: None, **MUTATIONS}.items():
         doc = copy.deepcopy(real_stack)
@@ -176,7 +177,7 @@ def mutated_scans(
         assert name == BASELINE or doc != real_stack, f"{name}: the mutation changed nothing"
         (root / name).mkdir()
         (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
     return {path.parent.name: scan for path, scan in scans.items()}
 
 
@@ -428,11 +429,10 @@ BLIND_SPOTS: dict[str, tuple[str, Callable[[Doc], str], Callable[[Doc], None]]] 
 }
 
 
-@pytest.fixture(scope="session")
-def blind_spot_scans(
-    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[str, policy.Scan]]:
+@background_fixture("stack", "tmp_path_factory")
+def blind_spot_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, policy.Scan]]:
     """Each blind-spot mutation as its own stack file, all scanned in one Checkov run; name -> (resource, scan)."""
+    real_stack: Doc = stack.doc
     root = tmp_path_factory.mktemp("blind-spots")
     targets = {}
     for name, (_, target, mutate) in BLIND_SPOTS.items():
@@ -442,7 +442,7 @@ def blind_spot_scans(
         targets[name] = target(doc)
         (root / name).mkdir()
         (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
     return {path.parent.name: (targets[path.parent.name], scan) for path, scan in scans.items()}
 
 
@@ -507,11 +507,10 @@ VARIANTS: dict[str, tuple[str, bool, Callable[[Doc], None]]] = {
 }
 
 
-@pytest.fixture(scope="session")
-def variant_scans(
-    real_stack: Doc, gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, policy.Scan]:
+@background_fixture("stack", "tmp_path_factory")
+def variant_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
     """Every variant as its own stack file, all scanned in one Checkov run."""
+    real_stack: Doc = stack.doc
     root = tmp_path_factory.mktemp("variants")
     for name, (_, _, mutate) in VARIANTS.items():
         doc = copy.deepcopy(real_stack)
@@ -519,7 +518,7 @@ def variant_scans(
         assert doc != real_stack, f"{name}: the mutation changed nothing"
         (root / name).mkdir()
         (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
     return {path.parent.name: scan for path, scan in scans.items()}
 
 

@@ -26,6 +26,8 @@ import pytest
 from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, waivers
 from pipeline.policy.plan_input import unset_read_backs
+from tests.unit.background import background_fixture
+from tests.unit.policies.support import pack_checks, settings_now
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"
@@ -253,16 +255,15 @@ def real_plan() -> Plan:
     return doc
 
 
-@pytest.fixture(scope="session")
-def real_plan_scan(gate_settings: Any) -> policy.Scan:
+@background_fixture()
+def real_plan_scan() -> policy.Scan:
     """The real plan through the gate's own scan (built-in checks and the pack)."""
-    return policy.scan(REAL_PLAN, CHECKS_DIR, gate_settings)
+    return policy.scan(REAL_PLAN, CHECKS_DIR, settings_now())
 
 
-@pytest.fixture(scope="session")
-def variant_scans(
-    gate_settings: Any, mapping: dict[str, pack.Entry], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, policy.Scan]:
+@background_fixture("tmp_path_factory")
+def variant_scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
+    """Every variant of the real plan as its own plan file, all scanned in one Checkov run."""
     root = tmp_path_factory.mktemp("plans-against-state")
     original = real_plan()
     for name, (edit, _) in VARIANTS.items():
@@ -271,7 +272,7 @@ def variant_scans(
         assert doc != original, f"{name}: the edit changed nothing"
         (root / name).mkdir()
         (root / name / "plan.json").write_text(json.dumps(unset_read_backs(doc)[0]), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_PLAN, CHECKS_DIR, gate_settings, only=sorted(mapping))
+    scans = policy.run_checkov(root, policy.TERRAFORM_PLAN, CHECKS_DIR, settings_now(), only=pack_checks())
     return {path.parent.name: scan for path, scan in scans.items()}
 
 
