@@ -69,18 +69,23 @@ $(UV_STAMP):
 	$(TOOLS)/bin/pip install --disable-pip-version-check --quiet uv==$(UV_VERSION)
 	@touch $@
 
-# Bytecode is compiled once, here (this machine sets PYTHONDONTWRITEBYTECODE=1, so a module without its .pyc is
-# compiled again by every process that imports it), but not the whole CDKTF AWS provider binding: uv's
-# --compile-bytecode spent 47 of its 75 CPU seconds (45 s on 2 cores, before any other step of a fresh clone's
-# `make test` could start) on the binding's ~1,500 resource modules, of which the stack imports 43. So: every
-# package but the binding, then of the binding its runtime (_jsii) and the modules stacks/ and main.py import.
-PROVIDER_MODULES = $(sort _jsii $(shell grep -rhoE 'cdktf_cdktf_provider_aws\.[a-z_0-9]+' stacks main.py 2>/dev/null | cut -d. -f2))
-empty :=
-space := $(empty) $(empty)
+# Bytecode is compiled once, here: this machine sets PYTHONDONTWRITEBYTECODE=1, so a module without its .pyc is
+# compiled again by every process that imports it. The CDKTF AWS provider binding (2,137 modules, 235 MB of
+# bytecode, ~26 CPU s to compile) gets a step of its own, $(BINDING_STAMP), so that the steps that never load it
+# (lint, types, the handler and pipeline suites) start without waiting for it.
+PURELIB = $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 $(VENV_STAMP): pyproject.toml uv.lock $(UV_STAMP)
 	@py="$$($(FIND_PYTHON))"; $(UV) sync --locked --python "$$py"
-	@$(PY) -W ignore::SyntaxWarning -m compileall -q -j 0 -x 'cdktf_cdktf_provider_aws/(?!($(subst $(space),|,$(PROVIDER_MODULES)))/)[^/]+/' \
-		"$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	@$(PY) -W ignore::SyntaxWarning -m compileall -q -j 0 -x 'cdktf_cdktf_provider_aws/' "$(PURELIB)"
+	@touch $@
+
+# The binding's package imports every one of its resource modules (its __init__ has 2,136 `from . import`), so
+# any process that loads it imports all of them: without their .pyc each such process (a synth, the stack and
+# policy suite, the artifact test's synth) spent ~22 of its CPU seconds compiling them again. A prerequisite of
+# every step that loads the binding; one that does not list it still works, only slower.
+BINDING_STAMP := $(VENV)/.binding-bytecode
+$(BINDING_STAMP): $(VENV_STAMP)
+	@$(PY) -W ignore::SyntaxWarning -m compileall -q -j 0 "$(PURELIB)/cdktf_cdktf_provider_aws"
 	@touch $@
 
 venv: $(VENV_STAMP) ## Create/refresh .venv from uv.lock (only when pyproject.toml or uv.lock changed)
@@ -160,13 +165,13 @@ UNIT_CODE_PIPELINE_EXCLUDED := lambdas tests/unit/lambdas tests/unit/contracts t
 # AWS-provider propagation polls) without slowing the e2e or the pipeline suite's real LocalStack instances.
 UNIT_NICE ?=
 NICED = $(if $(UNIT_NICE),nice -n $(UNIT_NICE) )
-unit-infra: doctor tf-config ## Unit tests of the stacks and the policy pack (load the provider binding; reused for unchanged inputs)
+unit-infra: doctor tf-config $(BINDING_STAMP) ## Unit tests of the stacks and the policy pack (load the provider binding; reused for unchanged inputs)
 	@$(NICED)$(call UNIT_SUITE,unit-infra,$(UNIT_INFRA_EXCLUDED)) --extra-file $(BUILD)/terraform.tfrc -- $(UNIT_INFRA) $(UNIT_COV)
 
 unit-code-lambdas: doctor
 	@$(NICED)$(call UNIT_SUITE,unit-code-lambdas,$(UNIT_CODE_LAMBDAS_EXCLUDED)) -- $(UNIT_CODE_LAMBDAS) $(UNIT_COV)
 
-unit-code-pipeline: doctor localstack-venv tf-config
+unit-code-pipeline: doctor localstack-venv tf-config $(BINDING_STAMP)
 	@$(call UNIT_SUITE,unit-code-pipeline,$(UNIT_CODE_PIPELINE_EXCLUDED)) --head --extra-file $(BUILD)/terraform.tfrc \
 		-- $(UNIT_CODE_PIPELINE) $(UNIT_COV)
 
@@ -206,7 +211,7 @@ $(SYNTH_ENV): FORCE
 # `package` rewrites the manifest only when an archive changed; its mtime then triggers synth.
 $(MANIFEST): package ;
 
-$(STACK_JSON): $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP)
+$(STACK_JSON): $(MANIFEST) $(SYNTH_ENV) $(VENV_STAMP) $(BINDING_STAMP)
 	PAYGATE_ENVIRONMENT=$(ENV) PAYGATE_ARTIFACTS_DIR=$(DIST) $(PY) main.py
 	@touch $@
 

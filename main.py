@@ -6,6 +6,7 @@ file; ``PAYGATE_*`` overrides are applied and reported on stderr, with the envir
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -47,4 +48,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # The binding's ~4,500 modules stay loaded until exit, where CPython's final garbage collection walks them
+    # all (~3 of a synth's ~14 CPU seconds). Nothing is left to collect: freeze the heap so that walk is skipped.
+    gc.freeze()
+    sys.exit(status)

@@ -413,8 +413,24 @@ def test_real_localstack_starts_healthy_refuses_a_second_start_and_stops_clean_e
     assert not localstack.dump_threads(instance), "no signal for a LocalStack that is gone"
 
 
-def test_real_localstack_logs_only_the_chosen_loggers_at_debug(real_settings: Settings) -> None:
-    """PAYGATE_LOCALSTACK_DEBUG_LOGGERS (localstack_ext/diagnostics.py): SQS's model at DEBUG, nothing else."""
+def exited_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while localstack.is_localstack(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_real_localstack_logs_only_the_chosen_loggers_at_debug_and_exits_on_sigterm_right_after_sqs_calls(
+    real_settings: Settings,
+) -> None:
+    """PAYGATE_LOCALSTACK_DEBUG_LOGGERS (localstack_ext/diagnostics.py): SQS's model at DEBUG, nothing else.
+
+    Stopped right after SQS calls, LocalStack used to hang until the harness's SIGKILL: its SQS metric threads wait
+    on requests to the stopped gateway, and the exit joins them (localstack_ext/shutdown.py). It now exits on
+    SIGTERM alone, well within the grace the harness gives before a SIGKILL.
+    """
     environ = {**real_settings.environ, localstack.DEBUG_LOGGERS_ENV: "localstack.services.sqs.models"}
     settings = dataclasses.replace(real_settings, environ=environ)
     with localstack.running_localstack(settings) as instance:
@@ -422,9 +438,14 @@ def test_real_localstack_logs_only_the_chosen_loggers_at_debug(real_settings: Se
         url = sqs.create_queue(QueueName="debugged")["QueueUrl"]
         sqs.send_message(QueueUrl=url, MessageBody="x")
         assert [m["Body"] for m in sqs.receive_message(QueueUrl=url)["Messages"]] == ["x"]
-        debug = [line for line in Path(instance.log).read_text().splitlines() if " DEBUG --- " in line]
+        log = Path(instance.log)
+        debug = [line for line in log.read_text().splitlines() if " DEBUG --- " in line]
+        os.killpg(instance.pid, signal.SIGTERM)
+        assert exited_within(instance.pid, localstack.STOP_GRACE_SECONDS / 2), localstack.log_tail(log)
+        stopped = log.read_text()
     assert any("l.services.sqs.models" in line and "de-queued message" in line for line in debug), debug
     assert all("l.services.sqs.models" in line for line in debug), "only the chosen logger runs at DEBUG"
+    assert "[shutdown] Stopping all services" in stopped
 
 
 def test_cli_up_reuses_a_running_instance_reports_status_and_down_is_idempotent(
