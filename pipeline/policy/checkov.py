@@ -6,6 +6,7 @@ Checkov runs as a subprocess with ``--soft-fail``: the verdict is the gate's, no
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -107,13 +108,37 @@ def address(resource: str, types: Mapping[str, str]) -> str:
     return resource
 
 
+# At exit CPython's final garbage collection walks every object still alive: Checkov's graph of the input and its
+# check registries, 0.7-1.9 s of a 2.9-4.2 s run on one stack (about 20 runs in `make test`). The console script
+# runs unchanged, under its own interpreter, with the heap frozen at exit (gc.freeze: frozen objects are not
+# traversed, and nothing is left to collect by then).
+FROZEN_EXIT = (
+    "import atexit, gc, runpy, sys; atexit.register(gc.freeze); sys.argv = sys.argv[1:]; "
+    "runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
+def launcher(checkov: Path) -> list[str | Path]:
+    """How to start the ``checkov`` console script: ``[<its python>, -c, FROZEN_EXIT, <script>]`` when its first
+    line is a shebang naming an executable Python interpreter, else ``[<script>]`` as it is."""
+    try:
+        with checkov.open("rb") as script:
+            first = script.readline(512)
+    except OSError:
+        return [checkov]
+    interpreter = Path(first[2:].strip().decode(errors="replace")) if first.startswith(b"#!") else None
+    if interpreter is None or not interpreter.name.startswith("python") or not os.access(interpreter, os.X_OK):
+        return [checkov]
+    return [interpreter, "-c", FROZEN_EXIT, checkov]
+
+
 def command(
     checkov: Path, target: Path, framework: str, checks_dir: Path, only: Sequence[str] = ()
 ) -> list[str | Path]:
     """The Checkov invocation for one file or directory (JSON on stdout, no vendor download, no own verdict)."""
     selection: list[str | Path] = ["--check", ",".join(only)] if only else []
     return [
-        checkov,
+        *launcher(checkov),
         "--directory" if target.is_dir() else "--file",
         target,
         *selection,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +73,29 @@ def test_command_scans_a_file_or_a_directory(tmp_path: Path, stack_file: Path) -
     assert "--soft-fail" in file_args and "--skip-download" in file_args and "--check" not in file_args
     dir_args = [str(a) for a in policy.command(checkov, tmp_path, "terraform_json", tmp_path, ["CKV_PAY_001"])]
     assert dir_args[1:5] == ["--directory", str(tmp_path), "--check", "CKV_PAY_001"]
+
+
+def test_a_python_console_script_runs_under_its_interpreter_with_the_heap_frozen_at_exit(tmp_path: Path) -> None:
+    script = tmp_path / "checkov"
+    script.write_text(
+        f"#!{sys.executable}\nimport gc, sys\nimport atexit\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "if __name__ == '__main__':\n    print('argv:', sys.argv[1:])\n    sys.exit(3)\n"
+    )
+    script.chmod(0o755)
+    argv = policy.launcher(script)
+    assert argv[0] == Path(sys.executable) and argv[-1] == script
+    done = subprocess.run([*argv, "--file", "x.tf.json"], capture_output=True, text=True, check=False)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout.splitlines() == ["argv: ['--file', 'x.tf.json']", "frozen at exit: True"]
+
+
+@pytest.mark.parametrize("first_line", ["#!/bin/sh", "#!/usr/bin/env python3", "\x7fELF", ""])
+def test_anything_else_runs_as_it_is(tmp_path: Path, first_line: str) -> None:
+    script = tmp_path / "checkov"
+    script.write_text(first_line + "\n")
+    assert policy.launcher(script) == [script]
+    assert policy.launcher(tmp_path / "missing") == [tmp_path / "missing"]
 
 
 def test_parse_reads_every_result_of_the_right_framework(stack_file: Path) -> None:
