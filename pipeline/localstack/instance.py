@@ -219,7 +219,8 @@ def health(port: int, timeout: float = 2.0) -> dict[str, object] | None:
     return document if isinstance(document, dict) else None
 
 
-def _wait(condition: Callable[[], bool], deadline: float) -> bool:
+def wait_until(condition: Callable[[], bool], deadline: float) -> bool:
+    """Poll ``condition`` every ``POLL_SECONDS`` until it holds (True) or ``time.monotonic()`` passes ``deadline``."""
     while True:
         if condition():
             return True
@@ -257,9 +258,9 @@ def _terminate(pgid: int, grace: float, child: subprocess.Popen[bytes] | None = 
         return not group_members(pgid)
 
     _kill_group(pgid, signal.SIGTERM)
-    if not _wait(gone, time.monotonic() + grace):
+    if not wait_until(gone, time.monotonic() + grace):
         _kill_group(pgid, signal.SIGKILL)
-        _wait(gone, time.monotonic() + grace)
+        wait_until(gone, time.monotonic() + grace)
     if child is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=grace)
@@ -346,7 +347,7 @@ def _await_ready(instance: Instance, child: subprocess.Popen[bytes], layout: Lay
         text = layout.log.read_text(encoding="utf-8", errors="replace") if layout.log.is_file() else ""
         return READY_LINE in text.splitlines() and health(instance.port) is not None
 
-    if not _wait(ready, deadline):
+    if not wait_until(ready, deadline):
         raise LocalStackError(
             f"LocalStack did not become healthy on {instance.endpoint} within the deadline; log {layout.log}:\n"
             f"{log_tail(layout.log)}"

@@ -413,15 +413,6 @@ def test_real_localstack_starts_healthy_refuses_a_second_start_and_stops_clean_e
     assert not localstack.dump_threads(instance), "no signal for a LocalStack that is gone"
 
 
-def exited_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while localstack.is_localstack(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_real_localstack_logs_only_the_chosen_loggers_at_debug_and_exits_on_sigterm_right_after_sqs_calls(
     real_settings: Settings,
 ) -> None:
@@ -441,7 +432,10 @@ def test_real_localstack_logs_only_the_chosen_loggers_at_debug_and_exits_on_sigt
         log = Path(instance.log)
         debug = [line for line in log.read_text().splitlines() if " DEBUG --- " in line]
         os.killpg(instance.pid, signal.SIGTERM)
-        assert exited_within(instance.pid, localstack.STOP_GRACE_SECONDS / 2), localstack.log_tail(log)
+        exited = localstack.wait_until(
+            lambda: not localstack.is_localstack(instance.pid), time.monotonic() + localstack.STOP_GRACE_SECONDS / 2
+        )
+        assert exited, localstack.log_tail(log)
         stopped = log.read_text()
     assert any("l.services.sqs.models" in line and "de-queued message" in line for line in debug), debug
     assert all("l.services.sqs.models" in line for line in debug), "only the chosen logger runs at DEBUG"

@@ -23,12 +23,10 @@ from pipeline.policy import checkov as policy
 from pipeline.policy import pack
 from pipeline.terraform.offline_plan import PlanRequest, plan_json
 from tests.unit.background import background_fixture
-from tests.unit.policies.support import pack_checks, settings_now
+from tests.unit.policies.support import CHECKS_DIR, MAPPING, pack_checks, settings_now
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).parent / "fixtures"
-CHECKS_DIR = REPO_ROOT / "policies" / "checks"
-MAPPING = REPO_ROOT / "policies" / "pci_dss_mapping.yaml"
 WAIVERS = REPO_ROOT / "policies" / "waivers.yaml"
 LOCK_FILE = REPO_ROOT / "terraform" / ".terraform.lock.hcl"
 TF_CONFIG = REPO_ROOT / "build" / "terraform.tfrc"

@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from pipeline import cli
 from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, waivers
 from tests.unit.background import background_fixture
-from tests.unit.policies.support import pack_checks, settings_now
+from tests.unit.policies.support import scan_documents
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"
@@ -169,26 +168,17 @@ BASELINE = "baseline"
 
 @background_fixture("stack", "tmp_path_factory")
 def mutated_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
-    """Write every mutation (and the baseline) as its own stack file; scan them in two Checkov runs at once.
-
-    The longest background job (~0.45 CPU s per stack file): one run over all of them was the policy suite's
-    last step, alone on one core. Each half is a root of its own, so a finding's file is still its mutation's.
-    """
+    """Every mutation (and the baseline) as its own stack file, scanned in two Checkov runs at once (the longest
+    background job: one run over all of them was the policy suite's last step, alone on one core)."""
     real_stack: Doc = stack.doc
-    roots = [tmp_path_factory.mktemp("mutations"), tmp_path_factory.mktemp("mutations")]
-    for index, (name, mutate) in enumerate({BASELINE: lambda d: None, **MUTATIONS}.items()):
+    documents = {}
+    for name, mutate in {BASELINE: lambda d: None, **MUTATIONS}.items():
         doc = copy.deepcopy(real_stack)
         mutate(doc)
         assert name == BASELINE or doc != real_stack, f"{name}: the mutation changed nothing"
-        folder = roots[index % 2] / name
-        folder.mkdir()
-        (folder / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    settings, checks = settings_now(), pack_checks()
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        halves = pool.map(
-            lambda root: policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings, only=checks), roots
-        )
-        return {path.parent.name: scan for half in halves for path, scan in half.items()}
+        documents[name] = doc
+    roots = [tmp_path_factory.mktemp("mutations"), tmp_path_factory.mktemp("mutations")]
+    return scan_documents(documents, roots, "cdk.tf.json", policy.TERRAFORM_JSON)
 
 
 def pack_waivers() -> tuple[waivers.Waiver, ...]:
@@ -441,19 +431,18 @@ BLIND_SPOTS: dict[str, tuple[str, Callable[[Doc], str], Callable[[Doc], None]]] 
 
 @background_fixture("stack", "tmp_path_factory")
 def blind_spot_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, policy.Scan]]:
-    """Each blind-spot mutation as its own stack file, all scanned in one Checkov run; name -> (resource, scan)."""
+    """Each blind-spot mutation as its own stack file, scanned in two Checkov runs at once; name -> (resource, scan)."""
     real_stack: Doc = stack.doc
-    root = tmp_path_factory.mktemp("blind-spots")
-    targets = {}
+    documents, targets = {}, {}
     for name, (_, target, mutate) in BLIND_SPOTS.items():
         doc = copy.deepcopy(real_stack)
         mutate(doc)
         assert doc != real_stack, f"{name}: the mutation changed nothing"
         targets[name] = target(doc)
-        (root / name).mkdir()
-        (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
-    return {path.parent.name: (targets[path.parent.name], scan) for path, scan in scans.items()}
+        documents[name] = doc
+    roots = [tmp_path_factory.mktemp("blind-spots"), tmp_path_factory.mktemp("blind-spots")]
+    scans = scan_documents(documents, roots, "cdk.tf.json", policy.TERRAFORM_JSON)
+    return {name: (targets[name], scan) for name, scan in scans.items()}
 
 
 @pytest.mark.parametrize("name", sorted(BLIND_SPOTS))
@@ -521,15 +510,13 @@ VARIANTS: dict[str, tuple[str, bool, Callable[[Doc], None]]] = {
 def variant_scans(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
     """Every variant as its own stack file, all scanned in one Checkov run."""
     real_stack: Doc = stack.doc
-    root = tmp_path_factory.mktemp("variants")
+    documents = {}
     for name, (_, _, mutate) in VARIANTS.items():
         doc = copy.deepcopy(real_stack)
         mutate(doc)
         assert doc != real_stack, f"{name}: the mutation changed nothing"
-        (root / name).mkdir()
-        (root / name / "cdk.tf.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_JSON, CHECKS_DIR, settings_now(), only=pack_checks())
-    return {path.parent.name: scan for path, scan in scans.items()}
+        documents[name] = doc
+    return scan_documents(documents, [tmp_path_factory.mktemp("variants")], "cdk.tf.json", policy.TERRAFORM_JSON)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

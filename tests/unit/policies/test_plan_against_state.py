@@ -27,7 +27,7 @@ from pipeline.policy import checkov as policy
 from pipeline.policy import gate, pack, waivers
 from pipeline.policy.plan_input import unset_read_backs
 from tests.unit.background import background_fixture
-from tests.unit.policies.support import pack_checks, settings_now
+from tests.unit.policies.support import scan_documents, settings_now
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CHECKS_DIR = REPO_ROOT / "policies" / "checks"
@@ -263,17 +263,16 @@ def real_plan_scan() -> policy.Scan:
 
 @background_fixture("tmp_path_factory")
 def variant_scans(tmp_path_factory: pytest.TempPathFactory) -> dict[str, policy.Scan]:
-    """Every variant of the real plan as its own plan file, all scanned in one Checkov run."""
-    root = tmp_path_factory.mktemp("plans-against-state")
+    """Every variant of the real plan as its own plan file, scanned in two Checkov runs at once."""
     original = real_plan()
+    documents = {}
     for name, (edit, _) in VARIANTS.items():
         doc = copy.deepcopy(original)
         edit(doc)
         assert doc != original, f"{name}: the edit changed nothing"
-        (root / name).mkdir()
-        (root / name / "plan.json").write_text(json.dumps(unset_read_backs(doc)[0]), encoding="utf-8")
-    scans = policy.run_checkov(root, policy.TERRAFORM_PLAN, CHECKS_DIR, settings_now(), only=pack_checks())
-    return {path.parent.name: scan for path, scan in scans.items()}
+        documents[name] = unset_read_backs(doc)[0]
+    roots = [tmp_path_factory.mktemp("plans-against-state"), tmp_path_factory.mktemp("plans-against-state")]
+    return scan_documents(documents, roots, "plan.json", policy.TERRAFORM_PLAN)
 
 
 def results(scan: policy.Scan) -> dict[tuple[str, str], str]:
