@@ -28,7 +28,6 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from botocore.exceptions import BotoCoreError, ClientError
-from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
 from contracts import (
     CREATE_PAYMENT_REQUEST,
@@ -96,17 +95,13 @@ class WorkflowNotStarted(Exception):
 
 
 def start_failure_kind(error: ClientError | BotoCoreError) -> str:
-    """TRANSIENT when a retry may succeed (botocore's throttling and transient error codes, HTTP 5xx,
-    connection errors and timeouts), PERMANENT otherwise (e.g. StateMachineDoesNotExist, AccessDenied)."""
-    if isinstance(error, ClientError):
-        context = RetryContext(attempt_number=1, parsed_response=error.response)
-        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        retryable = ThrottledRetryableChecker().is_retryable(context) or TransientRetryableChecker().is_retryable(
-            context
-        )
-        return TRANSIENT if retryable or status >= 500 else PERMANENT
-    transient = TransientRetryableChecker().is_retryable(RetryContext(attempt_number=1, caught_exception=error))
-    return TRANSIENT if transient else PERMANENT
+    """TRANSIENT when a retry may succeed, PERMANENT otherwise (e.g. StateMachineDoesNotExist, AccessDenied).
+
+    The one classifier every handler uses (:func:`lambdas.shared.aws.capacity_error`): botocore's
+    throttling and transient codes, HTTP 500/502/503/504, the services' own throttle codes (a throttled
+    KMS key of the state machine included), connection errors and timeouts.
+    """
+    return TRANSIENT if aws.capacity_error(error) is not None else PERMANENT
 
 
 def emit_start_failure(environment: str, kind: str) -> None:
@@ -138,12 +133,11 @@ def same_request(existing: Payment, fresh: Payment) -> bool:
 
 @dataclass
 class ApiRuntime:
-    """Everything built once per container: settings, clients, the idempotent create operation."""
+    """Everything built once per container: settings, the store, the idempotent create operation (it holds the
+    Step Functions client and the clock)."""
 
     settings: Settings
     store: PaymentStore
-    sfn: Any
-    clock: Clock
     idempotency: IdempotencyConfig
     create: Callable[..., dict[str, Any]]
 
@@ -210,7 +204,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)(
         create
     )
-    return ApiRuntime(settings=config, store=store, sfn=sfn, clock=clock, idempotency=idempotency, create=guarded)
+    return ApiRuntime(settings=config, store=store, idempotency=idempotency, create=guarded)
 
 
 @cache

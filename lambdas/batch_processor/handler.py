@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from lambdas.shared import aws
-from lambdas.shared.batch_csv import BatchLimits, BatchParser, BatchRow, FileError, LineError
+from lambdas.shared.batch_csv import BatchLimits, BatchParser, BatchRow, FileError, LineError, file_too_large
 from lambdas.shared.payments import iso, payment_id_for
 from lambdas.shared.runtime import Clock, Settings, logger, settings
 from lambdas.shared.store import BatchStore, send_in_batches
@@ -98,14 +98,15 @@ def process_object(rt: BatchRuntime, record: dict[str, Any]) -> dict[str, Any]:
     if existing is not None and existing["status"] in FINAL:
         logger.info("batch already processed", extra={"status": existing["status"]})
         return _summary(batch_id, existing)
-    resume_after = int(existing.get("enqueued_lines", 0)) if existing else 0
+    # begin() writes enqueued_lines with the item: a batch seen before resumes after its last saved line.
+    resume_after = int(existing["enqueued_lines"]) if existing else 0
     rt.batches.set_status(batch_id, "PROCESSING", started_at=now)
 
     accepted = rejected = 0
     errors: list[dict[str, Any]] = []
     size = int(record["s3"]["object"].get("size", 0))
     if size > rt.limits.max_bytes:
-        return _finish(rt, batch_id, "FAILED", 0, 0, [], f"file is larger than {rt.limits.max_bytes} bytes")
+        return _finish(rt, batch_id, "FAILED", 0, 0, [], _file_failure(file_too_large(rt.limits)))
     parser = BatchParser(rt.limits)
     for item in parser.parse(_chunks(rt, bucket, key, version)):
         if isinstance(item, BatchRow):

@@ -86,7 +86,6 @@ class ProcessorRuntime:
     settings: Settings
     store: PaymentStore
     sns: Any
-    clock: Clock
     idempotency: IdempotencyConfig
     process: Callable[..., dict[str, Any]]
     sqs: Any
@@ -157,7 +156,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
     guarded = idempotent_function(data_keyword_argument="message", persistence_store=persistence, config=idempotency)(
         process
     )
-    return ProcessorRuntime(config, store, sns, clock, idempotency, guarded, session.client("sqs"))
+    return ProcessorRuntime(config, store, sns, idempotency, guarded, session.client("sqs"))
 
 
 @cache

@@ -130,6 +130,12 @@ class FileError:
 Item = BatchRow | LineError | FileError
 
 
+def file_too_large(limits: BatchLimits) -> FileError:
+    """The refusal of a file over ``limits.max_bytes``: the same code and text whether the object's size in the
+    S3 event or the bytes read while streaming showed it."""
+    return FileError("FILE_TOO_LARGE", f"file is larger than {limits.max_bytes} bytes")
+
+
 # One field of a line, RFC 4180: quoted (a quote inside doubled) or unquoted (no quote, no comma).
 _FIELD = re.compile(r'"((?:[^"]|"")*)"|([^,"]*)')
 
@@ -260,7 +266,7 @@ class _PhysicalLines:
         for chunk in chunks:
             total += len(chunk)
             if total > self.limits.max_bytes:
-                yield FileError("FILE_TOO_LARGE", f"file is larger than {self.limits.max_bytes} bytes")
+                yield file_too_large(self.limits)
                 return
             if long_prefix is not None:
                 end = chunk.find(b"\n")

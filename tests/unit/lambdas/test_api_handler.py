@@ -713,6 +713,9 @@ def test_a_retry_that_fails_again_answers_202_again_and_changes_nothing(aws, con
         (client_error("InternalServerError", 500), "transient"),
         (client_error("ServiceUnavailable", 503), "transient"),
         (client_error("SomethingNew", 502), "transient"),
+        (client_error("KmsThrottlingException", 400), "transient"),  # the state machine's key is throttled
+        (ClientError({"ResponseMetadata": {"HTTPStatusCode": 503}}, "StartExecution"), "transient"),  # no body
+        (ClientError({"Error": {"Code": "AccessDeniedException"}}, "StartExecution"), "permanent"),  # no metadata
         (client_error("StateMachineDoesNotExist", 400), "permanent"),
         (client_error("StateMachineDeleting", 400), "permanent"),
         (client_error("AccessDeniedException", 400), "permanent"),

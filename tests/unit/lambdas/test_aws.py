@@ -189,3 +189,53 @@ def test_a_throttle_outlasting_the_sdk_attempts_reaches_the_retrier_as_throttlin
     with pytest.raises(aws.ThrottlingError, match="ListQueues"), aws.capacity_errors_named():
         client.list_queues()
     assert len(sent) == aws.MAX_ATTEMPTS
+
+
+# --- answers with parts missing, and cause chains that loop ---------------------------------------------
+
+
+def test_an_error_already_named_keeps_its_own_name() -> None:
+    """A ThrottlingError raised further down (a nested ``capacity_errors_named``) is not widened to TransientError."""
+    assert aws.capacity_error(aws.ThrottlingError("inner")) is aws.ThrottlingError
+    assert aws.capacity_error(TransientError("inner")) is TransientError
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        ({"ResponseMetadata": {"HTTPStatusCode": 503}}, TransientError),  # a 5xx with no error body
+        ({"Error": {"Code": "ThrottlingException"}}, aws.ThrottlingError),  # no ResponseMetadata
+        ({"Error": {"Code": "RequestTimeout"}}, TransientError),  # botocore lists the code
+        ({"Error": {"Code": "TransactionCanceledException"}}, None),  # no CancellationReasons: not retried
+        ({}, None),
+    ],
+    ids=["5xx-without-error", "throttle-without-metadata", "transient-without-metadata", "no-reasons", "empty"],
+)
+def test_an_answer_missing_its_error_metadata_or_reasons_is_still_classified(response: Any, expected: Any) -> None:
+    """botocore builds a ClientError from whatever the service sent; a part it lacks is never a crash here."""
+    assert aws.capacity_error(ClientError(response, "PutItem")) is expected
+
+
+def test_a_transaction_cancelled_for_every_transient_reason_at_once_is_a_throttle() -> None:
+    """All of TRANSACTION_TRANSIENT_REASONS together (the set itself, not a proper subset) is still retried."""
+    reasons = [{"Code": r} for r in sorted(aws.TRANSACTION_TRANSIENT_REASONS)]
+    error = client_error("TransactionCanceledException", CancellationReasons=reasons)
+    assert aws.capacity_error(error) is aws.ThrottlingError
+
+
+def test_the_renamed_error_says_what_failed_even_without_an_error_code() -> None:
+    """``retry later: <operation>: <code>`` for a service answer, ``retry later: <exception class>`` otherwise."""
+    with pytest.raises(TransientError, match=r"^retry later: PutItem: None$"), aws.capacity_errors_named():
+        raise ClientError({"ResponseMetadata": {"HTTPStatusCode": 500}}, "PutItem")
+    with pytest.raises(TransientError, match=r"^retry later: ConnectionResetError$"), aws.capacity_errors_named():
+        raise ConnectionResetError("reset by 10.0.0.1")
+
+
+def test_a_cause_chain_that_loops_ends() -> None:
+    """``a.__cause__ = b; b.__cause__ = a`` (a library re-raising in a cycle): each exception is looked at once."""
+    first, second = DomainError("first"), KeyError("second")
+    first.__cause__, second.__cause__ = second, first
+    assert aws.capacity_error(first) is None
+    throttle = client_error("ThrottlingException")
+    first.__cause__, second.__cause__, throttle.__cause__ = second, throttle, first
+    assert aws.capacity_error(first) is aws.ThrottlingError

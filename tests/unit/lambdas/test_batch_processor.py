@@ -112,12 +112,17 @@ def test_a_batch_interrupted_midway_resumes_after_the_last_saved_line(aws, rt, c
     monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_two_groups)
     with pytest.raises(TimeoutError):
         bp.handler(event, context)
-    assert aws.items("batches")[0]["status"] == "PROCESSING"
+    # Progress is saved after each PROGRESS_EVERY messages: two groups of 10 went out, the last saved line is
+    # the 20th data line (line 21; the header is line 1).
+    [item] = aws.items("batches")
+    assert (item["status"], int(item["enqueued_lines"])) == ("PROCESSING", 21)
+    before = [m["reference"] for m in aws.drain(aws.queue_url)]
+    assert sorted(before) == sorted(f"ref-{i}" for i in range(20))
     monkeypatch.setattr(rt.sqs, "send_message_batch", real)
     [batch] = run(context, event)
     assert (batch["status"], batch["accepted"]) == ("COMPLETED", 25)
     references = [m["reference"] for m in aws.drain(aws.queue_url)]
-    assert sorted(references) == sorted(f"ref-{i}" for i in range(25))
+    assert sorted(references) == sorted(f"ref-{i}" for i in range(20, 25))  # only the rest, nothing twice
 
 
 def test_failed_entries_of_a_send_are_retried_alone(aws, rt, context, monkeypatch) -> None:
@@ -168,7 +173,7 @@ def test_a_refused_file_fails_saying_why_and_where_and_enqueues_nothing(
     )
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
     [batch] = run(context, put_object(aws, "incoming/a.csv", body))
-    assert (batch["status"], batch["failure"]) == ("FAILED", failure)
+    assert (batch["status"], batch["failure"], batch["accepted"]) == ("FAILED", failure, 0)
     assert aws.drain(aws.queue_url) == []
 
 
@@ -198,7 +203,30 @@ def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, mo
     runtime = bp.build_runtime(aws.settings, session=aws.session, limits=BatchLimits(amount_limit=1, max_bytes=10))
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
     [batch] = run(context, upload(aws, "incoming/a.csv", *lines(3)))
-    assert (batch["status"], batch["failure"]) == ("FAILED", "file is larger than 10 bytes")
+    assert (batch["status"], batch["failure"]) == ("FAILED", "FILE_TOO_LARGE: file is larger than 10 bytes")
+    assert (batch["accepted"], batch["rejected"], batch["errors"]) == (0, 0, [])
+    assert aws.drain(aws.queue_url) == []
+
+
+@pytest.mark.parametrize("size_in_event", [True, False], ids=["size-in-event", "size-missing"])
+def test_a_file_of_exactly_the_size_limit_is_read_and_one_byte_more_is_refused_the_same_way(
+    aws, context, monkeypatch, size_in_event: bool
+) -> None:
+    """The limit is inclusive; the event's size and the bytes streamed refuse an oversized file with one text."""
+    body = ("\r\n".join((HEADER, *lines(2))) + "\r\n").encode()
+    for limit, status in ((len(body), "COMPLETED"), (len(body) - 1, "FAILED")):
+        runtime = bp.build_runtime(
+            aws.settings, session=aws.session, limits=BatchLimits(amount_limit=10**11, max_bytes=limit)
+        )
+        monkeypatch.setattr(bp, "runtime", lambda runtime=runtime: runtime)
+        event = put_object(aws, "incoming/a.csv", body)
+        if not size_in_event:
+            del event["Records"][0]["s3"]["object"]["size"]
+        [batch] = run(context, event)
+        assert batch["status"] == status
+        if status == "FAILED":
+            assert batch["failure"] == f"FILE_TOO_LARGE: file is larger than {limit} bytes"
+    assert len(aws.drain(aws.queue_url)) == 2
 
 
 def test_the_reported_multi_line_quote_file_completes_with_two_errors_and_enqueues_nothing(aws, rt, context) -> None:
@@ -248,3 +276,69 @@ def test_a_redelivered_event_for_a_finished_batch_leaves_its_item_untouched_and_
     assert reads == []
     assert aws.items("batches") == before
     assert aws.drain(aws.queue_url) == []
+
+
+def test_the_batch_is_named_by_bucket_key_and_version_and_its_item_says_which_object(aws, rt, context) -> None:
+    event = upload(aws, "incoming/day 1.csv", *lines(1))
+    version = event["Records"][0]["s3"]["object"]["versionId"]
+    [batch] = run(context, event)
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/day 1.csv", version)
+    assert bp.batch_id_for("other-bucket", "incoming/day 1.csv", version) != batch["batch_id"]
+    [item] = aws.items("batches")
+    assert (item["bucket"], item["object_key"], item["object_version"]) == (aws.bucket, "incoming/day 1.csv", version)
+
+
+def test_an_object_without_a_version_is_named_by_its_etag(aws, rt, context) -> None:
+    """Events of an unversioned bucket carry no versionId: the eTag names the content, so a re-upload of other
+    content is a new batch and a redelivered event the same one."""
+    event = upload(aws, "incoming/a.csv", *lines(2))
+    obj = event["Records"][0]["s3"]["object"]
+    del obj["versionId"]
+    obj["eTag"] = "0123456789abcdef0123456789abcdef"
+    [batch] = run(context, event)
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/a.csv", obj["eTag"])
+    assert run(context, event) == [batch]
+    [item] = aws.items("batches")
+    assert item["object_version"] == ""
+    assert len(aws.drain(aws.queue_url)) == 2
+
+
+def test_a_late_event_for_an_older_version_reads_that_version_not_the_latest(aws, rt, context) -> None:
+    """Both passes read the object version the event names (GetObject VersionId)."""
+    old = upload(aws, "incoming/a.csv", *lines(2))
+    upload(aws, "incoming/a.csv", *lines(5, start=50))  # a newer version lands before the old event is handled
+    [batch] = run(context, old)
+    assert batch["accepted"] == 2
+    assert sorted(m["reference"] for m in aws.drain(aws.queue_url)) == ["ref-0", "ref-1"]
+
+
+def test_the_object_is_streamed_in_chunks_of_at_most_chunk_bytes(aws, rt, context, monkeypatch) -> None:
+    """The body is never read whole (a file may be 200 MiB against the function's memory)."""
+    monkeypatch.setattr(bp, "CHUNK_BYTES", 64)
+    sizes: list[int] = []
+    real_get_object = rt.s3.get_object
+
+    def recording_get_object(**kwargs: Any) -> Any:
+        answer = real_get_object(**kwargs)
+        body = answer["Body"]
+        real_iter_chunks = body.iter_chunks
+
+        def iter_chunks(*args: Any, **kw: Any) -> Any:
+            for chunk in real_iter_chunks(*args, **kw):
+                sizes.append(len(chunk))
+                yield chunk
+
+        body.iter_chunks = iter_chunks
+        return answer
+
+    monkeypatch.setattr(rt.s3, "get_object", recording_get_object)
+    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(10)))
+    assert batch["accepted"] == 10
+    assert len(sizes) > 2 and max(sizes) <= 64
+
+
+def test_only_the_first_twenty_line_errors_are_reported_but_all_are_counted(aws, rt, context) -> None:
+    bad = [f"bad-{i},m_abcdef12,1,XXX," for i in range(bp.MAX_REPORTED_ERRORS + 5)]
+    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(1), *bad))
+    assert (batch["accepted"], batch["rejected"]) == (1, bp.MAX_REPORTED_ERRORS + 5)
+    assert [e["line"] for e in batch["errors"]] == list(range(3, 3 + bp.MAX_REPORTED_ERRORS))

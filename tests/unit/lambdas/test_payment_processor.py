@@ -168,8 +168,9 @@ class VisibilityChanges:
         return getattr(self._real, name)
 
     def change_message_visibility(self, **kwargs: Any) -> Any:
+        answer = self._real.change_message_visibility(**kwargs)  # recorded only once SQS took it
         self.changes[kwargs["ReceiptHandle"]] = kwargs["VisibilityTimeout"]
-        return self._real.change_message_visibility(**kwargs)
+        return answer
 
 
 def received(aws, *bodies: dict[str, Any]) -> dict[str, Any]:
@@ -320,3 +321,135 @@ def test_a_capacity_error_has_an_hour_before_the_dlq() -> None:
     least, most = pp.capacity_budget_seconds(PAYMENT_QUEUE_MAX_RECEIVE_COUNT)
     assert (least, most) == (30 + 90 + 270 + 810 + 2430, 60 + 180 + 540 + 1620 + 4860) == (3630, 7260)
     assert least >= 3600
+
+
+# --- what a processed batch payment leaves behind: item, audit, velocity counter, idempotency record ----------
+
+
+def test_a_batch_payment_is_stored_with_its_batch_and_audited_step_by_step(aws, rt, context) -> None:
+    """The payment names its source and batch; each version has one audit entry by this function, at its time."""
+    assert failures(pp.handler(sqs_event(message("a")), context)) == []
+    [payment] = aws.payments()
+    assert (payment["source"], payment["batch_id"], payment["reference"]) == ("batch", BATCH, "a")
+    audit = sorted(aws.items("audit-log"), key=lambda a: a["event_id"])
+    assert [(a["event_id"], a["action"], a["actor"]) for a in audit] == [
+        ("00000001#PENDING", "CREATED", "payment_processor"),
+        ("00000002#AUTHORIZED", "AUTHORIZE", "payment_processor"),
+        ("00000003#CAPTURED", "CAPTURE", "payment_processor"),
+    ]
+    assert audit[0]["at"] == payment["created_at"]
+    assert audit[-1]["at"] == payment["updated_at"]
+    assert [a["at"] for a in audit] == sorted({a["at"] for a in audit})  # three distinct, ordered clock readings
+
+
+def test_velocity_is_counted_per_merchant_and_per_window(aws, clock, context, monkeypatch) -> None:
+    """One counter item per merchant and fixed window (``velocity#<merchant>#<window start, epoch s>``)."""
+    from dataclasses import replace
+
+    from lambdas.shared.screening import window_start
+
+    config = replace(aws.settings, velocity_per_hour=1)
+    runtime = pp.build_runtime(config, session=aws.session, clock=clock.clock())
+    monkeypatch.setattr(pp, "runtime", lambda: runtime)
+    other_merchant = message("b", merchant_id="m_99999999")
+    assert failures(pp.handler(sqs_event(message("a"), other_merchant), context)) == []
+    assert sorted((p["merchant_id"], p["status"]) for p in aws.payments()) == [
+        ("m_99999999", "CAPTURED"),
+        ("m_abcdef12", "CAPTURED"),
+    ]
+    window = window_start(clock.now_ms() // 1000, config.screening)
+    counters = {
+        i["payment_id"]: int(i["count"]) for i in aws.items("payments") if i["payment_id"].startswith("velocity#")
+    }
+    assert counters == {f"velocity#m_abcdef12#{window}": 1, f"velocity#m_99999999#{window}": 1}
+
+
+def test_the_next_window_starts_a_new_count(aws, context, monkeypatch) -> None:
+    """A payment one second after the window closed is the first of the new window, not over the limit."""
+    from dataclasses import replace
+
+    config = replace(aws.settings, velocity_per_hour=1)
+    window = config.screening.window_seconds
+    last_second = (1_790_000_000 // window + 1) * window - 1  # the last second of a window
+    readings = iter([last_second * 1000] * 4 + [(last_second + 1) * 1000] * 20)
+    runtime = pp.build_runtime(config, session=aws.session, clock=pp.Clock(now_ms=lambda: next(readings)))
+    monkeypatch.setattr(pp, "runtime", lambda: runtime)
+    assert failures(pp.handler(sqs_event(message("a")), context)) == []
+    assert failures(pp.handler(sqs_event(message("b")), context)) == []
+    assert sorted((p["reference"], p["status"]) for p in aws.payments()) == [("a", "CAPTURED"), ("b", "CAPTURED")]
+
+
+def test_a_record_answers_the_payment_and_its_status_and_a_redelivery_the_same(aws, rt, context) -> None:
+    """The idempotent result (stored for seven days): a redelivered message gets it back without a second run."""
+    rt.idempotency.register_lambda_context(context)
+    record = SQSRecord(sqs_event(message("a"))["Records"][0])
+    first = pp.record_handler(record, context)
+    assert first == {"payment_id": payment_id_for(BATCH, "a"), "status": "CAPTURED"}
+    assert pp.record_handler(record, context) == first
+    [stored] = aws.items("idempotency")
+    assert stored["status"] == "COMPLETED"
+    assert json.loads(stored["data"]) == first
+
+
+def test_the_idempotency_record_is_kept_for_seven_days_and_keyed_by_payment_id(aws, rt, context) -> None:
+    import time
+
+    rt.idempotency.register_lambda_context(context)
+    before = int(time.time())
+    pp.record_handler(SQSRecord(sqs_event(message("a"))["Records"][0]), context)
+    after = int(time.time())
+    [stored] = aws.items("idempotency")
+    assert before + pp.IDEMPOTENCY_TTL_SECONDS <= int(stored["expiration"]) <= after + pp.IDEMPOTENCY_TTL_SECONDS
+    # Keyed by the payment id alone: the same payment in a message that differs elsewhere (its line) is the same
+    # record, answered from it.
+    again = pp.record_handler(SQSRecord(sqs_event(message("a", line=7))["Records"][0]), context)
+    assert again == json.loads(stored["data"])
+    assert len(aws.items("idempotency")) == 1
+
+
+def test_a_message_reusing_a_payment_id_with_other_details_is_refused_and_changes_nothing(aws, rt, context) -> None:
+    """Payload validation over merchant, reference, amount and currency: a tampered or colliding message never
+    succeeds (it ends in the DLQ) and the stored payment keeps its own amount."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+
+    rt.idempotency.register_lambda_context(context)
+    pp.record_handler(SQSRecord(sqs_event(message("a"))["Records"][0]), context)
+    for changed in (message("a", amount=999), message("a", currency="EUR"), message("a", merchant_id="m_99999999")):
+        with pytest.raises(IdempotencyValidationError):
+            pp.record_handler(SQSRecord(sqs_event(changed)["Records"][0]), context)
+    [payment] = aws.payments()
+    assert (int(payment["amount"]), payment["currency"], payment["merchant_id"]) == (700, "GBP", "m_abcdef12")
+
+
+def test_a_message_without_a_payment_id_is_never_processed_unguarded(rt, context) -> None:
+    """``raise_on_no_idempotency_key``: the guard refuses a call it cannot key rather than running it unguarded."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyKeyError
+
+    with pytest.raises(IdempotencyKeyError):
+        rt.process(message={k: v for k, v in message("a").items() if k != "payment_id"})
+
+
+def test_a_redrive_after_the_idempotency_record_expired_publishes_and_audits_nothing_again(aws, rt, context) -> None:
+    """A message redriven from the DLQ a week later runs again (its record expired): it finds the payment
+    CAPTURED with its event already out, so nothing is published, audited or changed twice."""
+    assert failures(pp.handler(sqs_event(message("a")), context)) == []
+    events_before = aws.drain(aws.events_queue_url)
+    audit_before, payments_before = aws.items("audit-log"), aws.payments()
+    table = aws.table("idempotency")
+    for item in aws.items("idempotency"):
+        table.delete_item(Key={"id": item["id"]})
+    assert failures(pp.handler(sqs_event(message("a")), context)) == []
+    assert len(events_before) == 2
+    assert aws.drain(aws.events_queue_url) == []
+    assert (aws.items("audit-log"), aws.payments()) == (audit_before, payments_before)
+
+
+def test_every_client_comes_from_the_runtime_session(aws, clock, context, monkeypatch) -> None:
+    """The runtime's session carries the region and the retry configuration (lambdas/shared/aws.py); a client
+    made anywhere else (e.g. Powertools' own default) would have neither."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    runtime = pp.build_runtime(aws.settings, session=aws.session, clock=clock.clock())
+    monkeypatch.setattr(pp, "runtime", lambda: runtime)
+    assert failures(pp.handler(sqs_event(message("a")), context)) == []
+    assert [p["status"] for p in aws.payments()] == ["CAPTURED"]
