@@ -126,6 +126,26 @@ def test_the_brand_comes_from_the_iin_ranges_and_lengths(digits: str, brand: str
     assert (found.name if found else None) == brand
 
 
+def test_the_iin_table_expands_each_range_inclusively_to_prefixes_of_its_bounds_length() -> None:
+    """The table the detector looks up (built once at import; built again here so that the builder itself is
+    under test): both bounds of a range are in, the values just outside are not, every listed length is there
+    and only those, and the first brand listed for a shared (length, prefix) keeps it."""
+    from lambdas.shared import pan
+
+    table = {key: brand.name for key, brand in pan._iin_table().items()}
+    assert table[(16, "51")] == table[(16, "55")] == table[(16, "2221")] == table[(16, "2720")] == "Mastercard"
+    assert (16, "2721") not in table and (16, "2220") not in table and (17, "51") not in table
+    assert table[(16, "506099")] == table[(19, "506198")] == "Verve"
+    assert (17, "506099") not in table  # Verve: 16, 18 or 19 digits
+    assert [length for length in range(10, 22) if (length, "3528") in table] == [16, 17, 18, 19]
+    assert [length for length in range(10, 22) if (length, "5018") in table] == list(range(12, 20))
+    assert table[(15, "34")] == table[(15, "37")] == "American Express" and (15, "35") not in table
+    assert table[(16, "65")] == "Discover"  # listed before RuPay's 65
+    assert all(len(prefix) in (1, 2, 3, 4, 6) and prefix.isdigit() for _, prefix in table)
+    assert pan._lengths(14, 19) == frozenset({14, 15, 16, 17, 18, 19})
+    assert pan._one("34", "37") == (("34", "34"), ("37", "37"))
+
+
 def test_a_luhn_invalid_number_is_not_a_card_number() -> None:
     assert not contains_pan("4111111111111112")
     assert not contains_pan("4111 1111 1111 1112")
