@@ -673,7 +673,7 @@ def identity_documents(conf: dict[str, Any], entity_type: str, check: Any = None
         document = policy_document_data(conf)
         return [replace(document, statements=tuple(s for s in document.statements if s.principals is None))]
     if entity_type == "aws_iam_role":
-        elsewhere = set_elsewhere(check, conf, "inline_policy") if check is not None else NOWHERE
+        elsewhere = set_elsewhere(check, conf, "inline_policy")  # NOWHERE without a check
         return [
             parse_policy(b.get("policy"))
             for b in _blocks(conf.get("inline_policy"))
@@ -1007,7 +1007,8 @@ def _pin_value(key: str, value: str, references_caller: bool, own_accounts: froz
         generic = key.endswith(":aud") and value.strip().lower() == "sts.amazonaws.com"
         return "unpinned" if generic or has_wildcard(value) or not value.strip() else "pinned"
     if key in PIN_ORGANIZATION_KEYS:
-        return "unpinned" if has_wildcard(value.split("/", 1)[0]) or not value.strip() else "pinned"
+        # The organization id must be literal; a wildcard further down the path stays within that organization.
+        return "unpinned" if has_wildcard(value.partition("/")[0]) or not value.strip() else "pinned"
     if key in PIN_ACCOUNT_KEYS:
         if has_wildcard(value):
             return "unpinned"
@@ -1016,9 +1017,7 @@ def _pin_value(key: str, value: str, references_caller: bool, own_accounts: froz
         named = resource_scope(value) if value.strip() else "wide"
         if named == "named":
             return "pinned"
-        fields = _mask(value.strip())[0].split(":", 5)
-        if len(fields) == 6 and _WILDCARD.search(fields[4]):
-            return "unpinned"
+        # A wildcard in the account field makes account_scope "outside" (and resource_scope "wide"): unpinned.
         scope = account_scope(value, references_caller, own_accounts)
         if scope == "outside" and named == "unknown":
             scope = "unknown"
@@ -1041,9 +1040,10 @@ def condition_pin(condition: Condition, references_caller: bool, own_accounts: f
     if key not in pin_keys and not key.endswith(PIN_FEDERATION_KEY_SUFFIXES):
         return "unpinned"
     results = {_pin_value(key, value, references_caller, own_accounts) for value in condition.values}
-    if "unpinned" in results:
-        return "unpinned"
-    return "unknown" if "unknown" in results else "pinned"
+    # Fail closed: pinned only when every value pins; any value that may let another account in decides.
+    if results == {"pinned"}:
+        return "pinned"
+    return "unknown" if results <= {"pinned", "unknown"} else "unpinned"
 
 
 def statement_exposure(
@@ -1249,7 +1249,7 @@ def set_elsewhere(check: Any, conf: Mapping[str, Any], attribute: str) -> SetEls
     (and still the old one when that resource is about to change it). Those entries are judged, and waived, at
     the block that sets them. What no block sets (a value changed outside Terraform, AWS's default key policy)
     stays after apply, so it is judged here. :data:`NOWHERE` for ``terraform_json``, for an attribute the
-    configuration sets, and when the input cannot be found.
+    configuration sets, and when the input cannot be found (``check`` None included).
     """
     managers = MANAGERS.get((str(getattr(check, "entity_type", "")), attribute))
     if not managers or _PLAN_ADDRESS not in conf:

@@ -373,6 +373,9 @@ def test_principal_scope(principal: lib.Principal, scope: str) -> None:
         ("ArnLike", "aws:SourceArn", ("${var.topic_arn}",), "unknown"),
         ("ArnLike", "aws:SourceArn", ("arn:aws:sns:us-east-1:${var.account}:*",), "unknown"),
         ("ArnLike", "aws:PrincipalArn", (f"arn:aws:iam::{CALLER}:role/*",), "pinned"),
+        # a named source in another account whose name only the plan knows: that account may be this one
+        ("ArnLike", "aws:SourceArn", ("arn:aws:sns:us-east-1:999999999999:${var.topic}",), "unknown"),
+        ("ArnLike", "aws:SourceArn", (f"arn:aws:sns:us-east-1:{CALLER}:${{var.topic}}",), "pinned"),  # this account
         ("ArnLike", "kms:EncryptionContext:aws:logs:arn", ("arn:aws:logs:us-east-1:999999999999:*",), "unpinned"),
         # organizations: a named organization (its path may end in a wildcard under the root)
         ("StringEquals", "aws:PrincipalOrgID", ("o-a1b2c3d4e5",), "pinned"),
@@ -380,6 +383,7 @@ def test_principal_scope(principal: lib.Principal, scope: str) -> None:
         ("StringEquals", "aws:PrincipalOrgID", ("",), "unpinned"),
         ("ForAnyValue:StringLike", "aws:PrincipalOrgPaths", ("o-a1b2c3d4e5/r-ab12/*",), "pinned"),
         ("ForAnyValue:StringLike", "aws:PrincipalOrgPaths", ("o-*/r-ab12/ou-1",), "unpinned"),
+        ("ForAnyValue:StringLike", "aws:PrincipalOrgPaths", ("o-a1b2c3d4e5/r-*/ou-1",), "pinned"),  # within one org
         ("StringEquals", "aws:SourceOrgID", ("o-a1b2c3d4e5",), "pinned"),
         # federation: a named audience or subject
         (

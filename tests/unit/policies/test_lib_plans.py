@@ -180,6 +180,32 @@ def test_a_roles_inline_policies_written_by_role_policy_blocks(tmp_path: Path) -
     assert (elsewhere.covers("push"), elsewhere.covers("other"), elsewhere.covers(None)) == (True, False, False)
 
 
+def test_a_roles_identity_documents_leave_out_the_inline_policies_other_blocks_write(tmp_path: Path) -> None:
+    """The plan's read-back of ``inline_policy`` lists what the role's ``aws_iam_role_policy`` blocks wrote: those
+    are judged at their own address, so the role's documents are only the ones no block sets (here: one added
+    outside Terraform, and one without a name). Without the check, nothing is known to be set elsewhere."""
+    plan = write_plan(
+        tmp_path,
+        ROLE,
+        (
+            "aws_iam_role_policy.push",
+            {"name": "push", "role": "paygate-role"},
+            {"role": refs("aws_iam_role.r.id", "aws_iam_role.r")},
+        ),
+    )
+
+    def inline(name: str | None, action: str) -> dict[str, Any]:
+        document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]}
+        return {"policy": json.dumps(document), **({"name": name} if name is not None else {})}
+
+    check, conf = scanned(plan, "aws_iam_role.r")
+    conf["inline_policy"] = [[inline("push", "sqs:SendMessage"), inline("console", "s3:*"), inline(None, "kms:*")]]
+    judged = [s.actions for d in lib.identity_documents(conf, "aws_iam_role", check) for s in d.statements]
+    assert judged == [("s3:*",), ("kms:*",)]
+    unchecked = [s.actions for d in lib.identity_documents(conf, "aws_iam_role") for s in d.statements]
+    assert unchecked == [("sqs:SendMessage",), ("s3:*",), ("kms:*",)]
+
+
 def test_an_exclusive_block_keeps_its_list_and_removes_every_other_entry(tmp_path: Path) -> None:
     plan = write_plan(
         tmp_path,
