@@ -26,9 +26,7 @@ lazily), so its memory is bounded whatever the file.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import mmap
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -99,14 +97,6 @@ class BatchRow:
     amount: int
     currency: str
     description: str
-
-    def to_csv_line(self) -> str:
-        """This row as one CSV line without the line end (what the parser reads back to the same values)."""
-        out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow(
-            [self.reference, self.merchant_id, str(self.amount), self.currency, self.description]
-        )
-        return out.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

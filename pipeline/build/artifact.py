@@ -59,7 +59,7 @@ def _configuration(name: str) -> bool:
 def _asset_references(stack_dir: Path) -> set[str]:
     """The ``assets/...`` paths ``cdk.tf.json`` names (cdktf's asset folder; a file, or a directory asset)."""
     try:
-        document = json.loads((stack_dir / STACK_FILE).read_text(encoding="utf-8"))
+        document = json.loads((stack_dir / STACK_FILE).read_bytes())  # RFC 8259: JSON is UTF-8
     except ValueError as exc:
         raise PipelineError(f"{stack_dir / STACK_FILE} is not JSON ({exc}): synthesize the stack again.") from None
     found: set[str] = set()
@@ -142,7 +142,7 @@ def require_evidence(evidence_file: Path, stack_dir: Path) -> Artifact:
             f"no policy evidence at {evidence_file}: the artifact has not passed the policy gate (`make policy`)."
         )
     try:
-        passed = json.loads(evidence_file.read_text(encoding="utf-8"))["artifact_sha256"]
+        passed = json.loads(evidence_file.read_bytes())["artifact_sha256"]
     except (ValueError, KeyError, TypeError) as exc:
         raise PipelineError(f"{evidence_file} is not policy evidence ({exc}): run `make policy` again.") from None
     artifact = digest(stack_dir)

@@ -58,7 +58,7 @@ def load(path: Path) -> tuple[Waiver, ...]:
     if not path.is_file():
         return ()
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = yaml.safe_load(path.read_bytes()) or {}  # YAML 1.1 reads UTF-8 (or a BOM-marked UTF-16)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date-looking scalar that is no date (2027-13-01)
         raise PipelineError(f"{path} is not valid YAML: {exc}") from None
     entries = doc.get("waivers") if isinstance(doc, dict) else None

@@ -154,6 +154,16 @@ def test_a_route_matches_the_whole_path_not_a_path_with_a_trailing_newline(
     assert aws.payments() == []
 
 
+def test_a_route_pattern_ends_at_the_paths_last_character() -> None:
+    """The pattern itself (the app compiles its routes once, at import): the whole path, Powertools' optional
+    trailing slashes, and nothing after them."""
+    pattern = api.ExactPathResolver._compile_regex("/payments/<payment_id>")
+    assert pattern.match("/payments/pay_1")["payment_id"] == "pay_1"  # type: ignore[index]
+    assert pattern.match("/payments/pay_1//") is not None
+    for path in ("/payments/pay_1\n", "/payments/pay_1/\n", "/payments/pay_1\r\n", "/payments/pay_1/x"):
+        assert pattern.match(path) is None, path
+
+
 def test_an_existing_payments_id_with_a_trailing_newline_is_no_payment(rt, context) -> None:
     _, created, _ = call(context, event("POST", "/payments", VALID))
     status, body, _ = call(context, event("GET", f"/payments/{created['payment_id']}\n"))
