@@ -159,9 +159,10 @@ def default_tags(stack: Stack | None, address: str) -> dict[str, Any] | None:
     block = unwrap(provider.get("default_tags"))
     value = unwrap(block.get("tags")) if isinstance(block, dict) else None
     if isinstance(value, str) and stack is not None:
-        resolved = [stack.value(p) for p in template(value) if isinstance(p, Reference)]
-        value = resolved[0][1] if len(resolved) == 1 and resolved[0][0] else None
-        return dict(value) if isinstance(value, dict) else None
+        # Only an expression that is one reference can be a map (text around it would make it a string).
+        parts = template(value)
+        known, held = stack.value(parts[0]) if len(parts) == 1 and isinstance(parts[0], Reference) else (False, None)
+        return dict(held) if known and isinstance(held, dict) else None
     return dict(value) if isinstance(value, dict) else {}
 
 

@@ -8,12 +8,15 @@ code runs through mutmut's trampolines, and the machine is shared).
 mutmut runs several pytest sessions in one process (stats, clean run, then forks one per mutant). A
 logging handler made while an earlier session captured output still holds that session's capture
 stream, closed since; each session starts by pointing such handlers at the current ``sys.stderr``.
+And a ``functools.cache`` filled by an earlier session would answer a mutant's tests from the
+original code (the fork inherits it), so each session starts with the project's caches emptied.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -35,10 +38,21 @@ def _closed_stream_handlers() -> list[logging.StreamHandler]:  # type: ignore[ty
     ]
 
 
+PROJECT_PACKAGES = ("lambdas", "policies", "pipeline", "contracts")
+
+
+def _project_caches() -> list[Any]:
+    """The ``functools.cache``/``lru_cache`` wrappers at module level in the project's packages."""
+    modules = [m for name, m in list(sys.modules.items()) if name.split(".")[0] in PROJECT_PACKAGES and m]
+    return [v for m in modules for v in vars(m).values() if callable(getattr(v, "cache_clear", None))]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     for handler in _closed_stream_handlers():
         handler.stream = sys.stderr
+    for cached in _project_caches():
+        cached.cache_clear()
 
 
 @pytest.hookimpl(trylast=True)

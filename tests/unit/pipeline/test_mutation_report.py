@@ -78,3 +78,16 @@ def test_equivalents_load_from_yaml_with_their_reason_on_one_line(mutation, tmp_
     path.write_text("- function: pkg.a.x_g\n  line: '  y = 1  '\n  reason: >\n    first line\n    second line\n")
     assert mutation.load_equivalents(path) == [mutation.Equivalent("pkg.a.x_g", "y = 1", "first line second line")]
     assert mutation.load_equivalents(tmp_path / "missing.yaml") == []
+
+
+def test_each_mutation_session_starts_with_the_projects_caches_empty() -> None:
+    """A cache filled by mutmut's clean run (inherited by every forked mutant) would answer from the original
+    code: the plugin empties the project's module-level caches when a session starts."""
+    from policies import lib
+    from tests import mutation_settings
+
+    lib.matches_every_action("*:?*")
+    assert lib.matches_every_action.cache_info().currsize > 0
+    assert lib.matches_every_action in mutation_settings._project_caches()
+    mutation_settings.pytest_sessionstart(None)  # type: ignore[arg-type]
+    assert lib.matches_every_action.cache_info().currsize == 0

@@ -49,6 +49,48 @@ def test_action_wildcards_follow_iam_semantics(action: str, wildcard: bool, ever
 
 
 @pytest.mark.parametrize(
+    ("pattern", "ignore_case", "text", "matches"),
+    [
+        ("dynamodb:Get?tem", False, "dynamodb:GetItem", True),  # ? is exactly one character
+        ("dynamodb:Get?tem", False, "dynamodb:Gettem", False),
+        ("dynamodb:Get?tem", False, "dynamodb:GetIItem", False),
+        ("dynamodb:Get*", False, "dynamodb:Get", True),  # * is any run, the empty one included
+        ("dynamodb:*Item", False, "dynamodb:BatchGetItem", True),
+        ("dynamodb:GetItem", False, "dynamodb:GetItem?", False),  # literal characters are literal
+        ("dynamodb:Get.tem", False, "dynamodb:GetItem", False),  # "." is no wildcard in IAM
+        ("DynamoDB:getitem", True, "dynamodb:GetItem", True),  # actions: case-insensitive
+        ("arn:aws:s3:::Bucket", False, "arn:aws:s3:::bucket", False),  # resources: case-sensitive
+        ("arn:aws:s3:::b/*", False, "arn:aws:s3:::b/x\ny", True),  # a wildcard matches any character at all
+        ("arn:aws:s3:::b/?", False, "arn:aws:s3:::b/\n", True),
+    ],
+)
+def test_iam_wildcard_patterns(pattern: str, ignore_case: bool, text: str, matches: bool) -> None:
+    """IAM wildcard semantics (IAM User Guide, "IAM JSON policy elements: Action/Resource"), tested on the
+    compiler itself: the public matchers cache their answers, so a fault in it could hide behind a cache."""
+    assert (lib._glob(pattern, ignore_case).fullmatch(text) is not None) is matches
+
+
+@pytest.mark.parametrize(
+    ("reference", "is_input"),
+    [
+        ("var.tags", True),
+        ("local.policy", True),
+        ("module.network.vpc_id", True),
+        ("each.value", True),
+        ("count.index", True),
+        (" var.tags ", True),
+        ("aws_sqs_queue.q.arn", False),
+        ("data.aws_caller_identity.current.account_id", False),
+        ("variable.x", False),
+    ],
+)
+def test_inputs_are_variables_locals_module_outputs_and_iteration_values(reference: str, is_input: bool) -> None:
+    """What only the plan resolves (Terraform language: input variables, locals, module outputs, for_each/count
+    values), as opposed to objects the stack declares or reads."""
+    assert lib.is_input_reference(reference) is is_input
+
+
+@pytest.mark.parametrize(
     ("pattern", "scope"),
     [
         ("${aws_dynamodb_table.t.arn}", "named"),

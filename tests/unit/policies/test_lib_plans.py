@@ -344,3 +344,36 @@ def test_checked_key_follows_the_key_through_the_input(tmp_path: Path, monkeypat
     assert lib.checked_key(check, {}, "${data.aws_kms_alias.mine.target_key_arn}") == CheckResult.PASSED
     lost = FakeCheck("/elsewhere.tf.json:aws_s3_bucket:b", "aws_s3_bucket")
     assert lib.checked_key(lost, {}, "${data.aws_kms_alias.mine.target_key_arn}") == CheckResult.FAILED
+
+
+@pytest.mark.parametrize(
+    ("provider", "extra", "expected"),
+    [
+        (
+            {"default_tags": [{"tags": "${local.tags}"}]},
+            {"locals": {"tags": {"Owner": "payments"}}},
+            {"Owner": "payments"},
+        ),
+        ({"default_tags": [{"tags": "${var.tags}"}]}, {"variable": {"tags": {"default": {"A": "1"}}}}, {"A": "1"}),
+        ({"default_tags": [{"tags": "${local.tags}"}]}, {"locals": {"tags": "not-a-map"}}, None),  # unreadable
+        ({"default_tags": [{"tags": "${local.a}${local.b}"}]}, {"locals": {"a": {"A": "1"}, "b": {"B": "2"}}}, None),
+        ({"default_tags": [{"tags": "prefix-${local.a}"}]}, {"locals": {"a": {"A": "1"}}}, None),
+        ({"default_tags": [{"tags": ["Owner", "payments"]}]}, {}, {}),  # not a map: no tags from the provider
+        ({"default_tags": []}, {}, {}),
+        ({"region": "eu-west-1"}, {}, {}),  # no default_tags at all
+    ],
+    ids=["local", "variable-default", "local-not-a-map", "two-references", "text-around", "a-list", "empty", "none"],
+)
+def test_default_tags_are_read_through_one_variable_or_local_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: dict[str, Any], extra: dict[str, Any], expected: Any
+) -> None:
+    """A provider's default_tags: a map, or one reference to a variable or local holding a map; anything the
+    pack cannot read as one map is unresolved (None: the tag check then says UNKNOWN, never PASSED)."""
+    write_json_stack(
+        tmp_path, monkeypatch, {"provider": {"aws": [provider]}, "resource": {"aws_sqs_queue": {"q": {}}}, **extra}
+    )
+    assert lib.resource_tags(FakeCheck("/cdk.tf.json:aws_sqs_queue:q", "aws_sqs_queue"), {}) == expected
+
+
+def test_without_a_stack_there_are_no_default_tags() -> None:
+    assert lib.default_tags(None, "aws_sqs_queue.q") == {}
