@@ -900,10 +900,7 @@ _PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 def matches_every_resource(pattern: str) -> bool:
     """True for ``*`` and for ARN patterns that match resources of any service, region and account of a
     partition (``arn:*``, ``arn:aws:*``, ``arn:aws:*:*:*:*``)."""
-    masked = _mask(pattern.strip())[0]
-    if masked == "*":
-        return True
-    regex = _glob(masked, ignore_case=False)
+    regex = _glob(_mask(pattern.strip())[0], ignore_case=False)  # ARNs are case-sensitive
     return any(
         all(regex.fullmatch(sample.format(partition=partition)) for sample in _ANY_RESOURCE_SAMPLES)
         for partition in _PARTITIONS
@@ -1030,10 +1027,8 @@ def condition_pin(condition: Condition, references_caller: bool, own_accounts: f
     named source? Only positive operators pin (``StringEquals``, ``StringLike``, ``ArnEquals``, ``ArnLike``,
     ``ForAnyValue:`` forms); ``...IfExists`` holds when the key is absent and ``ForAllValues:`` when the set is
     empty, so neither pins, nor does a negated operator or a wildcard value."""
-    operator = condition.operator.lower()
-    if operator.startswith("forallvalues:") or operator.endswith("ifexists"):
-        return "unpinned"
-    operator = operator.removeprefix("foranyvalue:")
+    # ForAllValues: and ...IfExists forms are not in _PINNING_OPERATORS, so they never pin.
+    operator = condition.operator.lower().removeprefix("foranyvalue:")
     key = condition.key.lower()
     if operator not in _PINNING_OPERATORS or not condition.values:
         return "unpinned"

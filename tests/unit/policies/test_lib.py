@@ -127,6 +127,12 @@ def test_inputs_are_variables_locals_module_outputs_and_iteration_values(referen
         ("${var.table_arn}", "unknown"),
         ("arn:aws:dynamodb:${var.region}:123456789012:table/payments", "unknown"),
         ("arn:aws:dynamodb:${var.region}:123456789012:table/*", "wide"),
+        ("var.table_arn", "unknown"),  # an input a plan shows unsubstituted
+        ("${var.bucket_arn}/incoming/*", "unknown"),  # a sub-path of a named resource only the plan knows
+        ("arn:aws:dynamodb:${var.region}:123456789012:table/payments/index/*", "unknown"),
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/p/index/*", "named"),  # a one-character table name
+        ("arn:aws:dynamodb:us-east-1:123456789012:table/p*/index/*", "wide"),
+        ("arn:aws:logs:us-east-1:123456789012:log-group:g:*", "named"),
     ],
 )
 def test_resource_patterns_are_named_only_inside_one_resource(pattern: str, scope: str) -> None:
@@ -144,6 +150,9 @@ def test_resource_patterns_are_named_only_inside_one_resource(pattern: str, scop
         ("arn:aws:s3:::*", False),
         ("arn:aws:dynamodb:*:*:*", False),
         (TABLE, False),
+        (" * ", True),
+        ("${var.anything}", False),  # an input is not a wildcard
+        ("ARN:AWS:*", False),  # ARNs are case-sensitive: no resource's ARN starts like this
     ],
 )
 def test_resource_patterns_matching_everything(pattern: str, everything: bool) -> None:

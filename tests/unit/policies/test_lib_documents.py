@@ -412,6 +412,11 @@ def test_a_literal_account_a_plan_may_show_for_the_caller_is_unknown_not_outside
     assert lib.statement_exposure(anyone, True) == "unknown"
     assert lib.statement_exposure(replace_conditions(anyone, outside), True) == "unknown"
     assert lib.statement_exposure(anyone, False, frozenset({"999999999999"})) == "closed"
+    # Everyone, confined by a condition naming an account the plan may show for the caller: that condition may
+    # be what closes it (unknown); without the caller's reference the account is another one (open).
+    everyone = lib.Statement("Allow", ("sqs:SendMessage",), ("*",), principals=(lib.Principal("*", "*"),))
+    assert lib.statement_exposure(replace_conditions(everyone, outside), True) == "unknown"
+    assert lib.statement_exposure(replace_conditions(everyone, outside), False) == "open"
 
 
 def replace_conditions(statement: lib.Statement, *conditions: lib.Condition) -> lib.Statement:
