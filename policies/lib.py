@@ -56,7 +56,7 @@ def get(conf: Any, *path: str) -> Any:
 
 def is_reference(value: Any) -> bool:
     """True for a value that is (only) a reference to something resolved at apply time."""
-    return isinstance(value, str) and bool(_REFERENCE.match(value.strip())) and not value.startswith("arn:")
+    return isinstance(value, str) and bool(_REFERENCE.match(value.strip()))  # an ARN never matches
 
 
 def referenced_types(value: str) -> set[str]:
@@ -350,9 +350,7 @@ def policy_statements(value: Any) -> list[dict[str, Any]] | None:
     """Statements of a policy document (JSON text or already parsed); None when it is unresolved."""
     value = unwrap(value)
     if isinstance(value, str):
-        if is_reference(value):
-            return None
-        try:
+        try:  # a reference ("${...}", or bare in a plan) is no JSON either
             value = json.loads(value)
         except ValueError:
             return None
@@ -604,7 +602,7 @@ def _document_statement(block: dict[str, Any]) -> Statement:
     not_principal_blocks = _blocks(block.get("not_principals"))
     chosen = not_principal_blocks or principal_blocks
     principals = tuple(
-        Principal("*" if kind == "*" else kind, identifier)
+        Principal(kind, identifier)
         for b in chosen
         for kind in strings(b.get("type"))[:1]
         for identifier in strings(b.get("identifiers"))
@@ -734,7 +732,7 @@ def resource_policy_documents(conf: dict[str, Any], entity_type: str, check: Any
     return [
         parse_policy(conf.get(attribute))
         for attribute in RESOURCE_POLICY_ATTRIBUTES.get(entity_type, ())
-        if check is None or not set_elsewhere(check, conf, attribute).whole
+        if not set_elsewhere(check, conf, attribute).whole  # NOWHERE without a check
     ]
 
 
@@ -1247,7 +1245,7 @@ def set_elsewhere(check: Any, conf: Mapping[str, Any], attribute: str) -> SetEls
     stays after apply, so it is judged here. :data:`NOWHERE` for ``terraform_json``, for an attribute the
     configuration sets, and when the input cannot be found (``check`` None included).
     """
-    managers = MANAGERS.get((str(getattr(check, "entity_type", "")), attribute))
+    managers = MANAGERS.get((check.entity_type, attribute)) if check is not None else None
     if not managers or _PLAN_ADDRESS not in conf:
         return NOWHERE
     located = locate(check, conf)

@@ -419,3 +419,29 @@ def test_a_stack_policy_arn_read_from_state_is_allowed_and_no_other() -> None:
     assert ckv_040.policy_arn_verdict(stack_policy, frozenset({stack_policy})) == "allowed"
     assert ckv_040.policy_arn_verdict(stack_policy) == "refused"
     assert ckv_040.policy_arn_verdict("arn:aws:iam::999999999999:policy/x", frozenset({stack_policy})) == "refused"
+
+
+@pytest.mark.parametrize(
+    ("failed", "unknown", "result"),
+    [
+        (False, False, CheckResult.PASSED),
+        (False, True, CheckResult.UNKNOWN),
+        (True, True, CheckResult.FAILED),
+        (True, False, CheckResult.FAILED),
+    ],
+)
+def test_a_verdict_is_failed_over_unknown_over_passed(failed: bool, unknown: bool, result: CheckResult) -> None:
+    assert lib.verdict(failed, unknown) is result
+
+
+def test_nested_values_are_flattened_in_order() -> None:
+    """Checkov wraps values and blocks in lists at any depth: every item is kept, in order."""
+    assert lib._document_blocks([[{"a": 1}], [[{"b": 2}], {"c": 3}], "x"]) == [{"a": 1}, {"b": 2}, {"c": 3}]
+    assert lib._strings([["a"], ["b", [1, None]], True]) == ["a", "b", "1", "true"]
+
+
+def test_a_statement_keeps_its_sid() -> None:
+    document = {"Statement": [{"Sid": "AllowPublish", "Effect": "Allow", "Action": "sns:Publish", "Resource": "*"}]}
+    [named] = lib.parse_policy(json.dumps(document)).statements
+    [anonymous] = lib.parse_policy(json.dumps({"Statement": [{"Effect": "Deny", "Action": "*"}]})).statements
+    assert (named.sid, anonymous.sid) == ("AllowPublish", None)

@@ -615,3 +615,17 @@ def test_resource_policy_documents_read_the_attributes_of_each_type() -> None:
     role = {"assume_role_policy": [anyone], "inline_policy": [[{"name": ["a"], "policy": [ALLOW_ALL]}]]}
     (trust,) = lib.resource_policy_documents(role, "aws_iam_role")
     assert trust.statements[0].actions == ("sqs:*",)
+
+
+@pytest.mark.parametrize(
+    ("principal", "scope"),
+    [
+        (lib.Principal("Service", "*"), "anyone"),  # a wildcard value lets anyone in, whatever its kind
+        (lib.Principal("AWS", " * "), "anyone"),
+        (lib.Principal("Service", "sns.amazonaws.com"), "service"),
+        (lib.Principal("AWS", "aws_iam_role.r.arn"), "own"),  # a plan shows an unknown ARN as the bare reference
+        (lib.Principal("AWS", "var.role_arn"), "unknown"),
+    ],
+)
+def test_principal_scopes(principal: lib.Principal, scope: str) -> None:
+    assert lib.principal_scope(principal, False, OWN) == scope

@@ -258,6 +258,38 @@ def test_a_whole_policy_set_by_its_policy_resource(tmp_path: Path) -> None:
     assert lib.set_elsewhere(*scanned(declared, "aws_sns_topic.t"), "policy") == lib.NOWHERE
 
 
+def test_a_topics_resource_policies_leave_out_the_one_its_policy_resource_sets(tmp_path: Path) -> None:
+    """The read-back ``policy`` of a topic whose aws_sns_topic_policy sets it is judged at that resource, not
+    twice; a topic nothing else manages keeps its own; without the check both are judged here."""
+    document = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sns:Publish"}]})
+    plan = write_plan(
+        tmp_path,
+        ("aws_sns_topic.t", {"arn": TOPIC_ARN, "policy": document}, {}),
+        ("aws_sns_topic_policy.p", {"arn": TOPIC_ARN}, {"arn": refs("aws_sns_topic.t.arn", "aws_sns_topic.t")}),
+        ("aws_sns_topic.alone", {"arn": f"arn:aws:sns:us-east-1:{OWN}:alone", "policy": document}, {}),
+    )
+    managed_check, managed = scanned(plan, "aws_sns_topic.t", policy=document)
+    alone_check, alone = scanned(plan, "aws_sns_topic.alone", policy=document)
+    assert lib.resource_policy_documents(managed, "aws_sns_topic", managed_check) == []
+    assert len(lib.resource_policy_documents(alone, "aws_sns_topic", alone_check)) == 1
+    assert len(lib.resource_policy_documents(managed, "aws_sns_topic")) == 1
+
+
+def test_a_manager_naming_the_resource_by_value_links_to_it_and_a_missing_block_does_not(tmp_path: Path) -> None:
+    """A role policy naming the role by its name (no reference) manages it; one naming a role the plan does
+    not hold, or an unresolved name, manages nothing."""
+    plan = write_plan(
+        tmp_path,
+        ROLE,
+        ("aws_iam_role_policy.by_value", {"name": "pull", "role": "paygate-role"}, {"role": const("paygate-role")}),
+        ("aws_iam_role_policy.unresolved", {"name": "x", "role": "${var.role}"}, {"role": refs("var.role")}),
+    )
+    elsewhere = lib.set_elsewhere(*scanned(plan, "aws_iam_role.r"), "inline_policy")
+    assert elsewhere == lib.SetElsewhere(entries=frozenset({"pull"}))
+    check, conf = scanned(plan, "aws_iam_role.gone")
+    assert lib.set_elsewhere(check, conf, "inline_policy") == lib.NOWHERE
+
+
 def test_nothing_is_set_elsewhere_without_a_plan_or_a_manager(tmp_path: Path) -> None:
     plan = write_plan(tmp_path, ROLE, ("aws_iam_role_policy.p", {"name": "push", "role": "paygate-role"}, {}))
     check, conf = scanned(plan, "aws_iam_role.r")
