@@ -69,7 +69,7 @@ class ExactPathResolver(APIGatewayRestResolver):
 
     @staticmethod
     def _compile_regex(rule: str, base_regex: str = "") -> re.Pattern[str]:
-        """``rule`` as Powertools' REST resolver compiles it, then ``\Z`` (``$\Z``: only at the path's end).
+        r"""``rule`` as Powertools' REST resolver compiles it, then ``\Z`` (``$\Z``: only at the path's end).
         ``base_regex`` is ignored, as the REST resolver ignores it (the signature is its base class's)."""
         return re.compile(APIGatewayRestResolver._compile_regex(rule).pattern + r"\Z")
 

@@ -430,11 +430,9 @@ class BatchParser:
             return LineError(number, "CARD_DATA_REFUSED", "line contains a card number; use payment method tokens")
         if open_at_start or open_at_end:
             return _quote_error(number, open_at_start)
-        fast = self._fast(text)
-        if fast is None and '"' in text:
-            fast = self._fast_quoted(text)
+        fast = self.fast_fields(text)
         if fast is not None:
-            return self._row(number, fast.groups(), seen)
+            return self._row(number, fast, seen)
         fields = self.fields(number, text)
         if isinstance(fields, LineError):
             return fields

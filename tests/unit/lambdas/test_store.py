@@ -391,3 +391,17 @@ def test_a_client_error_without_an_error_member_is_raised_as_it_is(aws) -> None:
 
     with pytest.raises(ClientError):
         PaymentStore(Odd(), Odd()).put_new(_payment())
+
+
+def test_a_published_version_is_recorded_once_and_never_moves_back(aws) -> None:
+    """mark_published answers whether this call recorded it: the first publisher of a version, or of a later
+    one; a retry of the same version or a late older one is told it was already out."""
+    store = PaymentStore(aws.table("payments"), aws.table("audit-log"))
+    assert store.published_version(PAYMENT_ID) == 0
+    assert store.mark_published(_payment(Status.AUTHORIZED, version=2)) is True
+    assert store.mark_published(_payment(Status.AUTHORIZED, version=2)) is False
+    assert store.mark_published(_payment(Status.PENDING, version=1)) is False
+    assert store.published_version(PAYMENT_ID) == 2
+    assert store.mark_published(_payment(Status.CAPTURED, version=3)) is True
+    assert store.published_version(PAYMENT_ID) == 3
+    assert aws.table("payments").get_item(Key={"payment_id": PAYMENT_ID}).get("Item") is None  # a separate item
