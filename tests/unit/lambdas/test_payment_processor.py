@@ -54,6 +54,13 @@ def sqs_event(*bodies: Any) -> dict[str, Any]:
     }
 
 
+@pytest.fixture(autouse=True)
+def fresh_invocation(monkeypatch) -> None:
+    """What an invocation learnt is module state (reset by ``handler``); a test calling ``record_handler``
+    directly starts from a fresh invocation, whatever the test before it left."""
+    monkeypatch.setattr(pp, "invocation", pp.Invocation())
+
+
 @pytest.fixture
 def rt(aws, clock, monkeypatch):
     runtime = pp.build_runtime(aws.settings, session=aws.session, clock=clock.clock())
