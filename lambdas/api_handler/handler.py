@@ -213,14 +213,22 @@ def runtime() -> ApiRuntime:
     return build_runtime(settings())
 
 
+def _request_context() -> dict[str, Any]:
+    """The event's requestContext as sent. API Gateway always sends requestId and identity; a direct invocation
+    or a console test event may not, and a missing part must not turn an answer into a 500."""
+    context = app.current_event.raw_event.get("requestContext")
+    return context if isinstance(context, dict) else {}
+
+
 def _request_id() -> str | None:
-    return str(app.current_event.request_context.request_id or "") or None
+    return str(_request_context().get("requestId") or "") or None
 
 
 def _caller() -> str:
     """Who is calling (API key, else IAM principal): Idempotency-Keys are scoped per caller."""
-    identity = app.current_event.request_context.identity
-    return str(identity.api_key_id or identity.user_arn or identity.caller or "anonymous")
+    identity = _request_context().get("identity")
+    identity = identity if isinstance(identity, dict) else {}
+    return str(identity.get("apiKeyId") or identity.get("userArn") or identity.get("caller") or "anonymous")
 
 
 def _refuse(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> Response[str]:

@@ -840,6 +840,28 @@ def test_a_payment_from_another_source_is_not_the_same_request() -> None:
     assert api.same_request(payment, replace(payment, source="batch", batch_id="b1")) is False
 
 
+def test_a_refusal_without_a_request_id_says_none(rt, context) -> None:
+    """An event with no requestId (a test console, another integration): the error has no request_id at all."""
+    request = event("POST", "/payments", {**VALID, "currency": "XXX"})
+    del request["requestContext"]["requestId"]
+    status, refused, _ = call(context, request)
+    assert status == 400 and "request_id" not in refused["error"]
+
+
+@pytest.mark.parametrize(
+    "drop", [("identity",), ("requestId", "identity"), ("requestContext",)], ids=["identity", "both", "context"]
+)
+def test_an_event_missing_parts_api_gateway_always_sends_is_still_answered(aws, rt, context, drop) -> None:
+    """A direct invocation may lack the request context or its identity: the payment is created for the
+    anonymous caller (never a 500), and a GET finds it."""
+    request = event("POST", "/payments", VALID, key="direct")
+    for part in drop:
+        (request if part == "requestContext" else request["requestContext"]).pop(part)
+    status, created, _ = call(context, request)
+    assert status == 201, created
+    assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
+
+
 def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_message(
     rt, context, monkeypatch
 ) -> None:

@@ -202,10 +202,14 @@ def test_each_line_names_its_own_payment_and_another_batch_with_the_same_lines_o
 def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, monkeypatch) -> None:
     runtime = bp.build_runtime(aws.settings, session=aws.session, limits=BatchLimits(amount_limit=1, max_bytes=10))
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
+    reads: list[dict[str, Any]] = []
+    real_get_object = runtime.s3.get_object
+    monkeypatch.setattr(runtime.s3, "get_object", lambda **kw: reads.append(kw) or real_get_object(**kw))
     [batch] = run(context, upload(aws, "incoming/a.csv", *lines(3)))
     assert (batch["status"], batch["failure"]) == ("FAILED", "FILE_TOO_LARGE: file is larger than 10 bytes")
     assert (batch["accepted"], batch["rejected"], batch["errors"]) == (0, 0, [])
     assert aws.drain(aws.queue_url) == []
+    assert reads == []  # the event's size decided: not one byte was read
 
 
 @pytest.mark.parametrize("size_in_event", [True, False], ids=["size-in-event", "size-missing"])
@@ -342,3 +346,11 @@ def test_only_the_first_twenty_line_errors_are_reported_but_all_are_counted(aws,
     [batch] = run(context, upload(aws, "incoming/a.csv", *lines(1), *bad))
     assert (batch["accepted"], batch["rejected"]) == (1, bp.MAX_REPORTED_ERRORS + 5)
     assert [e["line"] for e in batch["errors"]] == list(range(3, 3 + bp.MAX_REPORTED_ERRORS))
+
+
+def test_an_event_without_version_or_etag_names_the_batch_by_bucket_and_key(aws, rt, context) -> None:
+    event = upload(aws, "incoming/a.csv", *lines(1))
+    obj = event["Records"][0]["s3"]["object"]
+    del obj["versionId"]
+    [batch] = run(context, event)
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/a.csv", "")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from contracts import ERROR, validator
-from lambdas.shared.http import error_response, json_response
+from lambdas.shared.errors import MalformedJsonError
+from lambdas.shared.http import error_response, json_response, parse_json
 
 
 def test_an_error_body_holds_code_and_message_and_is_json_with_sorted_keys() -> None:
@@ -52,3 +55,21 @@ def test_a_json_response_has_sorted_keys_and_the_given_headers() -> None:
     response = json_response(201, {"b": 1, "a": 2}, headers={"Location": "/payments/pay_x"})
     assert (response.status_code, response.content_type, response.body) == (201, "application/json", '{"a": 2, "b": 1}')
     assert response.headers["Location"] == "/payments/pay_x"
+
+
+def test_an_error_body_is_the_same_bytes_for_the_same_error() -> None:
+    """Keys sorted at every level (a replayed answer and a fresh one are byte-identical)."""
+    response = error_response(
+        400, "VALIDATION_FAILED", "bad", request_id="req-1", details=[{"field": "amount", "rule": "minimum"}]
+    )
+    assert response.body == (
+        '{"error": {"code": "VALIDATION_FAILED", "details": [{"field": "amount", "rule": "minimum"}], '
+        '"message": "bad", "request_id": "req-1"}}'
+    )
+
+
+def test_a_number_beyond_a_double_is_refused_saying_so() -> None:
+    for text in ('{"amount": 1e400}', '{"amount": -1e400}'):
+        with pytest.raises(MalformedJsonError) as refused:
+            parse_json(text)
+        assert str(refused.value) == "a number is too large for a double (RFC 7493 section 2.2)"

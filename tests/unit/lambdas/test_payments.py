@@ -124,3 +124,12 @@ def test_a_stored_item_reads_back_as_the_same_payment_even_with_dynamodb_decimal
     assert Payment.from_item(new_payment(REQUEST, payment_id=PAY_ID, now=NOW, limit=10**6).to_resource()) == (
         new_payment(REQUEST, payment_id=PAY_ID, now=NOW, limit=10**6)
     )
+
+
+@pytest.mark.parametrize("field", ["amount", "version"])
+def test_a_stored_item_with_a_fractional_number_is_refused_naming_the_field(field: str) -> None:
+    """A stored amount or version that is not a whole number is corrupt data, never truncated (12.5 -> 12)."""
+    item = new_payment(REQUEST, payment_id=PAY_ID, now=NOW, limit=10**6).to_resource() | {field: Decimal("12.5")}
+    with pytest.raises(MoneyError) as refused:
+        Payment.from_item(item)
+    assert (refused.value.field, refused.value.message) == (field, f"{field} is not a whole number")
