@@ -862,6 +862,13 @@ def test_an_event_missing_parts_api_gateway_always_sends_is_still_answered(aws, 
     assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
 
 
+@pytest.mark.parametrize("part", ["identity", "requestId"])
+def test_a_null_request_context_part_is_read_as_missing(aws, rt, context, part) -> None:
+    request = event("POST", "/payments", VALID, key=f"null-{part}")
+    request["requestContext"][part] = None
+    assert call(context, request)[0] == 201
+
+
 def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_message(
     rt, context, monkeypatch
 ) -> None:

@@ -47,6 +47,19 @@ def put_object(aws, key: str, body: bytes) -> dict[str, Any]:
     }
 
 
+def recorded_reads(monkeypatch: pytest.MonkeyPatch, s3: Any) -> list[dict[str, Any]]:
+    """The arguments of every GetObject the client makes from now on (the calls still go through)."""
+    reads: list[dict[str, Any]] = []
+    real_get_object = s3.get_object
+
+    def get_object(**kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return real_get_object(**kwargs)
+
+    monkeypatch.setattr(s3, "get_object", get_object)
+    return reads
+
+
 def lines(n: int, start: int = 0) -> list[str]:
     return [f"ref-{i},m_abcdef12,{100 + i},EUR,item {i}" for i in range(start, start + n)]
 
@@ -202,9 +215,7 @@ def test_each_line_names_its_own_payment_and_another_batch_with_the_same_lines_o
 def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, monkeypatch) -> None:
     runtime = bp.build_runtime(aws.settings, session=aws.session, limits=BatchLimits(amount_limit=1, max_bytes=10))
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
-    reads: list[dict[str, Any]] = []
-    real_get_object = runtime.s3.get_object
-    monkeypatch.setattr(runtime.s3, "get_object", lambda **kw: reads.append(kw) or real_get_object(**kw))
+    reads = recorded_reads(monkeypatch, runtime.s3)
     [batch] = run(context, upload(aws, "incoming/a.csv", *lines(3)))
     assert (batch["status"], batch["failure"]) == ("FAILED", "FILE_TOO_LARGE: file is larger than 10 bytes")
     assert (batch["accepted"], batch["rejected"], batch["errors"]) == (0, 0, [])
@@ -268,14 +279,7 @@ def test_a_redelivered_event_for_a_finished_batch_leaves_its_item_untouched_and_
     assert first["status"] == status
     aws.drain(aws.queue_url)
     before = aws.items("batches")
-    reads: list[dict[str, Any]] = []
-    real_get_object = rt.s3.get_object
-
-    def counting_get_object(**kwargs: Any) -> Any:
-        reads.append(kwargs)
-        return real_get_object(**kwargs)
-
-    monkeypatch.setattr(rt.s3, "get_object", counting_get_object)
+    reads = recorded_reads(monkeypatch, rt.s3)
     assert run(context, event) == [first]
     assert reads == []
     assert aws.items("batches") == before

@@ -161,17 +161,19 @@ ROLE = (
     {"name": "paygate-role", "id": "paygate-role", "inline_policy": []},
     {"name": const("paygate-role")},
 )
+# An inline policy "push" of that role, written by a block that references the role.
+PUSH_BY_REFERENCE = (
+    "aws_iam_role_policy.by_reference",
+    {"name": "push", "role": "paygate-role"},
+    {"role": refs("aws_iam_role.r.id", "aws_iam_role.r")},
+)
 
 
 def test_a_roles_inline_policies_written_by_role_policy_blocks(tmp_path: Path) -> None:
     plan = write_plan(
         tmp_path,
         ROLE,
-        (
-            "aws_iam_role_policy.by_reference",
-            {"name": "push", "role": "paygate-role"},
-            {"role": refs("aws_iam_role.r.id", "aws_iam_role.r")},
-        ),
+        PUSH_BY_REFERENCE,
         ("aws_iam_role_policy.by_value", {"name": "pull", "role": "paygate-role"}, {"role": const("paygate-role")}),
         ("aws_iam_role_policy.other_role", {"name": "other", "role": "another-role"}, {"role": const("another-role")}),
     )
@@ -187,11 +189,7 @@ def test_a_roles_identity_documents_leave_out_the_inline_policies_other_blocks_w
     plan = write_plan(
         tmp_path,
         ROLE,
-        (
-            "aws_iam_role_policy.push",
-            {"name": "push", "role": "paygate-role"},
-            {"role": refs("aws_iam_role.r.id", "aws_iam_role.r")},
-        ),
+        PUSH_BY_REFERENCE,
     )
 
     def inline(name: str | None, action: str) -> dict[str, Any]:
