@@ -253,10 +253,11 @@ POLICY_STAMP := $(POLICY_OUT)/passed.stamp
 $(POLICY_STAMP): $(STACK_KEY) $(PLAN_JSON) $(TODAY_KEY) $(VENV_STAMP) $(PIPELINE_SOURCES) \
 		$(shell find policies -type f -not -path '*/__pycache__/*' 2>/dev/null | sort)
 	@rm -f $@
+	@$(PIPELINE) access-check --input $(STACK_JSON) --out $(POLICY_OUT)
 	@$(PIPELINE) policy-gate --input $(STACK_JSON) --input $(PLAN_JSON) --out $(POLICY_OUT) --require-every-check
 	@touch $@
 
-policy: plan $(POLICY_STAMP) ## Policy gate (PCI pack + Checkov AWS checks, waivers) on the synthesized JSON and the plan (again only on changed inputs)
+policy: plan $(POLICY_STAMP) ## Access check (each role against policies/access_matrix.yaml), then the policy gate (PCI pack + Checkov AWS checks, waivers) on the synthesized JSON and the plan (again only on changed inputs)
 
 policy-gate: doctor ## Policy gate on any input: make policy-gate INPUT=<cdk.tf.json or plan.json> (reports in build/policy)
 	@test -n "$(INPUT)" || { echo "usage: make policy-gate INPUT=<path to cdk.tf.json or plan.json> [INPUT2 ...]" >&2; exit 2; }

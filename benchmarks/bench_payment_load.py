@@ -43,7 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.localstack.support import Api, Deployed  # noqa: E402
+from tests import aws_clients  # noqa: E402
+from tests.localstack.support import Api, Callers, Deployed  # noqa: E402
 
 DONE = {"CAPTURED", "DECLINED"}
 SCREENING_OVER = 20_000_00  # above the dev stack's screening threshold (10,000.00): declined
@@ -73,10 +74,13 @@ def request_for(run: str, index: int) -> dict[str, Any]:
     }
 
 
-def send_all(api: Api, run: str, payments: int, clients: int) -> tuple[list[Sent], float]:
+def send_all(apis: dict[str, Api], run: str, payments: int, clients: int) -> tuple[list[Sent], float]:
+    """Each request sent by the caller of its merchant (``apis``: merchant id -> the API as its caller)."""
+
     def one(index: int) -> Sent:
         started = time.monotonic()
-        answer = api.create(request_for(run, index), key=f"load-{run}-{index:05d}")
+        request = request_for(run, index)
+        answer = apis[request["merchant_id"]].create(request, key=f"load-{run}-{index:05d}")
         try:
             body = answer.body
         except ValueError:
@@ -162,9 +166,9 @@ def stored_statuses(deployed: Deployed, run: str) -> Counter[str]:
     return found
 
 
-def api_for(deployed: Deployed) -> Api:
-    key = deployed.client("apigateway").get_api_key(apiKey=deployed["api_key_id"], includeValue=True)["value"]
-    return Api(base=f"{deployed.endpoint}/_aws/execute-api/{deployed['api_id']}/{deployed['api_stage']}", api_key=key)
+def callers_for(deployed: Deployed) -> Callers:
+    """Callers bound to the run's merchants as an operator binds them (``merchant-bind``); closed after the run."""
+    return Callers(deployed, f"{deployed.endpoint}/_aws/execute-api/{deployed['api_id']}/{deployed['api_stage']}")
 
 
 def main() -> int:
@@ -179,8 +183,12 @@ def main() -> int:
     if not args.outputs.is_file():
         print(f"no deployment outputs at {args.outputs}: run `make localstack-deploy` first", file=sys.stderr)
         return 2
-    deployed = Deployed(json.loads(args.outputs.read_text(encoding="utf-8")))
-    api = api_for(deployed)
+    outputs = json.loads(args.outputs.read_text(encoding="utf-8"))
+    target = aws_clients.Target.localstack(
+        outputs["localstack_endpoint"], outputs["region"], str(outputs["account_id"])
+    )
+    deployed = Deployed(outputs, target)
+    callers = callers_for(deployed)
     load_before = os.getloadavg()
     lambda_ = deployed.client("lambda")
     tasks_function = deployed.function_name("workflow-tasks")
@@ -189,11 +197,12 @@ def main() -> int:
     )
     reserved = deployed_reserved if args.task_concurrency is None else args.task_concurrency
     run = uuid.uuid4().hex[:8]
+    apis = {m: callers.new(m) for m in sorted({request_for(run, i)["merchant_id"] for i in range(4)})}
     since_ms = int(time.time() * 1000)
     lambda_.put_function_concurrency(FunctionName=tasks_function, ReservedConcurrentExecutions=reserved)
     try:
         started = time.monotonic()
-        sent, send_seconds = send_all(api, run, args.payments, args.clients)
+        sent, send_seconds = send_all(apis, run, args.payments, args.clients)
         accepted = [s.body["payment_id"] for s in sent if s.status in (201, 202) and isinstance(s.body, dict)]
         end = started + args.deadline
         left = running(deployed, set(accepted))
@@ -202,6 +211,7 @@ def main() -> int:
             left = running(deployed, set(accepted))
         settle_seconds = time.monotonic() - started
     finally:
+        callers.close()
         if deployed_reserved is None:
             lambda_.delete_function_concurrency(FunctionName=tasks_function)
         else:

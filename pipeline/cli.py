@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import signal
 import sys
@@ -12,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from contracts.callers import api_key_caller
+from pipeline import merchants
 from pipeline.build import artifact, dependencies, package
 from pipeline.cache import suite as unit_suite
 from pipeline.core import toolchain
@@ -24,8 +27,8 @@ from pipeline.evidence import bundle as evidence_bundle
 from pipeline.evidence import command as evidence_command
 from pipeline.localstack import instance as localstack
 from pipeline.localstack import venv as localstack_venv
+from pipeline.policy import access, gate, pack, reports, waivers
 from pipeline.policy import checkov as policy
-from pipeline.policy import gate, pack, reports, waivers
 from pipeline.promote import audit
 from pipeline.promote import command as promote_command
 from pipeline.promote import target as promote_targets
@@ -408,6 +411,62 @@ def junit_merge(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return 0
 
 
+DEFAULT_OUTPUTS = "build/localstack/outputs.json"
+DEFAULT_ACCESS_MATRIX = "policies/access_matrix.yaml"
+
+
+def access_check(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Each role's effective access to the stack's resources against the access matrix; exit 1 on any
+    access the matrix does not grant (or a grant the stack no longer uses). Report: <out>/access.md."""
+    report = _path(settings, args.out) / "access.md"
+    differences = access.check(_path(settings, args.input), _path(settings, args.matrix), report)
+    for difference in differences:
+        print(f"ACCESS {difference.kind.upper()}: {difference}", file=out)
+    if differences:
+        raise PipelineError(f"{len(differences)} difference(s) from {args.matrix} (report: {report})")
+    print(f"access check PASSED: every role has exactly the access {args.matrix} grants (report: {report})", file=out)
+    return 0
+
+
+def _merchant_admin(args: argparse.Namespace, settings: Settings) -> merchants.MerchantAdmin:
+    deployment = merchants.Deployment.read(_path(settings, args.outputs))
+    return merchants.MerchantAdmin.connect(deployment, deployment.session(settings.environ))
+
+
+def merchant_bind(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Bind a caller to a merchant: a new API key (--new-api-key), an existing one (--api-key-id) or an IAM
+    principal (--principal-arn). Prints the binding as JSON (a new key's value only with --show-key-value)."""
+    admin = _merchant_admin(args, settings)
+    bound_by = args.bound_by or settings.environ.get("USER") or "operator"
+    if args.new_api_key:
+        prefix = admin.deployment.callers_table.removesuffix("-callers")
+        binding = admin.bind_new_api_key(args.merchant, name_prefix=prefix, bound_by=bound_by)
+    elif args.api_key_id:
+        binding = admin.bind(api_key_caller(args.api_key_id), args.merchant, bound_by=bound_by)
+    else:
+        binding = admin.bind(merchants.principal(args.principal_arn), args.merchant, bound_by=bound_by)
+    print(json.dumps(binding.to_json(with_secret=args.show_key_value), sort_keys=True), file=out)
+    return 0
+
+
+def merchant_revoke(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Remove a caller's binding (it acts for no merchant from its next request); --delete-api-key also deletes
+    an API key caller's key. Exit 1 when the caller was not bound."""
+    admin = _merchant_admin(args, settings)
+    caller = api_key_caller(args.api_key_id) if args.api_key_id else merchants.principal(args.principal_arn)
+    if not admin.revoke(caller, delete_api_key=args.delete_api_key):
+        raise PipelineError(f"{caller} is not bound to any merchant")
+    print(f"revoked {caller}", file=out)
+    return 0
+
+
+def merchant_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Every caller bound to a merchant, as JSON lines (oldest first)."""
+    for binding in _merchant_admin(args, settings).callers_of(args.merchant):
+        print(json.dumps(binding, sort_keys=True), file=out)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
@@ -503,6 +562,26 @@ def parser() -> argparse.ArgumentParser:
     suite.add_argument("--extra-file", action="append", help="an input git does not see; repeatable")
     suite.add_argument("--head", action="store_true", help="the suite reads the commit HEAD names (it clones)")
     suite.add_argument("tests", nargs="+", help="pytest arguments")
+    checked_access = add("access-check", access_check)
+    checked_access.add_argument("--input", required=True, help="the synthesized cdk.tf.json")
+    checked_access.add_argument("--matrix", default=DEFAULT_ACCESS_MATRIX)
+    checked_access.add_argument("--out", default=DEFAULT_POLICY_OUT)
+    bind = add("merchant-bind", merchant_bind)
+    bind.add_argument("--merchant", required=True, help="m_ + 6-32 lowercase letters or digits")
+    bound = bind.add_mutually_exclusive_group(required=True)
+    bound.add_argument("--new-api-key", action="store_true", help="create a key in the stage's usage plan")
+    bound.add_argument("--api-key-id", help="an existing API key")
+    bound.add_argument("--principal-arn", help="an IAM role or user (where AWS_IAM is enforced)")
+    bind.add_argument("--show-key-value", action="store_true", help="print a new key's value")
+    bind.add_argument("--bound-by", help="who binds (recorded with the binding); default $USER")
+    revoke = add("merchant-revoke", merchant_revoke)
+    revoked = revoke.add_mutually_exclusive_group(required=True)
+    revoked.add_argument("--api-key-id")
+    revoked.add_argument("--principal-arn")
+    revoke.add_argument("--delete-api-key", action="store_true", help="also delete the API key")
+    add("merchant-list", merchant_list).add_argument("--merchant", required=True)
+    for name in ("merchant-bind", "merchant-revoke", "merchant-list"):
+        commands.choices[name].add_argument("--outputs", default=DEFAULT_OUTPUTS, help="the deployment's outputs")
     keyed = add("artifact-key", artifact_key)
     keyed.add_argument("--stack-dir", required=True)
     keyed.add_argument("--out", required=True)

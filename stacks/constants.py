@@ -14,6 +14,8 @@ LAMBDA_ARCHITECTURE = "x86_64"
 
 # Batch files land under this prefix; only these trigger the batch processor.
 BATCH_PREFIX = "incoming/"
+# ... each merchant's files under its own folder: incoming/<merchant_id>/<name>.csv (the bucket policy and the
+# batch function hold a merchant to its folder).
 BATCH_SUFFIX = ".csv"
 
 # Queue settings.
@@ -33,6 +35,8 @@ OUTPUT_PAYMENTS_TABLE = "payments_table_name"
 OUTPUT_BATCHES_TABLE = "batches_table_name"
 OUTPUT_AUDIT_TABLE = "audit_table_name"
 OUTPUT_IDEMPOTENCY_TABLE = "idempotency_table_name"
+OUTPUT_CALLERS_TABLE = "callers_table_name"
+OUTPUT_USAGE_PLAN_ID = "usage_plan_id"
 OUTPUT_BATCH_BUCKET = "batch_bucket_name"
 OUTPUT_PAYMENT_QUEUE_URL = "payment_queue_url"
 OUTPUT_PAYMENT_DLQ_URL = "payment_dlq_url"

@@ -89,6 +89,7 @@ class PaymentPlatformStack(TerraformStack):
         api_handler = function(
             "api_handler",
             IDEMPOTENCY_TABLE=tables.idempotency.name,
+            CALLERS_TABLE=tables.callers.name,
             STATE_MACHINE_ARN=workflow.arn,
         )
         payment_processor = function(
@@ -148,6 +149,8 @@ class PaymentPlatformStack(TerraformStack):
             c.OUTPUT_BATCHES_TABLE: tables.batches.name,
             c.OUTPUT_AUDIT_TABLE: tables.audit.name,
             c.OUTPUT_IDEMPOTENCY_TABLE: tables.idempotency.name,
+            c.OUTPUT_CALLERS_TABLE: tables.callers.name,
+            c.OUTPUT_USAGE_PLAN_ID: api.usage_plan.id,
             c.OUTPUT_BATCH_BUCKET: storage.bucket.bucket,
             c.OUTPUT_PAYMENT_QUEUE_URL: messaging.payment_queue.url,
             c.OUTPUT_PAYMENT_DLQ_URL: messaging.payment_dlq.url,

@@ -1,5 +1,9 @@
 """api_handler: POST /payments (idempotent on the Idempotency-Key header) and GET /payments/{id}.
 
+The merchant is the caller's (lambdas/shared/merchants.py), never the body's: a caller bound to no merchant is
+refused (403 FORBIDDEN), a body naming another merchant is refused (403 MERCHANT_MISMATCH) and nothing is
+written, and another merchant's payment is answered exactly as an unknown id (404 PAYMENT_NOT_FOUND).
+
 Every answer is one the contract (contracts/openapi.json) declares for its operation and status:
 whatever the body, header or path, a refusal is a 4xx with the contract error body, never a 500.
 """
@@ -41,6 +45,7 @@ from contracts import (
 from lambdas.shared import aws
 from lambdas.shared.errors import BodyTooLargeError, DomainError, MalformedJsonError
 from lambdas.shared.http import decode_body, error_response, is_json_media_type, json_response, parse_json
+from lambdas.shared.merchants import CallerDirectory, caller_ids
 from lambdas.shared.money import Money
 from lambdas.shared.pan import contains_pan, refuse_pan
 from lambdas.shared.payments import Payment, iso, new_payment
@@ -139,6 +144,7 @@ class ApiRuntime:
 
     settings: Settings
     store: PaymentStore
+    callers: CallerDirectory
     idempotency: IdempotencyConfig
     create: Callable[..., dict[str, Any]]
 
@@ -148,6 +154,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
     session = session or aws.session()
     dynamodb = session.resource("dynamodb")
     store = PaymentStore(dynamodb.Table(config.payments_table), dynamodb.Table(config.audit_table))
+    callers = CallerDirectory(dynamodb.Table(config.require("callers_table")))
     sfn = session.client("stepfunctions")
     clock = clock or Clock()
     idempotency = IdempotencyConfig(
@@ -205,7 +212,7 @@ def build_runtime(config: Settings, *, session: Any = None, clock: Clock | None 
     guarded = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=idempotency)(
         create
     )
-    return ApiRuntime(settings=config, store=store, idempotency=idempotency, create=guarded)
+    return ApiRuntime(settings=config, store=store, callers=callers, idempotency=idempotency, create=guarded)
 
 
 @cache
@@ -224,11 +231,24 @@ def _request_id() -> str | None:
     return str(_request_context().get("requestId") or "") or None
 
 
+def _identity() -> dict[str, Any]:
+    identity = _request_context().get("identity")
+    return identity if isinstance(identity, dict) else {}
+
+
 def _caller() -> str:
     """Who is calling (API key, else IAM principal): Idempotency-Keys are scoped per caller."""
-    identity = _request_context().get("identity")
-    identity = identity if isinstance(identity, dict) else {}
+    identity = _identity()
     return str(identity.get("apiKeyId") or identity.get("userArn") or identity.get("caller") or "anonymous")
+
+
+def _merchant(rt: ApiRuntime) -> str | None:
+    """The merchant the caller is bound to (every identity it presents, one merchant), else None."""
+    return rt.callers.merchant_of(caller_ids(_identity()))
+
+
+def _unbound() -> Response[str]:
+    return _refuse(403, "FORBIDDEN", "this caller is not bound to a merchant")
 
 
 def _refuse(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> Response[str]:
@@ -239,6 +259,9 @@ def _refuse(status: int, code: str, message: str, details: list[dict[str, str]] 
 @app.post("/payments")
 def create_payment() -> Response[str]:
     rt = runtime()
+    merchant = _merchant(rt)
+    if merchant is None:
+        return _unbound()
     event = app.current_event
     key = event.headers.get(IDEMPOTENCY_HEADER) or ""  # case-insensitive in Powertools v3
     if not is_json_media_type(event.headers.get("Content-Type")):
@@ -264,6 +287,13 @@ def create_payment() -> Response[str]:
     if errors:
         details = [{"field": "/".join(map(str, e.absolute_path)) or "$", "rule": str(e.validator)} for e in errors]
         return _refuse(400, "VALIDATION_FAILED", "body does not match the create-payment contract", details)
+    if body.setdefault("merchant_id", merchant) != merchant:
+        return _refuse(
+            403,
+            "MERCHANT_MISMATCH",
+            "merchant_id is not the caller's merchant",
+            [{"field": "merchant_id", "rule": "caller"}],
+        )
     try:
         refuse_pan(body)
         Money.of(body["amount"], body["currency"], limit=rt.settings.max_payment_minor_units)
@@ -287,8 +317,13 @@ def create_payment() -> Response[str]:
 
 @app.get("/payments/<payment_id>")
 def get_payment(payment_id: str) -> Response[str]:
-    payment = runtime().store.get(payment_id) if PAYMENT_ID.fullmatch(payment_id) else None
-    if payment is None:
+    rt = runtime()
+    merchant = _merchant(rt)
+    if merchant is None:
+        return _unbound()
+    payment = rt.store.get(payment_id) if PAYMENT_ID.fullmatch(payment_id) else None
+    if payment is None or payment.merchant_id != merchant:
+        # Another merchant's payment is answered exactly as an unknown id: its existence is not disclosed.
         return _refuse(404, "PAYMENT_NOT_FOUND", "no payment with this id")
     return json_response(200, payment.to_resource())
 

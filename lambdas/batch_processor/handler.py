@@ -1,4 +1,10 @@
-"""batch_processor: S3 ObjectCreated -> validate the CSV (streamed) -> enqueue accepted payments -> batch status."""
+"""batch_processor: S3 ObjectCreated -> validate the CSV (streamed) -> enqueue accepted payments -> batch status.
+
+A file belongs to the merchant whose folder holds it (``incoming/<merchant_id>/<name>.csv``): a file outside a
+merchant's folder fails whole (MERCHANT_FOLDER_REQUIRED), a line naming another merchant is refused with its
+line number (MERCHANT_MISMATCH). The bucket policy already holds a merchant's principals to their folder; this
+is the second check, and the only one for principals the policy does not tag.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from urllib.parse import unquote_plus
 
 from lambdas.shared import aws
 from lambdas.shared.batch_csv import BatchLimits, BatchParser, BatchRow, FileError, LineError, file_too_large
+from lambdas.shared.merchants import batch_file_merchant
 from lambdas.shared.payments import iso, payment_id_for
 from lambdas.shared.runtime import Clock, Settings, logger, settings
 from lambdas.shared.store import BatchStore, send_in_batches
@@ -21,6 +28,7 @@ CHUNK_BYTES = 1024 * 1024
 # Progress is saved after this many messages: a redelivery resumes after the last saved line.
 PROGRESS_EVERY = 100
 FINAL = ("COMPLETED", "FAILED")
+NO_MERCHANT_FOLDER = FileError("MERCHANT_FOLDER_REQUIRED", "batch files go under incoming/<merchant_id>/")
 
 
 @dataclass
@@ -105,9 +113,12 @@ def process_object(rt: BatchRuntime, record: dict[str, Any]) -> dict[str, Any]:
     accepted = rejected = 0
     errors: list[dict[str, Any]] = []
     size = int(record["s3"]["object"].get("size", 0))
+    merchant = batch_file_merchant(key)
+    if merchant is None:
+        return _finish(rt, batch_id, "FAILED", 0, 0, [], _file_failure(NO_MERCHANT_FOLDER))
     if size > rt.limits.max_bytes:
         return _finish(rt, batch_id, "FAILED", 0, 0, [], _file_failure(file_too_large(rt.limits)))
-    parser = BatchParser(rt.limits)
+    parser = BatchParser(rt.limits, merchant_id=merchant)
     for item in parser.parse(_chunks(rt, bucket, key, version)):
         if isinstance(item, BatchRow):
             accepted += 1

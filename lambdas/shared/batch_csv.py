@@ -333,11 +333,16 @@ class _PhysicalLines:
 
 
 class BatchParser:
-    """Parses one batch file; field rules come from the batch_line contract."""
+    """Parses one batch file; field rules come from the batch_line contract.
 
-    def __init__(self, limits: BatchLimits) -> None:
+    ``merchant_id``: the merchant the file belongs to (its folder, lambdas/shared/merchants.py): a line naming
+    another merchant is refused (MERCHANT_MISMATCH, with its line number). None: lines are not held to one.
+    """
+
+    def __init__(self, limits: BatchLimits, *, merchant_id: str | None = None) -> None:
         schema = load_schema(BATCH_LINE)
         self.limits = limits
+        self.merchant_id = merchant_id
         self.columns: tuple[str, ...] = tuple(schema["x-csv-columns"])
         self.header = ",".join(self.columns)
         props = schema["properties"]
@@ -471,8 +476,11 @@ class BatchParser:
         return contains_pan(text)
 
     def _row(self, number: int, fields: Sequence[str], seen: ReferenceSet) -> BatchRow | LineError:
-        """Rules across fields: known currency, amount within the limit, reference unique in the file."""
+        """Rules across fields: the file's merchant, known currency, amount within the limit, reference unique in
+        the file (a refused line does not use up its reference)."""
         reference, merchant_id, amount_text, currency, description = fields
+        if self.merchant_id is not None and merchant_id != self.merchant_id:
+            return LineError(number, "MERCHANT_MISMATCH", "merchant_id is not the merchant of the file's folder")
         if currency not in CURRENCY_EXPONENTS:
             return LineError(number, "UNSUPPORTED_CURRENCY", "currency is not a supported ISO 4217 code")
         amount = int(amount_text)

@@ -31,6 +31,7 @@ class Settings:
     audit_table: str
     max_payment_minor_units: int
     idempotency_table: str | None = None
+    callers_table: str | None = None
     state_machine_arn: str | None = None
     events_topic_arn: str | None = None
     batches_table: str | None = None
@@ -48,6 +49,7 @@ class Settings:
             audit_table=e["AUDIT_TABLE"],
             max_payment_minor_units=int(e["MAX_PAYMENT_MINOR_UNITS"]),
             idempotency_table=e.get("IDEMPOTENCY_TABLE"),
+            callers_table=e.get("CALLERS_TABLE"),
             state_machine_arn=e.get("STATE_MACHINE_ARN"),
             events_topic_arn=e.get("EVENTS_TOPIC_ARN"),
             batches_table=e.get("BATCHES_TABLE"),

@@ -272,7 +272,7 @@ class PaymentsApi(Construct):
                 "throttling_burst_limit": config.api_burst_limit,
             },
         )
-        plan = ApiGatewayUsagePlan(
+        self.usage_plan = plan = ApiGatewayUsagePlan(
             self,
             "usage-plan",
             name=ctx.naming.api("payments-default-plan"),

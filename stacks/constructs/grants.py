@@ -43,6 +43,8 @@ class Grants:
             [
                 _table("CreateAndReadPayments", self.tables.payments, ("dynamodb:GetItem", "dynamodb:PutItem")),
                 _table("IdempotencyRecords", self.tables.idempotency, IDEMPOTENCY_ACTIONS),
+                # Which merchant a caller acts for: read only (bindings are written by the admin command).
+                _table("ResolveCallerMerchant", self.tables.callers, READ),
                 self._audit(),
                 Statement(sid="StartLifecycle", actions=("states:StartExecution",), resources=(self.workflow.arn,)),
             ],

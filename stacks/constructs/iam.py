@@ -14,7 +14,11 @@ from constructs import Construct
 
 @dataclass(frozen=True)
 class Statement:
-    """One IAM statement; ``resources=("*",)`` must carry a ``why`` naming the AWS requirement."""
+    """One IAM statement; ``resources=("*",)`` must carry a ``why`` naming the AWS requirement.
+
+    ``not_resource``: the statement applies to every resource *except* ``resources`` (IAM ``NotResource``);
+    only for ``Deny`` statements (an Allow with NotResource grants everything else).
+    """
 
     sid: str
     actions: Sequence[str]
@@ -23,19 +27,24 @@ class Statement:
     principals: Mapping[str, Any] | None = None
     conditions: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     why: str | None = None
+    not_resource: bool = False
 
     def __post_init__(self) -> None:
         if any(action == "*" or action.endswith(":*") for action in self.actions) and self.principals is None:
             raise ValueError(f"statement {self.sid}: wildcard actions are not allowed in identity policies")
         if "*" in self.resources and not self.why:
             raise ValueError(f"statement {self.sid}: a '*' resource needs a documented reason (why=...)")
+        if self.not_resource and self.effect != "Deny":
+            raise ValueError(f"statement {self.sid}: NotResource only in Deny statements")
 
     def render(self) -> dict[str, Any]:
         body: dict[str, Any] = {"Sid": self.sid, "Effect": self.effect}
         if self.principals is not None:
             body["Principal"] = dict(self.principals)
         body["Action"] = list(self.actions) if len(self.actions) > 1 else self.actions[0]
-        body["Resource"] = list(self.resources) if len(self.resources) > 1 else self.resources[0]
+        body["NotResource" if self.not_resource else "Resource"] = (
+            list(self.resources) if len(self.resources) > 1 else self.resources[0]
+        )
         if self.conditions:
             body["Condition"] = {op: dict(values) for op, values in self.conditions.items()}
         return body
@@ -48,6 +57,12 @@ def policy_document(statements: Sequence[Statement]) -> str:
         sort_keys=True,
         separators=(",", ":"),
     )
+
+
+def policy_variable(name: str) -> str:
+    """An IAM policy variable (``${aws:PrincipalTag/…}``) as Terraform must receive it: ``$${`` is Terraform's
+    escape for a literal ``${`` (Terraform docs, "Strings and Templates"), which it would otherwise interpolate."""
+    return "$${" + name + "}"
 
 
 def deny_insecure_transport(service: str, resources: Sequence[str]) -> Statement:

@@ -30,12 +30,14 @@ from constructs import Construct
 
 from stacks.constants import BATCH_PREFIX, BATCH_SUFFIX
 from stacks.constructs.encryption import PlatformKey
-from stacks.constructs.iam import Statement, deny_insecure_transport, policy_document
+from stacks.constructs.iam import Statement, deny_insecure_transport, policy_document, policy_variable
 from stacks.context import StackContext
 
 ACCESS_LOG_RETENTION_DAYS = 400  # > 1 year of access logs online (PCI DSS 10.5.1)
 NONCURRENT_VERSION_DAYS = 90
 BATCH_FILE_RETENTION_DAYS = 400
+# The principal tag naming the merchant a role or user writes batch files for (IAM "Tags for IAM resources").
+MERCHANT_PRINCIPAL_TAG = "MerchantId"
 
 
 class _Bucket(Construct):
@@ -169,7 +171,20 @@ class BatchFileStorage(Construct):
                     actions=("s3:PutObject",),
                     resources=(f"{inbox.bucket.arn}/*",),
                     conditions={"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
-                )
+                ),
+                # Tenant isolation (issue 12): a principal tagged as a merchant's writes only in that merchant's
+                # folder, incoming/<MerchantId>/ (the batch function re-checks the folder and every line).
+                Statement(
+                    sid="HoldMerchantsToTheirFolder",
+                    effect="Deny",
+                    principals={"AWS": "*"},
+                    actions=("s3:PutObject",),
+                    resources=(
+                        f"{inbox.bucket.arn}/{BATCH_PREFIX}{policy_variable(f'aws:PrincipalTag/{MERCHANT_PRINCIPAL_TAG}')}/*",
+                    ),
+                    not_resource=True,
+                    conditions={"Null": {f"aws:PrincipalTag/{MERCHANT_PRINCIPAL_TAG}": "false"}},
+                ),
             ]
         )
         logs.tls_only_policy(

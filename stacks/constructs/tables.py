@@ -1,4 +1,5 @@
-"""DynamoDB tables: payments, batches, the append-only audit log and Powertools idempotency."""
+"""DynamoDB tables: payments, batches, the append-only audit log, Powertools idempotency and the callers
+(which caller identity acts for which merchant)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ PAYMENTS = TableSpec(
 )
 BATCHES = TableSpec(purpose="batches", hash_key="batch_id")
 AUDIT = TableSpec(purpose="audit-log", hash_key="entity_id", range_key="event_id")
+# Caller identity -> merchant (one item per API key id or IAM principal ARN; lambdas/shared/merchants.py),
+# written only by the admin command (`python -m pipeline merchant-bind`); by-merchant lists a merchant's callers.
+CALLERS = TableSpec(purpose="callers", hash_key="caller_id", indexes=(("by-merchant", "merchant_id", "bound_at"),))
 IDEMPOTENCY = TableSpec(
     purpose="idempotency", hash_key=IDEMPOTENCY_KEY_ATTR, ttl_attribute=IDEMPOTENCY_TTL_ATTR, classification="internal"
 )
@@ -62,6 +66,7 @@ class PaymentTables(Construct):
         self.batches = self._table(BATCHES)
         self.audit = self._table(AUDIT)
         self.idempotency = self._table(IDEMPOTENCY)
+        self.callers = self._table(CALLERS)
 
     def _table(self, spec: TableSpec) -> DynamodbTable:
         options: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from stacks import constants
 from tests.aws_clients import LOCALSTACK
 from tests.integration.deployment import Deployment, NoTarget, Options, load
 from tests.integration.system import System
-from tests.localstack.support import Api, Deployed
+from tests.localstack.support import Api, Callers, Deployed, unique
 
 OPTIONS = ("outputs", "target", "endpoint", "region", "account_id", "profile", "artifact", "environment")
 HEALTH_TIMEOUT_S = 5
@@ -80,15 +81,19 @@ def deployed(deployment: Deployment) -> Deployed:
     return Deployed(deployment.outputs, deployment.target)
 
 
-@pytest.fixture(scope="session")
-def api(deployment: Deployment) -> Api:
-    """The payments API with the environment's key; requests are SigV4-signed (its methods use AWS_IAM)."""
+@pytest.fixture
+def api(deployment: Deployment, deployed: Deployed) -> Iterator[Api]:
+    """The payments API as the caller of a merchant of its own (``api.merchant_id``, ``m_integ…``), bound by the
+    admin command's code and revoked (its key deleted) after the test. Requests are SigV4-signed (the methods use
+    AWS_IAM); on AWS, where that is enforced, the signing principal is bound to the same merchant for the test."""
     outputs, target = deployment.outputs, deployment.target
-    key = target.client("apigateway").get_api_key(apiKey=outputs[constants.OUTPUT_API_KEY_ID], includeValue=True)
     base = target.api_base(
         outputs[constants.OUTPUT_API_ID], outputs[constants.OUTPUT_API_STAGE], outputs[constants.OUTPUT_API_ENDPOINT]
     )
-    return Api(base=base, api_key=key["value"], sign=target.sign)
+    principal = target.client("sts").get_caller_identity()["Arn"] if target.kind == "aws" else None
+    callers = Callers(deployed, base, sign=target.sign, principal_arn=principal)
+    yield callers.new(unique("m_integ"))
+    callers.close()
 
 
 @pytest.fixture(scope="session")

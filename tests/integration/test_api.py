@@ -10,7 +10,7 @@ from typing import Any
 from stacks import constants
 from tests.integration.deployment import Deployment
 from tests.integration.system import System
-from tests.localstack.support import Api, assert_contract, merchant, payment_request, payments_of, unique
+from tests.localstack.support import Api, assert_contract, payment_request, payments_of, unique
 
 
 def test_every_api_method_requires_an_api_key_and_iam_authorization(system: System, deployment: Deployment) -> None:
@@ -52,7 +52,7 @@ def test_a_request_without_the_api_key_is_refused_and_stores_nothing(api: Api, t
     """Signed, so on AWS it is the missing key (not the signature) that refuses; LocalStack enforces API keys
     too. The body is checked through the deployed gateway responses (next test): LocalStack does not render
     gateway response templates (execute_api/handlers/gateway_exception.py answers ``{"message": ...}``)."""
-    request = payment_request(merchant())
+    request = payment_request(api.merchant_id)
 
     answer = api.create(request, key=unique("key-"), with_key=False)
 

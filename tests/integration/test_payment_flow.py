@@ -9,11 +9,6 @@ from typing import Any
 from tests.localstack.support import Api, Deployed, assert_contract, payment_request, payments_of, poll, unique
 
 
-def integration_merchant() -> str:
-    """A merchant id of its own (contract: m_ + 6-32 lowercase letters/digits), recognisable in any environment."""
-    return unique("m_integ")
-
-
 def audit_trail(tables: dict[str, Any], payment_id: str) -> list[tuple[str, int]]:
     answer = tables["audit"].query(
         KeyConditionExpression="entity_id = :id", ExpressionAttributeValues={":id": payment_id}, ConsistentRead=True
@@ -24,7 +19,7 @@ def audit_trail(tables: dict[str, Any], payment_id: str) -> list[tuple[str, int]
 def test_a_payment_flows_through_the_api_to_captured_with_its_audit_trail(
     api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
-    request = payment_request(integration_merchant(), description="integration check")
+    request = payment_request(api.merchant_id, description="integration check")
 
     created = api.create(request, key=unique("key-"))
 
@@ -51,7 +46,7 @@ def test_a_payment_flows_through_the_api_to_captured_with_its_audit_trail(
 def test_a_retried_create_with_the_same_idempotency_key_answers_the_same_payment_once(
     api: Api, tables: dict[str, Any]
 ) -> None:
-    request, key = payment_request(integration_merchant()), unique("key-")
+    request, key = payment_request(api.merchant_id), unique("key-")
 
     first = api.create(request, key=key)
     again = api.create(request, key=key)

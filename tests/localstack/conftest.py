@@ -32,7 +32,7 @@ import fasteners
 import pytest
 
 from tests import aws_clients
-from tests.localstack.support import Api, ApiPathLock, Deployed
+from tests.localstack.support import Api, ApiPathLock, Callers, Deployed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = Path(os.environ.get("PAYGATE_E2E_OUTPUTS", REPO_ROOT / "build" / "localstack" / "outputs.json"))
@@ -71,11 +71,19 @@ def deployed() -> Deployed:
     return found
 
 
-@pytest.fixture(scope="session")
-def api(deployed: Deployed) -> Api:
-    key = deployed.client("apigateway").get_api_key(apiKey=deployed["api_key_id"], includeValue=True)["value"]
+@pytest.fixture
+def callers(deployed: Deployed) -> Iterator[Callers]:
+    """Makes callers of merchants of their own for one test (``callers.new()``); revoked and deleted after it."""
     base = deployed.target.api_base(deployed["api_id"], deployed["api_stage"], deployed["api_endpoint"])
-    return Api(base=base, api_key=key)
+    made = Callers(deployed, base)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def api(callers: Callers) -> Api:
+    """The API as the only caller of a merchant of this test's own (``api.merchant_id``)."""
+    return callers.new()
 
 
 @pytest.fixture(scope="session")

@@ -124,10 +124,12 @@ Signer = Callable[[str, str, dict[str, str], bytes | None], dict[str, str]]
 @dataclass
 class Api:
     """The REST API at ``base`` (``aws_clients.Target.api_base``: LocalStack's path-style URL or AWS's invoke
-    URL); requests carry the API key and, with ``sign``, a SigV4 signature (methods with AWS_IAM auth)."""
+    URL) as the caller of ``merchant_id``; requests carry its API key and, with ``sign``, a SigV4 signature
+    (methods with AWS_IAM auth)."""
 
     base: str
     api_key: str
+    merchant_id: str = ""
     sent: list[Response] = field(default_factory=list)
     sign: Signer | None = None
 
@@ -161,6 +163,39 @@ class Api:
 
     def get(self, payment_id: str) -> Response:
         return self.request("GET", f"/payments/{payment_id}")
+
+
+class Callers:
+    """Callers of merchants of their own, bound as an operator binds them (``pipeline.merchants``, the code of
+    ``python -m pipeline merchant-bind``): a new API key in the stage's usage plan, bound to a new merchant; with
+    ``principal_arn`` (AWS, where AWS_IAM is enforced) the signing principal is bound to it too. ``close()``
+    revokes every binding made and deletes the keys."""
+
+    def __init__(self, deployed: Deployed, base: str, sign: Signer | None = None, principal_arn: str | None = None):
+        from pipeline.merchants import Deployment, MerchantAdmin  # the pipeline is not imported at collection
+
+        self.admin = MerchantAdmin(
+            Deployment.from_outputs(deployed.outputs),
+            dynamodb=deployed.resource("dynamodb"),
+            apigateway=deployed.client("apigateway"),
+        )
+        self.base, self.sign, self.principal_arn = base, sign, principal_arn
+        self.made: list[str] = []
+
+    def new(self, merchant_id: str | None = None) -> Api:
+        """The API as the only caller of ``merchant_id`` (default: a new merchant)."""
+        merchant_id = merchant_id or merchant()
+        binding = self.admin.bind_new_api_key(merchant_id, name_prefix="e2e", bound_by="tests")
+        assert binding.api_key_id and binding.api_key_value, binding
+        self.made.append(binding.caller_id)
+        if self.principal_arn is not None:
+            self.made.append(self.admin.bind(f"iam:{self.principal_arn}", merchant_id, bound_by="tests").caller_id)
+        return Api(base=self.base, api_key=binding.api_key_value, merchant_id=merchant_id, sign=self.sign)
+
+    def close(self) -> None:
+        for caller_id in reversed(self.made):
+            self.admin.revoke(caller_id, delete_api_key=True)
+        self.made.clear()
 
 
 def payments_of(tables: Mapping[str, Any], merchant_id: str) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_c
         f"{unique('b5-')},{m},4200,USD,last",
     ]
     body = ("\r\n".join(lines) + "\r\n").encode()
-    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('e2e-')}.csv"
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{m}/{unique('e2e-')}.csv"
     s3 = deployed.client("s3")
 
     put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
@@ -97,7 +97,7 @@ def test_a_file_with_a_wrong_header_fails_as_a_whole_and_enqueues_nothing(
 ) -> None:
     m = merchant()
     body = f"ref,merchant,amount\n{unique('x-')},{m},100\n".encode()
-    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('bad-')}.csv"
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{m}/{unique('bad-')}.csv"
 
     put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
 
@@ -122,7 +122,7 @@ def test_a_line_with_a_card_number_in_any_written_form_is_refused_with_its_line_
         f"{unique('w5-')},{m},700,EUR,last",
     ]
     body = ("\r\n".join(lines) + "\r\n").encode()
-    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('pan-')}.csv"
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{m}/{unique('pan-')}.csv"
 
     put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
 
@@ -158,7 +158,7 @@ def test_a_quoted_field_spanning_lines_makes_no_payment_and_a_redelivery_does_no
         f'{HEADER}\r\n{unique("q1-")},{m},100,EUR,"note:\r\n{inside},{m},99999999,EUR,x"\r\n'
         f"{after},{m},700,EUR,after the quote\r\n"
     ).encode()
-    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('quoted-')}.csv"
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{m}/{unique('quoted-')}.csv"
     s3 = deployed.client("s3")
 
     put = s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
@@ -196,3 +196,46 @@ def test_a_quoted_field_spanning_lines_makes_no_payment_and_a_redelivery_does_no
     assert (summary["status"], summary["accepted"], summary["rejected"]) == ("COMPLETED", 1, 2)
     assert batch_item(tables, batch_id) == before
     assert [p["reference"] for p in payments_of(tables, m)] == [after]
+
+
+def test_a_line_for_another_merchant_is_refused_with_its_line_number_and_makes_no_payment(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    """A file belongs to the merchant whose folder holds it (issue 12): another merchant's line is refused."""
+    mine, theirs = merchant(), merchant()
+    lines = [
+        HEADER,
+        f"{unique('m1-')},{mine},1000,EUR,mine",
+        f"{unique('t1-')},{theirs},2000,EUR,theirs",  # line 3: another merchant
+        f"{unique('m2-')},{mine},3000,EUR,mine too",
+    ]
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{mine}/{unique('mixed-')}.csv"
+
+    put = deployed.client("s3").put_object(Bucket=bucket, Key=key, Body=("\n".join(lines) + "\n").encode())
+
+    batch = finished_batch(tables, batch_id_for(bucket, key, put["VersionId"]))
+    assert (batch["status"], int(batch["accepted"]), int(batch["rejected"])) == ("COMPLETED", 2, 1), batch
+    assert [(int(e["line"]), e["code"]) for e in batch["errors"]] == [(3, "MERCHANT_MISMATCH")]
+    poll(
+        "the merchant's 2 payments to be captured",
+        lambda: len(found := payments_of(tables, mine)) == 2 and all(p["status"] == "CAPTURED" for p in found),
+    )
+    assert payments_of(tables, theirs) == []
+
+
+def test_a_file_outside_a_merchants_folder_fails_as_a_whole_and_enqueues_nothing(
+    deployed: Deployed, tables: dict[str, Any]
+) -> None:
+    m = merchant()
+    bucket, key = deployed["batch_bucket_name"], f"incoming/{unique('nofolder-')}.csv"
+
+    put = deployed.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=f"{HEADER}\n{unique('x-')},{m},100,EUR,\n".encode()
+    )
+
+    batch = finished_batch(tables, batch_id_for(bucket, key, put["VersionId"]))
+    assert (batch["status"], batch["failure"]) == (
+        "FAILED",
+        "MERCHANT_FOLDER_REQUIRED: batch files go under incoming/<merchant_id>/",
+    )
+    assert int(batch["enqueued_lines"]) == 0 and payments_of(tables, m) == []

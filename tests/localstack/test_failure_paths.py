@@ -15,7 +15,6 @@ from tests.localstack.support import (
     ApiPathLock,
     Deadline,
     Deployed,
-    merchant,
     payment_request,
     poll,
     unique,
@@ -96,7 +95,7 @@ def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[di
     reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
     lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
     try:
-        created = api.create(payment_request(merchant()), key=unique("key-"))
+        created = api.create(payment_request(api.merchant_id), key=unique("key-"))
         assert created.status == 201, created.raw
         payment_id = created.body["payment_id"]
 

@@ -9,7 +9,6 @@ from tests.localstack.support import (
     Api,
     Deployed,
     assert_contract,
-    merchant,
     payment_request,
     payments_of,
     poll,
@@ -20,7 +19,7 @@ CONCURRENT = 20
 
 
 def test_the_same_key_and_body_return_the_same_payment(api: Api) -> None:
-    request, key = payment_request(merchant()), unique("key-")
+    request, key = payment_request(api.merchant_id), unique("key-")
 
     first = api.create(request, key=key)
     second = api.create(request, key=key)
@@ -33,7 +32,7 @@ def test_the_same_key_and_body_return_the_same_payment(api: Api) -> None:
 def test_twenty_concurrent_identical_requests_make_one_payment_and_one_workflow(
     api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
-    request, key = payment_request(merchant()), unique("key-")
+    request, key = payment_request(api.merchant_id), unique("key-")
 
     with ThreadPoolExecutor(CONCURRENT) as pool:
         answers = list(pool.map(lambda _: api.create(request, key=key), range(CONCURRENT)))
@@ -55,7 +54,7 @@ def test_twenty_concurrent_identical_requests_make_one_payment_and_one_workflow(
 
 
 def test_the_same_key_with_a_different_body_is_422(api: Api, tables: dict[str, Any]) -> None:
-    request, key = payment_request(merchant()), unique("key-")
+    request, key = payment_request(api.merchant_id), unique("key-")
     assert api.create(request, key=key).status == 201
 
     reused = api.create({**request, "amount": request["amount"] + 1}, key=key)

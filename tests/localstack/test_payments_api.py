@@ -15,7 +15,6 @@ from tests.localstack.support import (
     ApiPathLock,
     Deployed,
     assert_contract,
-    merchant,
     payment_request,
     payments_of,
     poll,
@@ -33,7 +32,7 @@ def audit_of(tables: dict[str, Any], payment_id: str) -> list[dict[str, Any]]:
 def test_a_payment_is_created_processed_by_the_workflow_audited_and_notified(
     api: Api, deployed: Deployed, tables: dict[str, Any], notifications: Inbox
 ) -> None:
-    request = payment_request(merchant())
+    request = payment_request(api.merchant_id)
     created = api.create(request, key=unique("key-"))
 
     assert created.status == 201, created.raw
@@ -64,7 +63,7 @@ def test_a_payment_is_created_processed_by_the_workflow_audited_and_notified(
 
 
 def test_get_returns_the_stored_payment(api: Api) -> None:
-    created = api.create(payment_request(merchant()), key=unique("key-"))
+    created = api.create(payment_request(api.merchant_id), key=unique("key-"))
     assert created.status == 201, created.raw
 
     found = api.get(created.body["payment_id"])
@@ -85,7 +84,7 @@ def test_get_of_an_unknown_payment_is_404_with_the_contract_error(api: Api) -> N
 
 def test_a_request_without_the_api_key_is_refused_with_403(api: Api, tables: dict[str, Any]) -> None:
     """API keys are enforced by LocalStack (``apiKeyRequired``); AWS_IAM signing is accepted but not checked there."""
-    request = payment_request(merchant())
+    request = payment_request(api.merchant_id)
 
     answer = api.create(request, key=unique("key-"), with_key=False)
 
@@ -97,7 +96,7 @@ def test_a_screened_out_payment_ends_declined_and_is_notified(
     api: Api, deployed: Deployed, tables: dict[str, Any], notifications: Inbox
 ) -> None:
     """Above the screening threshold (PAYGATE_SCREENING_MAX_MINOR_UNITS, below the hard maximum) -> DECLINED."""
-    created = api.create(payment_request(merchant(), amount=5_000_000, currency="USD"), key=unique("key-"))
+    created = api.create(payment_request(api.merchant_id, amount=5_000_000, currency="USD"), key=unique("key-"))
     assert created.status == 201, created.raw
     payment_id = created.body["payment_id"]
 
@@ -120,7 +119,7 @@ def test_currencies_with_zero_and_three_decimals_are_accepted_and_processed(
     currency: str, amount: int, api: Api, deployed: Deployed
 ) -> None:
     """Issue 10, item 7: the contract lists the supported ISO 4217 codes; every exponent goes through."""
-    created = api.create(payment_request(merchant(), currency=currency, amount=amount), key=unique("key-"))
+    created = api.create(payment_request(api.merchant_id, currency=currency, amount=amount), key=unique("key-"))
 
     assert created.status == 201, created.raw
     assert_contract("payment", created.body)
@@ -155,7 +154,7 @@ def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_start
     lambda_, logs = deployed.client("lambda"), deployed.client("logs")
     variables = dict(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
     missing = deployed["state_machine_arn"] + "-missing"
-    request, key = payment_request(merchant()), unique("key-")
+    request, key = payment_request(api.merchant_id), unique("key-")
     since_ms = int(time.time() * 1000) - 1000
     with api_path.write():  # no other test using the API runs while the handler points elsewhere (conftest.py)
         set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": missing})

@@ -20,11 +20,11 @@ import pytest
 from lambdas.shared.pan import contains_pan, reading_form
 from tests.localstack.support import (
     Api,
+    Callers,
     Deployed,
     assert_contract,
     execution_names,
     foreign_executions,
-    merchant,
     payment_request,
     payments_of,
     poll,
@@ -113,7 +113,7 @@ def assert_refusal(answer: Any, status: int, code: str, by: str, gateway_text: s
 def test_a_bad_request_is_refused_precisely_and_writes_nothing(
     case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
-    merchant_id = merchant()
+    merchant_id = api.merchant_id
     before = execution_names(deployed)
 
     answer = api.create(body_of(merchant_id, case), key=unique("key-"))
@@ -125,7 +125,7 @@ def test_a_bad_request_is_refused_precisely_and_writes_nothing(
 
 
 def test_a_missing_idempotency_key_is_400(api: Api, tables: dict[str, Any]) -> None:
-    merchant_id = merchant()
+    merchant_id = api.merchant_id
 
     answer = api.create(payment_request(merchant_id))
 
@@ -141,7 +141,7 @@ def test_a_card_number_sent_to_the_api_never_reaches_the_logs(api: Api, deployed
     since_ms = int(time.time() * 1000) - 1000
     sent = {**WRITTEN_CARDS, "contiguous": f"pay with {CARD.replace(' ', '')} now"}
     for text in sent.values():
-        answer = api.create(payment_request(merchant(), description=text), key=unique("key-"))
+        answer = api.create(payment_request(api.merchant_id, description=text), key=unique("key-"))
         assert (answer.status, answer.body["error"]["code"]) == (400, "CARD_DATA_REFUSED"), answer.raw
 
     def refusals_logged() -> list[dict[str, Any]]:
@@ -201,7 +201,7 @@ HOSTILE = {
 def test_a_hostile_body_is_refused_with_a_4xx_and_writes_nothing(
     case: str, api: Api, deployed: Deployed, tables: dict[str, Any]
 ) -> None:
-    merchant_id = merchant()
+    merchant_id = api.merchant_id
     before = execution_names(deployed)
 
     answer = api.create(hostile_body(merchant_id, case), key=unique("key-"))
@@ -214,7 +214,7 @@ def test_a_hostile_body_is_refused_with_a_4xx_and_writes_nothing(
 def test_a_body_sent_as_text_plain_is_415(api: Api, tables: dict[str, Any]) -> None:
     """LocalStack validates the body against the JSON model whatever its type; AWS skips a model it has no
     type for. Either way the handler answers 415 with the contract error."""
-    request = payment_request(merchant())
+    request = payment_request(api.merchant_id)
     body = json.dumps(request).encode()
 
     answer = api.request("POST", "/payments", body, headers={"Content-Type": "text/plain", "Idempotency-Key": "k-1"})
@@ -225,7 +225,7 @@ def test_a_body_sent_as_text_plain_is_415(api: Api, tables: dict[str, Any]) -> N
 
 @pytest.mark.parametrize("key", ["key with spaces", "k" * 256, "tab\there"])
 def test_an_idempotency_key_outside_the_contract_is_400(key: str, api: Api, tables: dict[str, Any]) -> None:
-    request = payment_request(merchant())
+    request = payment_request(api.merchant_id)
 
     answer = api.create(request, key=key)
 
@@ -233,11 +233,13 @@ def test_an_idempotency_key_outside_the_contract_is_400(key: str, api: Api, tabl
     assert payments_of(tables, request["merchant_id"]) == []
 
 
-def test_a_uuid_idempotency_key_the_old_detector_refused_is_accepted(api: Api, tables: dict[str, Any]) -> None:
+def test_a_uuid_idempotency_key_the_old_detector_refused_is_accepted(callers: Callers, tables: dict[str, Any]) -> None:
     """Issue 10: UUID keys are the usual choice; about 0.7 % of them used to be refused as card numbers.
 
-    The body is fixed, so a rerun on the same deployment replays the same payment (the key is fixed too).
+    The merchant, body and key are fixed; keys are scoped per caller and each run binds a caller of its own,
+    so a rerun on the same deployment makes one more payment of that merchant.
     """
+    api = callers.new("m_e2euuidkey")
     request = payment_request("m_e2euuidkey", reference="issue10-uuid-key", description="uuid key")
 
     answer = api.create(request, key=UUID_KEY)

@@ -83,6 +83,7 @@ class Aws:
             audit_table=self.tables["audit-log"],
             max_payment_minor_units=MAX_AMOUNT,
             idempotency_table=self.tables["idempotency"],
+            callers_table=self.tables["callers"],
             state_machine_arn=self.state_machine_arn,
             events_topic_arn=self.topic_arn,
             batches_table=self.tables["batches"],
@@ -91,6 +92,11 @@ class Aws:
 
     def table(self, purpose: str) -> Any:
         return self.session.resource("dynamodb").Table(self.tables[purpose])
+
+    def bind(self, caller_id: str, merchant_id: str) -> None:
+        """A callers-table binding, as ``python -m pipeline merchant-bind`` writes it."""
+        item = {"caller_id": caller_id, "merchant_id": merchant_id, "bound_at": "2026-12-01T00:00:00.000Z"}
+        self.table("callers").put_item(Item={**item, "bound_by": "tests"})
 
     def items(self, purpose: str) -> list[dict[str, Any]]:
         return list(self.table(purpose).scan(ConsistentRead=True)["Items"])

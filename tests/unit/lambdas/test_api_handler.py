@@ -28,6 +28,7 @@ from contracts import (
     validator,
 )
 from lambdas.api_handler import handler as api
+from lambdas.shared.merchants import api_key_caller, principal_caller
 from lambdas.shared.pan import contains_pan
 from lambdas.shared.payments import new_payment
 
@@ -37,6 +38,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:Depreca
 KEYS = itertools.count()  # unique Idempotency-Keys across hypothesis examples (moto keeps its state)
 VALID = {"merchant_id": "m_abcdef12", "reference": "order-1", "amount": 1250, "currency": "EUR"}
 PAN = "4111 1111 1111 1111"
+CALLER_KEY = "key-test"  # the API key id every event() carries, bound to VALID's merchant
+
+
+@pytest.fixture(autouse=True)
+def bound_caller(request: pytest.FixtureRequest) -> None:
+    """Every test with moto AWS has its caller's API key bound to VALID's merchant (as merchant-bind does)."""
+    if "aws" in request.fixturenames:
+        request.getfixturevalue("aws").bind(api_key_caller(CALLER_KEY), VALID["merchant_id"])
 
 
 def event(
@@ -68,7 +77,7 @@ def event(
             "resourcePath": path,
             "httpMethod": method,
             "path": f"/v1{path}",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": "127.0.0.1", "apiKeyId": CALLER_KEY},
         },
         "body": raw if raw is not None else (json.dumps(body) if body is not None else None),
         "isBase64Encoded": base64_encoded,
@@ -305,9 +314,11 @@ create_requests = from_schema(load_schema(CREATE_PAYMENT_REQUEST))
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 @given(create_requests)
 def test_every_contract_valid_request_is_accepted_by_the_core(request) -> None:
+    """The core takes the request as the handler hands it on: with the caller's merchant filled in."""
     assert validator(CREATE_PAYMENT_REQUEST).is_valid(request)
     if contains_pan(json.dumps(request)):
         return  # refused on purpose; covered by the PAN tests
+    request = {"merchant_id": VALID["merchant_id"], **request}
     payment = new_payment(request, payment_id="pay_" + "a" * 32, now="2026-01-01T00:00:00.000Z", limit=10**11)
     resource = payment.to_resource()
     validator(PAYMENT).validate(resource)
@@ -348,6 +359,8 @@ def test_after_the_idempotency_record_expired_the_key_still_names_its_payment(aw
 
 
 def test_idempotency_keys_are_scoped_per_caller(aws, rt, context) -> None:
+    aws.bind(api_key_caller("key-of-merchant-a"), VALID["merchant_id"])
+    aws.bind(api_key_caller("key-of-merchant-b"), VALID["merchant_id"])
     first, second = event("POST", "/payments", VALID, key="k"), event("POST", "/payments", VALID, key="k")
     first["requestContext"]["identity"]["apiKeyId"] = "key-of-merchant-a"
     second["requestContext"]["identity"]["apiKeyId"] = "key-of-merchant-b"
@@ -364,17 +377,17 @@ IAM_USER = "arn:aws:iam::123456789012:user/ops"
     ("identity", "scope"),
     [
         ({"apiKeyId": "key-a", "userArn": IAM_USER, "caller": "AIDAEXAMPLE"}, "key-a"),
-        ({"userArn": IAM_USER, "caller": "AIDAEXAMPLE"}, IAM_USER),
-        ({"caller": "AIDAEXAMPLE"}, "AIDAEXAMPLE"),
-        ({}, "anonymous"),
+        ({"apiKeyId": None, "userArn": IAM_USER, "caller": "AIDAEXAMPLE"}, IAM_USER),
     ],
-    ids=["api-key", "iam-user", "caller", "anonymous"],
+    ids=["api-key", "iam-user"],
 )
-def test_the_payment_a_key_names_is_scoped_by_api_key_else_iam_user_else_caller_else_anonymous(
+def test_the_payment_a_key_names_is_scoped_by_api_key_else_iam_user(
     aws, rt, context, identity: dict[str, str], scope: str
 ) -> None:
     """The payment id derives from (caller, Idempotency-Key); it must not change between releases, or a retry
     after a deploy whose idempotency record expired would make a second payment."""
+    aws.bind(api_key_caller("key-a"), VALID["merchant_id"])
+    aws.bind(principal_caller(IAM_USER), VALID["merchant_id"])
     evt = event("POST", "/payments", VALID, key="k")
     evt["requestContext"]["identity"].update(identity)
     status, body, _ = call(context, evt)
@@ -754,12 +767,15 @@ def test_the_handler_accepts_every_contract_valid_request(aws, rt, context, requ
     (400 CARD_DATA_REFUSED, declared). The environment's limit here is the contract's maximum."""
     raw = json.dumps(request)
     assume(not contains_pan(raw) and not any(contains_pan(str(value)) for value in request.values()))
+    merchant = request.get("merchant_id", VALID["merchant_id"])  # a body may name its caller's merchant
+    aws.bind(api_key_caller(CALLER_KEY), merchant)
 
     status, body, _ = call(context, event("POST", "/payments", raw=raw, key=f"contract-{next(KEYS)}"))
 
     assert status == 201, body
     shown = set(request) - {"payment_method_token"}  # a token is not part of the payment resource
     assert {k: body[k] for k in shown} == {k: request[k] for k in shown}
+    assert body["merchant_id"] == merchant
 
 
 def test_the_reported_currency_aaa_is_refused_as_the_contract_declares(aws, rt, context) -> None:
@@ -814,6 +830,8 @@ def test_a_key_reused_with_any_compared_field_changed_is_refused_after_its_recor
     _, created, _ = call(context, event("POST", "/payments", first, key="reused"))
     for item in aws.items("idempotency"):  # what the TTL does after 24 h: only the payment still knows the key
         aws.table("idempotency").delete_item(Key={"id": item["id"]})
+    if "merchant_id" in change:  # the caller was re-bound to another merchant since
+        aws.bind(api_key_caller(CALLER_KEY), change["merchant_id"])
     status, body, _ = call(context, event("POST", "/payments", {**first, **change}, key="reused"))
     assert (status, body["error"]["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
     assert [p["payment_id"] for p in aws.payments()] == [created["payment_id"]]
@@ -852,21 +870,29 @@ def test_a_refusal_without_a_request_id_says_none(rt, context) -> None:
     "drop", [("identity",), ("requestId", "identity"), ("requestContext",)], ids=["identity", "both", "context"]
 )
 def test_an_event_missing_parts_api_gateway_always_sends_is_still_answered(aws, rt, context, drop) -> None:
-    """A direct invocation may lack the request context or its identity: the payment is created for the
-    anonymous caller (never a 500), and a GET finds it."""
+    """A direct invocation may lack the request context or its identity: it acts for no merchant, so it is
+    refused with the contract's 403 (never a 500) and nothing is stored."""
     request = event("POST", "/payments", VALID, key="direct")
     for part in drop:
         (request if part == "requestContext" else request["requestContext"]).pop(part)
+    status, refused, _ = call(context, request)
+    assert (status, refused["error"]["code"]) == (403, "FORBIDDEN")
+    assert aws.payments() == []
+
+
+def test_an_event_without_a_request_id_is_answered(aws, rt, context) -> None:
+    request = event("POST", "/payments", VALID, key="no-request-id")
+    request["requestContext"].pop("requestId")
     status, created, _ = call(context, request)
     assert status == 201, created
     assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
 
 
-@pytest.mark.parametrize("part", ["identity", "requestId"])
-def test_a_null_request_context_part_is_read_as_missing(aws, rt, context, part) -> None:
+@pytest.mark.parametrize(("part", "status"), [("identity", 403), ("requestId", 201)])
+def test_a_null_request_context_part_is_read_as_missing(aws, rt, context, part, status) -> None:
     request = event("POST", "/payments", VALID, key=f"null-{part}")
     request["requestContext"][part] = None
-    assert call(context, request)[0] == 201
+    assert call(context, request)[0] == status
 
 
 def test_a_refusal_and_an_internal_error_carry_the_request_id_and_the_contract_message(
@@ -907,3 +933,78 @@ def test_a_workflow_that_did_not_start_says_the_aws_error_code() -> None:
         "StateMachineDoesNotExist",
         "permanent",
     )
+
+
+# --- tenant isolation (issue 12, item 1): the caller's merchant, never the body's ------------------------
+
+OTHER_MERCHANT = "m_othermerchant1"
+
+
+def test_a_caller_bound_to_no_merchant_is_403_and_nothing_is_stored(aws, rt, context) -> None:
+    request = event("POST", "/payments", VALID, key="unbound")
+    request["requestContext"]["identity"]["apiKeyId"] = "key-nobody-bound"
+    status, body, _ = call(context, request)
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+    assert (aws.payments(), aws.items("idempotency"), aws.items("audit-log"), executions(aws)) == ([], [], [], [])
+
+
+def test_a_body_naming_another_merchant_is_403_merchant_mismatch_and_nothing_is_stored(aws, rt, context) -> None:
+    status, body, _ = call(context, event("POST", "/payments", {**VALID, "merchant_id": OTHER_MERCHANT}))
+    assert (status, body["error"]["code"]) == (403, "MERCHANT_MISMATCH")
+    assert body["error"]["details"] == [{"field": "merchant_id", "rule": "caller"}]
+    assert OTHER_MERCHANT not in json.dumps(body)  # the refusal does not echo what was asked for
+    assert (aws.payments(), aws.items("idempotency"), aws.items("audit-log"), executions(aws)) == ([], [], [], [])
+
+
+def test_a_body_without_merchant_id_creates_the_callers_merchants_payment(aws, rt, context) -> None:
+    request = {k: v for k, v in VALID.items() if k != "merchant_id"}
+    status, created, _ = call(context, event("POST", "/payments", request, key="no-merchant"))
+    assert (status, created["merchant_id"]) == (201, VALID["merchant_id"])
+    # The same request naming the merchant is the same request: the first answer is replayed.
+    assert call(context, event("POST", "/payments", VALID, key="no-merchant"))[:2] == (201, created)
+    assert len(aws.payments()) == 1
+
+
+def _as(caller_key: str, request: dict[str, Any]) -> dict[str, Any]:
+    request["requestContext"]["identity"]["apiKeyId"] = caller_key
+    return request
+
+
+def test_another_merchants_payment_is_404_exactly_as_an_unknown_id(aws, rt, context) -> None:
+    aws.bind(api_key_caller("key-other"), OTHER_MERCHANT)
+    _, created, _ = call(context, event("POST", "/payments", VALID))
+    theirs = call(context, _as("key-other", event("GET", f"/payments/{created['payment_id']}")))
+    unknown = call(context, _as("key-other", event("GET", "/payments/pay_" + "0" * 32)))
+    assert theirs[0] == unknown[0] == 404
+    assert theirs[1] == unknown[1]  # same code, message and request id: nothing tells the two apart
+    assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
+
+
+def test_a_get_by_a_caller_bound_to_no_merchant_is_403(aws, rt, context) -> None:
+    _, created, _ = call(context, event("POST", "/payments", VALID))
+    status, body, _ = call(context, _as("key-nobody-bound", event("GET", f"/payments/{created['payment_id']}")))
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+@pytest.mark.parametrize(
+    ("principal_merchant", "status"),
+    [(VALID["merchant_id"], 201), (OTHER_MERCHANT, 403), (None, 403)],
+    ids=["same-merchant", "other-merchant", "principal-unbound"],
+)
+def test_every_identity_a_request_presents_must_be_bound_to_the_same_merchant(
+    aws, rt, context, principal_merchant: str | None, status: int
+) -> None:
+    """On AWS a request carries an API key and an IAM signature: both must act for one merchant (fail closed)."""
+    if principal_merchant is not None:
+        aws.bind(principal_caller(IAM_USER), principal_merchant)
+    request = event("POST", "/payments", VALID, key=f"both-{principal_merchant}")
+    request["requestContext"]["identity"]["userArn"] = IAM_USER
+    assert call(context, request)[0] == status
+    assert len(aws.payments()) == (status == 201)
+
+
+def test_a_revoked_binding_acts_at_once(aws, rt, context) -> None:
+    _, created, _ = call(context, event("POST", "/payments", VALID))
+    aws.table("callers").delete_item(Key={"caller_id": api_key_caller(CALLER_KEY)})
+    status, body, _ = call(context, event("GET", f"/payments/{created['payment_id']}"))
+    assert (status, body["error"]["code"]) == (403, "FORBIDDEN")

@@ -72,7 +72,9 @@ def run(context, event: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_a_file_is_validated_enqueued_and_completed(aws, rt, context, logs) -> None:
-    event = upload(aws, "incoming/day 1.csv", *lines(23), "bad,m_abcdef12,1,XXX,", "ref-0,m_abcdef12,1,EUR,dup")
+    event = upload(
+        aws, "incoming/m_abcdef12/day 1.csv", *lines(23), "bad,m_abcdef12,1,XXX,", "ref-0,m_abcdef12,1,EUR,dup"
+    )
     [batch] = run(context, event)
     assert (batch["status"], batch["accepted"], batch["rejected"]) == ("COMPLETED", 23, 2)
     assert [(e["line"], e["code"]) for e in batch["errors"]] == [
@@ -85,7 +87,11 @@ def test_a_file_is_validated_enqueued_and_completed(aws, rt, context, logs) -> N
         validator(PAYMENT_MESSAGE).validate(m)
         assert m["batch_id"] == batch["batch_id"]
     [item] = aws.items("batches")
-    assert (item["status"], item["object_key"], int(item["accepted"])) == ("COMPLETED", "incoming/day 1.csv", 23)
+    assert (item["status"], item["object_key"], int(item["accepted"])) == (
+        "COMPLETED",
+        "incoming/m_abcdef12/day 1.csv",
+        23,
+    )
     # When it was received and started (the first clock reading) and finished (the second).
     assert (item["received_at"], item["started_at"], item["finished_at"]) == (
         "2026-09-21T14:13:20.000Z",
@@ -96,7 +102,7 @@ def test_a_file_is_validated_enqueued_and_completed(aws, rt, context, logs) -> N
 
 
 def test_a_redelivered_event_enqueues_nothing_twice(aws, rt, context) -> None:
-    event = upload(aws, "incoming/a.csv", *lines(12))
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(12))
     first = run(context, event)
     assert len(aws.drain(aws.queue_url)) == 12
     assert run(context, event) == first
@@ -104,15 +110,15 @@ def test_a_redelivered_event_enqueues_nothing_twice(aws, rt, context) -> None:
 
 
 def test_a_new_version_of_the_same_key_is_a_new_batch(aws, rt, context) -> None:
-    first = run(context, upload(aws, "incoming/a.csv", *lines(2)))
-    second = run(context, upload(aws, "incoming/a.csv", *lines(3, start=10)))
+    first = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(2)))
+    second = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(3, start=10)))
     assert first[0]["batch_id"] != second[0]["batch_id"]
     assert len(aws.drain(aws.queue_url)) == 5
 
 
 def test_a_batch_interrupted_midway_resumes_after_the_last_saved_line(aws, rt, context, monkeypatch) -> None:
     monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
-    event = upload(aws, "incoming/a.csv", *lines(25))
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(25))
     real = rt.sqs.send_message_batch
     sent = {"n": 0}
 
@@ -152,7 +158,7 @@ def test_failed_entries_of_a_send_are_retried_alone(aws, rt, context, monkeypatc
         return real(**kwargs)
 
     monkeypatch.setattr(rt.sqs, "send_message_batch", partially_failing)
-    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(15)))
+    [batch] = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(15)))
     assert batch["accepted"] == 15
     assert entry_counts == [10, 3, 5]
     assert len(aws.drain(aws.queue_url)) == 15
@@ -164,7 +170,7 @@ def test_sends_that_keep_failing_fail_the_invocation_for_a_retry(aws, rt, contex
 
     monkeypatch.setattr(rt.sqs, "send_message_batch", always_failing)
     with pytest.raises(TransientError):
-        bp.handler(upload(aws, "incoming/a.csv", *lines(3)), context)
+        bp.handler(upload(aws, "incoming/m_abcdef12/a.csv", *lines(3)), context)
     assert aws.items("batches")[0]["status"] == "PROCESSING"
 
 
@@ -185,15 +191,17 @@ def test_a_refused_file_fails_saying_why_and_where_and_enqueues_nothing(
         aws.settings, session=aws.session, limits=BatchLimits(amount_limit=10**11, max_lines=2), sleep=lambda _: None
     )
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
-    [batch] = run(context, put_object(aws, "incoming/a.csv", body))
+    [batch] = run(context, put_object(aws, "incoming/m_abcdef12/a.csv", body))
     assert (batch["status"], batch["failure"], batch["accepted"]) == ("FAILED", failure, 0)
     assert aws.drain(aws.queue_url) == []
 
 
 def test_a_failure_longer_than_the_contract_allows_is_cut_to_its_300_characters(aws, rt) -> None:
     """batch_status caps ``failure`` at 300 characters: the stored item and the answer keep its start."""
-    batch_id = bp.batch_id_for(aws.bucket, "incoming/a.csv", "v1")
-    rt.batches.begin(batch_id, bucket=aws.bucket, key="incoming/a.csv", version="v1", at="2026-01-01T00:00:00.000Z")
+    batch_id = bp.batch_id_for(aws.bucket, "incoming/m_abcdef12/a.csv", "v1")
+    rt.batches.begin(
+        batch_id, bucket=aws.bucket, key="incoming/m_abcdef12/a.csv", version="v1", at="2026-01-01T00:00:00.000Z"
+    )
     failure = "HEADER_MISMATCH: " + "x" * 400
     summary = bp._finish(rt, batch_id, "FAILED", 0, 0, [], failure)
     validator(BATCH_STATUS).validate(summary)
@@ -204,8 +212,8 @@ def test_a_failure_longer_than_the_contract_allows_is_cut_to_its_300_characters(
 def test_each_line_names_its_own_payment_and_another_batch_with_the_same_lines_other_ones(aws, rt, context) -> None:
     """payment_message: the id derives from the batch and the reference (a redelivered line names the same
     payment); the same references in a new object version are a new batch, so new payments."""
-    first = run(context, upload(aws, "incoming/a.csv", *lines(3)))
-    second = run(context, upload(aws, "incoming/a.csv", *lines(3)))
+    first = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(3)))
+    second = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(3)))
     assert first[0]["batch_id"] != second[0]["batch_id"]
     ids = {(m["batch_id"], m["reference"]): m["payment_id"] for m in aws.drain(aws.queue_url)}
     assert len(ids) == len(set(ids.values())) == 6
@@ -216,7 +224,7 @@ def test_an_object_over_the_size_limit_fails_without_being_read(aws, context, mo
     runtime = bp.build_runtime(aws.settings, session=aws.session, limits=BatchLimits(amount_limit=1, max_bytes=10))
     monkeypatch.setattr(bp, "runtime", lambda: runtime)
     reads = recorded_reads(monkeypatch, runtime.s3)
-    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(3)))
+    [batch] = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(3)))
     assert (batch["status"], batch["failure"]) == ("FAILED", "FILE_TOO_LARGE: file is larger than 10 bytes")
     assert (batch["accepted"], batch["rejected"], batch["errors"]) == (0, 0, [])
     assert aws.drain(aws.queue_url) == []
@@ -234,7 +242,7 @@ def test_a_file_of_exactly_the_size_limit_is_read_and_one_byte_more_is_refused_t
             aws.settings, session=aws.session, limits=BatchLimits(amount_limit=10**11, max_bytes=limit)
         )
         monkeypatch.setattr(bp, "runtime", lambda runtime=runtime: runtime)
-        event = put_object(aws, "incoming/a.csv", body)
+        event = put_object(aws, "incoming/m_abcdef12/a.csv", body)
         if not size_in_event:
             del event["Records"][0]["s3"]["object"]["size"]
         [batch] = run(context, event)
@@ -245,7 +253,9 @@ def test_a_file_of_exactly_the_size_limit_is_read_and_one_byte_more_is_refused_t
 
 
 def test_the_reported_multi_line_quote_file_completes_with_two_errors_and_enqueues_nothing(aws, rt, context) -> None:
-    event = upload(aws, "incoming/quoted.csv", 'r1,m_abcdef12,100,EUR,"note:', 'r9,m_abcdef12,99999999,EUR,x"')
+    event = upload(
+        aws, "incoming/m_abcdef12/quoted.csv", 'r1,m_abcdef12,100,EUR,"note:', 'r9,m_abcdef12,99999999,EUR,x"'
+    )
     [batch] = run(context, event)
     assert (batch["status"], batch["accepted"], batch["rejected"]) == ("COMPLETED", 0, 2)
     assert [(e["line"], e["code"]) for e in batch["errors"]] == [(2, "UNTERMINATED_QUOTE"), (3, "INSIDE_QUOTED_FIELD")]
@@ -257,7 +267,9 @@ def test_the_reported_multi_line_quote_file_completes_with_two_errors_and_enqueu
 
 def test_an_amount_equal_to_the_configured_maximum_is_enqueued_and_one_above_is_refused(aws, rt, context) -> None:
     limit = aws.settings.max_payment_minor_units
-    event = upload(aws, "incoming/limit.csv", f"at,m_abcdef12,{limit},EUR,", f"above,m_abcdef12,{limit + 1},EUR,")
+    event = upload(
+        aws, "incoming/m_abcdef12/limit.csv", f"at,m_abcdef12,{limit},EUR,", f"above,m_abcdef12,{limit + 1},EUR,"
+    )
     [batch] = run(context, event)
     assert (batch["accepted"], batch["rejected"]) == (1, 1)
     assert [(e["line"], e["code"]) for e in batch["errors"]] == [(3, "AMOUNT_OVER_LIMIT")]
@@ -270,10 +282,10 @@ def test_an_amount_equal_to_the_configured_maximum_is_enqueued_and_one_above_is_
 def test_a_redelivered_event_for_a_finished_batch_leaves_its_item_untouched_and_does_not_read_the_file(
     aws, rt, context, monkeypatch, content, status
 ) -> None:
-    event = upload(aws, "incoming/a.csv", *content)
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *content)
     if status == "FAILED":  # a header with a lone CR: the whole file is refused
         body = b"reference,merchant_id\ramount,currency,description\r\n"
-        put = aws.session.client("s3").put_object(Bucket=aws.bucket, Key="incoming/a.csv", Body=body)
+        put = aws.session.client("s3").put_object(Bucket=aws.bucket, Key="incoming/m_abcdef12/a.csv", Body=body)
         event["Records"][0]["s3"]["object"].update(versionId=put["VersionId"], size=len(body))
     [first] = run(context, event)
     assert first["status"] == status
@@ -287,24 +299,28 @@ def test_a_redelivered_event_for_a_finished_batch_leaves_its_item_untouched_and_
 
 
 def test_the_batch_is_named_by_bucket_key_and_version_and_its_item_says_which_object(aws, rt, context) -> None:
-    event = upload(aws, "incoming/day 1.csv", *lines(1))
+    event = upload(aws, "incoming/m_abcdef12/day 1.csv", *lines(1))
     version = event["Records"][0]["s3"]["object"]["versionId"]
     [batch] = run(context, event)
-    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/day 1.csv", version)
-    assert bp.batch_id_for("other-bucket", "incoming/day 1.csv", version) != batch["batch_id"]
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/m_abcdef12/day 1.csv", version)
+    assert bp.batch_id_for("other-bucket", "incoming/m_abcdef12/day 1.csv", version) != batch["batch_id"]
     [item] = aws.items("batches")
-    assert (item["bucket"], item["object_key"], item["object_version"]) == (aws.bucket, "incoming/day 1.csv", version)
+    assert (item["bucket"], item["object_key"], item["object_version"]) == (
+        aws.bucket,
+        "incoming/m_abcdef12/day 1.csv",
+        version,
+    )
 
 
 def test_an_object_without_a_version_is_named_by_its_etag(aws, rt, context) -> None:
     """Events of an unversioned bucket carry no versionId: the eTag names the content, so a re-upload of other
     content is a new batch and a redelivered event the same one."""
-    event = upload(aws, "incoming/a.csv", *lines(2))
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(2))
     obj = event["Records"][0]["s3"]["object"]
     del obj["versionId"]
     obj["eTag"] = "0123456789abcdef0123456789abcdef"
     [batch] = run(context, event)
-    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/a.csv", obj["eTag"])
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/m_abcdef12/a.csv", obj["eTag"])
     assert run(context, event) == [batch]
     [item] = aws.items("batches")
     assert item["object_version"] == ""
@@ -313,8 +329,10 @@ def test_an_object_without_a_version_is_named_by_its_etag(aws, rt, context) -> N
 
 def test_a_late_event_for_an_older_version_reads_that_version_not_the_latest(aws, rt, context) -> None:
     """Both passes read the object version the event names (GetObject VersionId)."""
-    old = upload(aws, "incoming/a.csv", *lines(2))
-    upload(aws, "incoming/a.csv", *lines(5, start=50))  # a newer version lands before the old event is handled
+    old = upload(aws, "incoming/m_abcdef12/a.csv", *lines(2))
+    upload(
+        aws, "incoming/m_abcdef12/a.csv", *lines(5, start=50)
+    )  # a newer version lands before the old event is handled
     [batch] = run(context, old)
     assert batch["accepted"] == 2
     assert sorted(m["reference"] for m in aws.drain(aws.queue_url)) == ["ref-0", "ref-1"]
@@ -340,21 +358,49 @@ def test_the_object_is_streamed_in_chunks_of_at_most_chunk_bytes(aws, rt, contex
         return answer
 
     monkeypatch.setattr(rt.s3, "get_object", recording_get_object)
-    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(10)))
+    [batch] = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(10)))
     assert batch["accepted"] == 10
     assert len(sizes) > 2 and max(sizes) <= 64
 
 
 def test_only_the_first_twenty_line_errors_are_reported_but_all_are_counted(aws, rt, context) -> None:
     bad = [f"bad-{i},m_abcdef12,1,XXX," for i in range(bp.MAX_REPORTED_ERRORS + 5)]
-    [batch] = run(context, upload(aws, "incoming/a.csv", *lines(1), *bad))
+    [batch] = run(context, upload(aws, "incoming/m_abcdef12/a.csv", *lines(1), *bad))
     assert (batch["accepted"], batch["rejected"]) == (1, bp.MAX_REPORTED_ERRORS + 5)
     assert [e["line"] for e in batch["errors"]] == list(range(3, 3 + bp.MAX_REPORTED_ERRORS))
 
 
 def test_an_event_without_version_or_etag_names_the_batch_by_bucket_and_key(aws, rt, context) -> None:
-    event = upload(aws, "incoming/a.csv", *lines(1))
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(1))
     obj = event["Records"][0]["s3"]["object"]
     del obj["versionId"]
     [batch] = run(context, event)
-    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/a.csv", "")
+    assert batch["batch_id"] == bp.batch_id_for(aws.bucket, "incoming/m_abcdef12/a.csv", "")
+
+
+# --- tenant isolation (issue 12, item 1): a file belongs to the merchant whose folder holds it -------------
+
+
+def test_a_line_naming_another_merchant_is_refused_with_its_line_number_and_not_enqueued(aws, rt, context) -> None:
+    event = upload(aws, "incoming/m_abcdef12/mixed.csv", *lines(2), "theirs,m_othermerchant1,100,EUR,", *lines(1, 5))
+    [batch] = run(context, event)
+    assert (batch["status"], batch["accepted"], batch["rejected"]) == ("COMPLETED", 3, 1)
+    assert batch["errors"] == [
+        {"line": 4, "code": "MERCHANT_MISMATCH", "message": "merchant_id is not the merchant of the file's folder"}
+    ]
+    enqueued = aws.drain(aws.queue_url)
+    assert sorted(m["reference"] for m in enqueued) == ["ref-0", "ref-1", "ref-5"]
+    assert {m["merchant_id"] for m in enqueued} == {"m_abcdef12"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["incoming/day.csv", "incoming/not-a-merchant/day.csv", "incoming/M_ABCDEF12/day.csv", "incoming/m_abc/day.csv"],
+)
+def test_a_file_outside_a_merchants_folder_fails_whole_and_enqueues_nothing(aws, rt, context, monkeypatch, key) -> None:
+    reads = recorded_reads(monkeypatch, rt.s3)
+    [batch] = run(context, upload(aws, key, *lines(3)))
+    assert (batch["status"], batch["accepted"], batch["rejected"]) == ("FAILED", 0, 0)
+    assert batch["failure"] == "MERCHANT_FOLDER_REQUIRED: batch files go under incoming/<merchant_id>/"
+    assert aws.drain(aws.queue_url) == []
+    assert reads == []  # the file is not even read

@@ -66,6 +66,7 @@ def expected_capabilities(stack: Any, key: str) -> set[Grant]:
         "api_handler": {
             ("dynamodb:GetItem", payments),
             ("dynamodb:PutItem", payments),
+            ("dynamodb:GetItem", table(stack, "callers")),  # which merchant a caller acts for: read only
             *idempotency_crud,
             *append_audit,
             ("states:StartExecution", stack.ref("aws_sfn_state_machine", machine_id, "arn")),

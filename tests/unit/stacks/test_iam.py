@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacks.constructs.iam import Statement, deny_insecure_transport, policy_document, service_role
+from stacks.constructs.iam import Statement, deny_insecure_transport, policy_document, policy_variable, service_role
 
 # The only actions that may be granted on Resource "*": AWS documents no resource-level
 # permissions for them. One list for the whole stack; anything else on "*" fails.
@@ -228,3 +228,16 @@ def test_every_function_has_its_own_role(stack) -> None:
     roles = [f["role"] for f in stack.resources("aws_lambda_function").values()]
     assert len(roles) == 4
     assert len(set(roles)) == 4
+
+
+def test_not_resource_renders_notresource_and_only_in_deny_statements() -> None:
+    deny = Statement(
+        sid="D", effect="Deny", principals={"AWS": "*"}, actions=("s3:PutObject",), resources=("a",), not_resource=True
+    )
+    assert deny.render()["NotResource"] == "a" and "Resource" not in deny.render()
+    with pytest.raises(ValueError, match="NotResource only in Deny"):
+        Statement(sid="A", actions=("s3:GetObject",), resources=("a",), not_resource=True)
+
+
+def test_a_policy_variable_reaches_aws_unexpanded_by_terraform() -> None:
+    assert policy_variable("aws:PrincipalTag/MerchantId") == "$${aws:PrincipalTag/MerchantId}"

@@ -21,7 +21,7 @@ CONTRACT = load_schema(CREATE_PAYMENT_REQUEST)
 TABLES = json.loads((Path(__file__).parents[1] / "lambdas" / "tables.json").read_text())
 # What each function's Settings must find (lambdas/shared/runtime.py and each build_runtime's require()).
 REQUIRED_ENV = {
-    "api_handler": {"IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN"},
+    "api_handler": {"IDEMPOTENCY_TABLE", "CALLERS_TABLE", "STATE_MACHINE_ARN"},
     "workflow_tasks": {"EVENTS_TOPIC_ARN"},
     "payment_processor": {"IDEMPOTENCY_TABLE", "EVENTS_TOPIC_ARN"},
     "batch_processor": {"BATCHES_TABLE", "PAYMENT_QUEUE_URL"},

@@ -132,6 +132,10 @@ def test_outputs_point_at_the_resources_they_name(stack) -> None:
     assert outputs[constants.OUTPUT_PAYMENT_DLQ_URL] == stack.ref("aws_sqs_queue", dlq_id, "url")
     assert outputs[constants.OUTPUT_BATCH_BUCKET] == stack.ref("aws_s3_bucket", bucket_id, "bucket")
     assert outputs[constants.OUTPUT_KMS_KEY_ARN] == stack.key_arn
+    callers_id, _ = stack.named("aws_dynamodb_table", "paygate-dev-callers")
+    plan_id, _ = stack.only("aws_api_gateway_usage_plan")
+    assert outputs[constants.OUTPUT_CALLERS_TABLE] == stack.ref("aws_dynamodb_table", callers_id, "name")
+    assert outputs[constants.OUTPUT_USAGE_PLAN_ID] == stack.ref("aws_api_gateway_usage_plan", plan_id, "id")
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,31 @@ def test_batch_bucket_refuses_uploads_not_encrypted_with_kms(stack) -> None:
     assert statement["Condition"] == {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
 
 
+def test_a_principal_tagged_as_a_merchants_writes_batch_files_only_in_its_folder(stack) -> None:
+    """Tenant isolation (issue 12): Deny PutObject everywhere but incoming/<the principal's MerchantId tag>/, for
+    principals that carry the tag. ``$${`` is Terraform's escape: AWS receives the policy variable ``${…}``."""
+    bucket_id, _ = stack.bucket("batch-files")
+    (policy,) = stack.attached_to_bucket("aws_s3_bucket_policy", bucket_id)
+    statement = stack.statement(policy["policy"], "HoldMerchantsToTheirFolder")
+    arn = stack.ref("aws_s3_bucket", bucket_id, "arn")
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        {"AWS": "*"},
+        ["s3:PutObject"],
+    )
+    assert "Resource" not in statement
+    assert statement["NotResource"] == f"{arn}/incoming/$${{aws:PrincipalTag/MerchantId}}/*"
+    assert statement["Condition"] == {"Null": {"aws:PrincipalTag/MerchantId": "false"}}
+
+
+def test_the_merchant_folder_the_policy_allows_is_the_one_the_batch_function_reads() -> None:
+    from lambdas.shared.merchants import batch_file_merchant
+
+    folder = f"{BATCH_PREFIX}m_abcdef12/"
+    assert batch_file_merchant(folder + "day.csv") == "m_abcdef12"
+    assert batch_file_merchant(BATCH_PREFIX + "day.csv") is None
+
+
 def test_every_bucket_expires_noncurrent_versions(stack) -> None:
     for bucket_id in bucket_ids(stack):
         (lifecycle,) = stack.attached_to_bucket("aws_s3_bucket_lifecycle_configuration", bucket_id)

@@ -63,6 +63,15 @@ def test_idempotency_table_has_the_powertools_schema(stack) -> None:
     assert idempotency["ttl"] == {"attribute_name": "expiration", "enabled": True}
 
 
+def test_callers_are_keyed_by_identity_and_listed_by_merchant(stack) -> None:
+    """One item per caller identity (apikey:<id> / iam:<arn>) -> merchant; the by-merchant index lists a merchant's
+    callers for the admin command (pipeline/merchants.py)."""
+    callers = table(stack, "callers")
+    assert (callers["hash_key"], callers.get("range_key")) == ("caller_id", None)
+    [index] = callers["global_secondary_index"]
+    assert (index["name"], index["hash_key"], index["range_key"]) == ("by-merchant", "merchant_id", "bound_at")
+
+
 def test_only_the_idempotency_table_expires_items(stack) -> None:
     with_ttl = [body["name"] for body in stack.resources("aws_dynamodb_table").values() if "ttl" in body]
     assert with_ttl == ["paygate-dev-idempotency"]
