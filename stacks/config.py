@@ -103,6 +103,8 @@ class PlatformConfig:
     api_rate_limit: float = 50.0
     api_burst_limit: int = 100
     api_quota_per_day: int = 100_000
+    # The web ACL blocks a client IP above this many requests in 5 minutes (stacks/constructs/waf.py).
+    waf_rate_limit_per_5_minutes: int = 2_000
     functions: Mapping[str, FunctionLimits] = field(default_factory=dict)
     # Concurrency sizing (README "Concurrency sizing"): the p99 duration of one workflow task on AWS
     # (a Lambda invoke doing a few DynamoDB calls and at most one SNS publish), and the account's
@@ -238,6 +240,12 @@ def _validate_limits(config: PlatformConfig) -> None:
         )
     if config.api_quota_per_day <= 0:
         raise ConfigError("API quota per day must be positive", setting="api_quota_per_day")
+    if not (10 <= config.waf_rate_limit_per_5_minutes <= 2_000_000_000):
+        # AWS WAF's bounds of a rate-based rule's limit (API reference, RateBasedStatement.Limit).
+        raise ConfigError(
+            "WAF rate limit must be 10-2000000000 requests per client IP in 5 minutes",
+            setting="waf_rate_limit_per_5_minutes",
+        )
     unknown = set(config.functions) - set(DEFAULT_FUNCTION_LIMITS)
     if unknown:
         raise ConfigError(f"limits given for unknown functions: {', '.join(sorted(unknown))}", setting="functions")
@@ -331,6 +339,7 @@ FILE_KEYS: Mapping[str, _Key] = {
     "limits.api_rate_limit": _Key("api_rate_limit", "number", required=False),
     "limits.api_burst_limit": _Key("api_burst_limit", "integer", required=False),
     "limits.api_quota_per_day": _Key("api_quota_per_day", "integer", required=False),
+    "limits.waf_rate_limit_per_5_minutes": _Key("waf_rate_limit_per_5_minutes", "integer", required=False),
     "limits.workflow_task_p99_seconds": _Key("workflow_task_p99_seconds", "number", required=False),
     "limits.account_concurrency_limit": _Key("account_concurrency_limit", "integer", required=False),
     "evidence.trusted_keys": _Key("evidence.trusted_keys", "list of strings"),

@@ -19,6 +19,7 @@ from stacks.constructs.grants import Grants
 from stacks.constructs.messaging import Messaging
 from stacks.constructs.storage import BatchFileStorage
 from stacks.constructs.tables import PaymentTables
+from stacks.constructs.waf import ApiFirewall
 from stacks.constructs.workflow import PaymentWorkflow
 from stacks.context import StackContext
 from stacks.naming import Naming
@@ -129,6 +130,14 @@ class PaymentPlatformStack(TerraformStack):
         storage.notify_on_new_batch_file(batch_processor.function)
 
         api = PaymentsApi(self, "api", ctx=ctx, key=key, handler=api_handler)
+        firewall = ApiFirewall(
+            self,
+            "waf",
+            ctx=ctx,
+            key=key,
+            stage_arn=api.stage.arn,
+            rate_limit_per_5_minutes=config.waf_rate_limit_per_5_minutes,
+        )
         PlatformAlarms(
             self,
             "alarms",
@@ -159,6 +168,7 @@ class PaymentPlatformStack(TerraformStack):
             c.OUTPUT_EVENTS_TOPIC_ARN: messaging.events_topic.arn,
             c.OUTPUT_ALARM_TOPIC_ARN: messaging.alarm_topic.arn,
             c.OUTPUT_KMS_KEY_ARN: key.arn,
+            c.OUTPUT_WEB_ACL_ARN: firewall.web_acl.arn,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

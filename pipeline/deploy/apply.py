@@ -50,6 +50,7 @@ ENDPOINT_SERVICES = (
     "sns",
     "sqs",
     "sts",
+    "wafv2",
 )
 FAKE_SECRET = "test"  # LocalStack ignores the secret access key
 # The account LocalStack acts in for credentials that name none (a stack without allowed_account_ids).

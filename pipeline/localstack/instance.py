@@ -51,6 +51,8 @@ ALARM_EVALUATION_SECONDS = 2
 DYNAMODB_PROVIDER = "paygate"
 # localstack_ext/s3.py: object bodies under $TMPDIR (the run dir), not the shared /tmp folder.
 S3_PROVIDER = "paygate"
+# localstack_ext/wafv2.py: WAFv2 from moto in-process (the free core has none); rules are stored, not evaluated.
+WAFV2_PROVIDER = "paygate"
 # localstack_ext/lambda_executor.py: python3.12 functions as local worker processes (no Docker).
 LAMBDA_EXECUTOR = "paygate-local"
 
@@ -165,6 +167,7 @@ def build_env(
         "PAYGATE_CLOUDWATCH_ALARM_EVALUATION_SECONDS": str(ALARM_EVALUATION_SECONDS),
         "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
         "PROVIDER_OVERRIDE_S3": S3_PROVIDER,
+        "PROVIDER_OVERRIDE_WAFV2": WAFV2_PROVIDER,
         "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR,
     }
     if lambda_python is not None:

@@ -25,6 +25,8 @@ class PlatformKey(Construct):
             ctx.arn("logs", f"log-group:/aws/vendedlogs/states/{ctx.config.prefix}-*"),
             # API Gateway names execution log groups by API id; the stack pre-creates them.
             ctx.arn("logs", "log-group:API-Gateway-Execution-Logs_*"),
+            # The web ACL's traffic log (stacks/constructs/waf.py: WAF requires the aws-waf-logs- prefix).
+            ctx.arn("logs", f"log-group:aws-waf-logs-{ctx.config.prefix}-*"),
         ]
         source_account = {"StringEquals": {"aws:SourceAccount": ctx.account_id}}
         statements = [

@@ -223,6 +223,12 @@ def _usage_plan_tags(system: System, resource: Resource) -> dict[str, str]:
     return dict(found[0].get("tags", {}))
 
 
+def _web_acl_tags(system: System, resource: Resource) -> dict[str, str]:
+    arn = system.deployment.outputs[constants.OUTPUT_WEB_ACL_ARN]
+    answer = system.client("wafv2").list_tags_for_resource(ResourceARN=arn)
+    return _pairs(answer.get("TagInfoForResource", {}).get("TagList", []))
+
+
 TAG_READERS: dict[str, Callable[[System, Resource], dict[str, str]]] = {
     "aws_dynamodb_table": _table_tags,
     "aws_sqs_queue": _queue_tags,
@@ -239,6 +245,7 @@ TAG_READERS: dict[str, Callable[[System, Resource], dict[str, str]]] = {
     "aws_api_gateway_stage": _stage_tags,
     "aws_api_gateway_api_key": _api_key_tags,
     "aws_api_gateway_usage_plan": _usage_plan_tags,
+    "aws_wafv2_web_acl": _web_acl_tags,
 }
 
 

@@ -30,7 +30,7 @@ def test_every_table_is_encrypted_with_the_platform_key(system: System, key_arn:
         for name in system.table_names()
     }
 
-    assert len(found) == 4
+    assert len(found) == 5  # payments, batches, audit-log, idempotency, callers
     for name, sse in found.items():
         assert (sse.get("Status"), sse.get("SSEType")) == ("ENABLED", "KMS"), f"{name}: {sse}"
         assert system.key_arn_of(sse["KMSMasterKeyArn"]) == key_arn, f"{name}: {sse}"
@@ -78,7 +78,7 @@ def test_the_batch_bucket_encrypts_with_the_platform_key_and_every_bucket_encryp
 def test_every_log_group_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
     found = {resource.address: group for resource, group in system.log_groups()}
 
-    assert len(found) == 7
+    assert len(found) == 8  # 4 functions, API access + execution logs, the workflow, the web ACL
     for address, group in found.items():
         assert group.get("kmsKeyId") == key_arn, f"{address} ({group['logGroupName']}): {group.get('kmsKeyId')}"
 

@@ -88,6 +88,26 @@ def test_environment_binds_loopback_keeps_every_file_in_the_run_dir_and_inherits
     assert localstack.DEBUG_LOGGERS_ENV not in env
 
 
+def test_every_provider_the_environment_selects_is_registered_by_the_project_package(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """PROVIDER_OVERRIDE_<API>=paygate names the plux entry point "<api>:paygate" of localstack_ext (pyproject.toml):
+    DynamoDB and S3 replace LocalStack's own, WAFv2 adds one the free core lacks (localstack_ext/wafv2.py)."""
+    import tomllib
+
+    env = localstack.build_env(make_settings(), 4599, tmp_path / "run", {})
+    selected = {
+        key.removeprefix("PROVIDER_OVERRIDE_").lower(): value
+        for key, value in env.items()
+        if "PROVIDER_OVERRIDE_" in key
+    }
+    assert selected == {"dynamodb": "paygate", "s3": "paygate", "wafv2": "paygate"}
+    project = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8"))
+    registered = project["project"]["entry-points"]["localstack.aws.provider"]
+    assert registered["wafv2:paygate"] == "localstack_ext.wafv2:wafv2_paygate"
+    assert all(f"{api}:{name}" in registered for api, name in selected.items())
+
+
 def test_environment_passes_on_the_loggers_to_debug(make_settings: SettingsFactory, tmp_path: Path) -> None:
     loggers = "localstack.services.sqs.models,localstack.services.lambda_.event_source_mapping"
     settings = make_settings(PAYGATE_LOCALSTACK_DEBUG_LOGGERS=loggers)

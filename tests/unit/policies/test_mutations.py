@@ -161,6 +161,7 @@ MUTATIONS: dict[str, Callable[[Doc], None]] = {
     "CKV_PAY_037": _037,
     "CKV_PAY_038": _038,
     "CKV_PAY_039": _039,
+    "CKV_PAY_042": lambda d: drop(d, "aws_wafv2_web_acl_association", "association"),
     "CKV_PAY_050": _050,
 }
 BASELINE = "baseline"

@@ -261,6 +261,8 @@ BAD_LIMITS = FunctionLimits(memory_mb=512, timeout_seconds=30, reserved_concurre
         pytest.param({"api_burst_limit": 0}, "API throttling", id="burst-zero"),
         pytest.param({"api_burst_limit": 5_001}, "API throttling", id="burst-too-high"),
         pytest.param({"api_quota_per_day": 0}, "API quota per day", id="quota-zero"),
+        pytest.param({"waf_rate_limit_per_5_minutes": 9}, "WAF rate limit", id="waf-rate-below-aws-minimum"),
+        pytest.param({"waf_rate_limit_per_5_minutes": 2_000_000_001}, "WAF rate limit", id="waf-rate-above-aws-max"),
         pytest.param(
             {"functions": {"refund_handler": BAD_LIMITS, "zz_other": BAD_LIMITS}},
             "unknown functions: refund_handler, zz_other",
