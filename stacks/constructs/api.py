@@ -73,9 +73,17 @@ GATEWAY_RESPONSES: dict[str, tuple[str, str, str]] = {
     "QUOTA_EXCEEDED": ("429", "THROTTLED", "the API key's quota is used up"),
     "REQUEST_TOO_LARGE": ("413", "VALIDATION_FAILED", "the request body is too large"),
     "UNSUPPORTED_MEDIA_TYPE": ("415", "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json"),
+    # A Lambda throttle (its reserved concurrency in use) reaches API Gateway as INTEGRATION_FAILURE, which would
+    # otherwise fall to DEFAULT_5XX: a 500 for what is a capacity refusal (AWS re:Post, "API Gateway proxy
+    # integration does not forward Lambda throttling"). It also covers any other failure to invoke the function.
+    "INTEGRATION_FAILURE": ("503", "SERVICE_UNAVAILABLE", "the service is busy; retry after the Retry-After delay"),
     "DEFAULT_4XX": ("400", "REQUEST_REJECTED", "the request was rejected"),
     "DEFAULT_5XX": ("500", "INTERNAL_ERROR", "internal error"),
 }
+
+
+# Refusals that a retry can cure tell the client when to retry (RFC 9110 10.2.3 Retry-After, seconds).
+RETRY_AFTER_SECONDS: dict[str, int] = {"THROTTLED": 1, "INTEGRATION_FAILURE": 1}
 
 
 def contract_amount_maximum() -> int:
@@ -111,6 +119,7 @@ def _route_definition() -> dict[str, Any]:
         "validator": {"body": True, "params": True},
         "idempotency_header": IDEMPOTENCY_HEADER,
         "gateway_responses": GATEWAY_RESPONSES,
+        "retry_after": RETRY_AFTER_SECONDS,
     }
 
 
@@ -219,6 +228,11 @@ class PaymentsApi(Construct):
                 response_type=kind,
                 status_code=status,
                 response_templates={"application/json": gateway_response_template(code, message)},
+                response_parameters=(
+                    {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER_SECONDS[kind]}'"}
+                    if kind in RETRY_AFTER_SECONDS
+                    else None
+                ),
             )
             for kind, (status, code, message) in GATEWAY_RESPONSES.items()
         ]

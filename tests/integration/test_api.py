@@ -75,9 +75,12 @@ def test_every_gateway_refusal_answers_with_the_contract_error(system: System, d
         for response_type in declared
     }
 
-    assert {"INVALID_API_KEY", "THROTTLED", "BAD_REQUEST_BODY", "DEFAULT_5XX"} <= set(deployed)
+    assert {"INVALID_API_KEY", "THROTTLED", "BAD_REQUEST_BODY", "INTEGRATION_FAILURE", "DEFAULT_5XX"} <= set(deployed)
     for response_type, response in deployed.items():
         assert response["statusCode"] == declared[response_type]["status_code"], response_type
+        # Retry-After on the refusals a retry cures (THROTTLED, and INTEGRATION_FAILURE: a throttled function).
+        parameters = declared[response_type].get("response_parameters") or {}
+        assert response.get("responseParameters", {}) == parameters, response_type
         template = response["responseTemplates"]["application/json"]
         assert template == declared[response_type]["response_templates"]["application/json"], response_type
         assert_contract("error", json.loads(template.replace("$context.requestId", "req-1")))

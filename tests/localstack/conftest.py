@@ -128,8 +128,9 @@ def api_path(shared_dir: Path) -> ApiPathLock:
 
 @pytest.fixture(autouse=True)
 def api_path_reader(request: pytest.FixtureRequest, shared_dir: Path) -> Iterator[None]:
-    """The API path's read lock for a test that uses ``api`` and does not change the path itself."""
-    if "api" in request.fixturenames and "api_path" not in request.fixturenames:
+    """The API path's read lock for a test that calls the API (``api``, or callers of its own from ``callers``) and
+    does not change the path itself."""
+    if "callers" in request.fixturenames and "api_path" not in request.fixturenames:
         with ApiPathLock(shared_dir).read():
             yield
     else:

@@ -16,6 +16,7 @@ from tests.localstack.support import (
     Deadline,
     Deployed,
     payment_request,
+    payments_of,
     poll,
     unique,
 )
@@ -86,6 +87,32 @@ def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_paymen
     assert (succeeded[0]["timestamp"] - throttled[0]["timestamp"]).total_seconds() > THROTTLE_SPAN_S
     entered = {e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")}
     assert entered.isdisjoint({"MarkFailed", "RetryBudgetExhausted"}), entered
+
+
+def test_a_create_while_the_api_function_is_throttled_is_a_503_with_retry_after_and_stores_nothing(
+    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: ApiPathLock
+) -> None:
+    """Reserved concurrency 0 on the API handler: Lambda refuses the invoke (TooManyRequests), which API Gateway
+    reports as INTEGRATION_FAILURE; the client gets the contract's 503 with Retry-After, never a 500, and a retry
+    with the same key once capacity is back creates the payment."""
+    lambda_, name = deployed.client("lambda"), deployed.function_name("api-handler")
+    request, key = payment_request(api.merchant_id), unique("key-")
+    with api_path.write():
+        reserved = lambda_.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"]  # CKV_PAY_018
+        lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+        try:
+            refused = api.create(request, key=key)
+        finally:
+            lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    # The status is the stack's INTEGRATION_FAILURE gateway response; LocalStack renders neither its template nor its
+    # Retry-After header (execute_api/handlers/gateway_exception.py): tests/integration/test_api.py checks the
+    # deployed response, tests/unit/stacks/test_api.py its body and header.
+    assert refused.status == 503, refused.raw
+    assert payments_of(tables, api.merchant_id) == []
+    with api_path.read():
+        retried = api.create(request, key=key)
+    assert retried.status == 201, retried.raw
+    assert [p["payment_id"] for p in payments_of(tables, api.merchant_id)] == [retried.body["payment_id"]]
 
 
 def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[dict[str, Any]], str]:

@@ -38,13 +38,19 @@ def test_twenty_concurrent_identical_requests_make_one_payment_and_one_workflow(
         answers = list(pool.map(lambda _: api.create(request, key=key), range(CONCURRENT)))
 
     statuses = sorted(answer.status for answer in answers)
-    # Every caller gets the payment, or is told its twin is still in flight (409) and may retry.
-    assert set(statuses) <= {201, 409}, statuses
+    # Every caller gets the payment, or is told its twin is still in flight (409), or that the API handler is at
+    # its reserved concurrency (20, shared with the other tests running now: 503 with Retry-After, never a 500),
+    # and may retry.
+    assert set(statuses) <= {201, 409, 503}, statuses
     created = [answer.body for answer in answers if answer.status == 201]
     assert created, statuses
     assert all(body == created[0] for body in created)
     for answer in answers:
-        assert_contract("payment" if answer.status == 201 else "error", answer.body)
+        # A 503 is the INTEGRATION_FAILURE gateway response, whose contract body LocalStack does not render.
+        if answer.status != 503:
+            assert_contract("payment" if answer.status == 201 else "error", answer.body)
+    # A retry of any of them answers the same payment.
+    assert (retried := api.create(request, key=key)).status == 201 and retried.body == created[0]
     payment_id = created[0]["payment_id"]
     assert [p["payment_id"] for p in payments_of(tables, request["merchant_id"])] == [payment_id]
     executions = poll(

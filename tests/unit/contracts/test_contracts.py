@@ -187,7 +187,7 @@ def test_the_per_status_validators_refuse_a_code_not_declared_for_the_status() -
 
 def test_the_contract_declares_the_refusals_the_create_operation_can_meet() -> None:
     responses = load_openapi()["paths"]["/payments"]["post"]["responses"]
-    assert set(responses) == {"201", "202", "400", "403", "409", "413", "415", "422", "429", "500"}
+    assert set(responses) == {"201", "202", "400", "403", "409", "413", "415", "422", "429", "500", "503"}
     codes = responses["422"]["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
     assert set(codes["properties"]["code"]["enum"]) == {"AMOUNT_OVER_LIMIT", "IDEMPOTENCY_KEY_REUSED"}
     (header,) = load_openapi()["paths"]["/payments"]["post"]["parameters"]

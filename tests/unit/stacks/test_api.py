@@ -305,6 +305,17 @@ def test_every_answer_the_gateway_gives_itself_has_the_contract_error_shape(stac
         assert (response["status_code"], rendered["error"]["code"]) == (status, code)
 
 
+def test_a_throttled_function_is_a_503_with_retry_after_never_a_500(stack) -> None:
+    """Lambda's TooManyRequestsException reaches API Gateway as INTEGRATION_FAILURE (unmapped: DEFAULT_5XX's 500)."""
+    by_type = {r["response_type"]: r for r in stack.resources("aws_api_gateway_gateway_response").values()}
+    failure = by_type["INTEGRATION_FAILURE"]
+    rendered = json.loads(failure["response_templates"]["application/json"].replace("$context.requestId", "r"))
+    assert (failure["status_code"], rendered["error"]["code"]) == ("503", "SERVICE_UNAVAILABLE")
+    assert failure["response_parameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert by_type["THROTTLED"]["response_parameters"] == {"gatewayresponse.header.Retry-After": "'1'"}
+    assert "response_parameters" not in by_type["DEFAULT_5XX"]
+
+
 def test_a_changed_gateway_response_redeploys_the_api(monkeypatch) -> None:
     before = deployment_fingerprint()
     changed = dict(api_module.GATEWAY_RESPONSES, THROTTLED=("429", "THROTTLED", "slow down"))
