@@ -4,9 +4,25 @@ own merchant's payments."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
-from tests.localstack.support import Api, Callers, assert_contract, payment_request, payments_of, unique
+from tests.localstack.support import (
+    Api,
+    Callers,
+    Deployed,
+    assert_contract,
+    merchant,
+    payment_request,
+    payments_of,
+    unique,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def refusal(answer: Any) -> tuple[int, str]:
@@ -56,3 +72,34 @@ def test_a_caller_whose_binding_is_revoked_is_refused_from_its_next_request(call
 
     assert refusal(api.get(created.body["payment_id"])) == (403, "FORBIDDEN")
     assert refusal(api.create(payment_request(api.merchant_id), key=unique("key-"))) == (403, "FORBIDDEN")
+
+
+def admin(outputs: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pipeline <argv> --outputs <outputs>`` as an operator runs it (README "Merchants and callers"),
+    with no AWS_* variables: on LocalStack the command acts as the deployment's account."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    command = [sys.executable, "-m", "pipeline", *argv, "--outputs", str(outputs)]
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_documented_admin_command_binds_a_new_key_that_then_creates_and_revokes_it(
+    callers: Callers, deployed: Deployed, tables: dict[str, Any], tmp_path: Path
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(dict(deployed.outputs)), encoding="utf-8")
+    merchant_id = merchant()
+
+    bound = admin(outputs, "merchant-bind", "--merchant", merchant_id, "--new-api-key", "--show-key-value")
+    assert bound.returncode == 0, bound.stderr
+    binding = json.loads(bound.stdout)
+    assert (binding["merchant_id"], binding["caller_id"]) == (merchant_id, f"apikey:{binding['api_key_id']}")
+    api = Api(base=callers.base, api_key=binding["api_key_value"], merchant_id=merchant_id)
+    created = api.create({"reference": unique("ref-"), "amount": 1250, "currency": "EUR"}, key=unique("key-"))
+    assert created.status == 201 and created.body["merchant_id"] == merchant_id, created.raw
+    listed = admin(outputs, "merchant-list", "--merchant", merchant_id)
+    assert [json.loads(line)["caller_id"] for line in listed.stdout.splitlines()] == [binding["caller_id"]]
+
+    revoked = admin(outputs, "merchant-revoke", "--api-key-id", binding["api_key_id"], "--delete-api-key")
+    assert revoked.returncode == 0, revoked.stderr
+    assert api.get(created.body["payment_id"]).status == 403  # the key is gone, and with it the binding
+    assert [p["payment_id"] for p in payments_of(tables, merchant_id)] == [created.body["payment_id"]]

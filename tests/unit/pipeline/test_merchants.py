@@ -111,6 +111,9 @@ def test_a_merchants_callers_are_listed_and_a_revoked_key_is_deleted(deployed: t
 
     assert run(path, "merchant-revoke", "--api-key-id", str(key.api_key_id), "--delete-api-key")[0] == 0
     assert admin.apigateway.get_api_keys()["items"] == []
+    assert admin.apigateway.get_usage_plan_keys(usagePlanId=admin.deployment.usage_plan_id)["items"] == []
+    # Revoking again: the binding, the plan's entry and the key are gone already; nothing fails.
+    assert run(path, "merchant-revoke", "--api-key-id", str(key.api_key_id), "--delete-api-key")[0] == 1
     assert [b["caller_id"] for b in admin.callers_of("m_merchanta1")] == [f"iam:{ROLE}"]
 
 
