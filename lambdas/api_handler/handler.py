@@ -340,8 +340,25 @@ def not_found(_: Exception) -> Response[str]:
     return _refuse(404, "ROUTE_NOT_FOUND", "no such route")
 
 
+RETRY_AFTER_SECONDS = 1
+
+
 def internal_error(error: Exception) -> Response[str]:
-    """Anything unexpected: the contract's 500 body; the log names the error type, never request data."""
+    """Anything the routes did not answer. A capacity error of a downstream call (DynamoDB, Step Functions or
+    their KMS key throttled after the SDK's retries, a 5xx, a timeout: :func:`lambdas.shared.aws.capacity_error`,
+    also behind a library's wrapper such as Powertools' persistence-layer error) is the contract's 503
+    SERVICE_UNAVAILABLE with ``Retry-After`` (RFC 9110 10.2.3): a retry with the same Idempotency-Key is safe, the
+    idempotency record having been released. Anything else is the contract's 500. The log names the error type,
+    never request data."""
+    if aws.capacity_error(error) is not None:
+        logger.warning("downstream capacity error", extra={"error_type": type(error).__name__, "status_code": 503})
+        return error_response(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "the service is busy; retry after the Retry-After delay",
+            request_id=_request_id(),
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     logger.exception("unhandled error", extra={"error_type": type(error).__name__})
     return error_response(500, "INTERNAL_ERROR", "internal error", request_id=_request_id())
 

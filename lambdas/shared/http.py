@@ -157,14 +157,22 @@ def is_json_media_type(content_type: str | None) -> bool:
 
 
 def error_response(
-    status: int, code: str, message: str, *, request_id: str | None = None, details: list[dict[str, str]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    *,
+    request_id: str | None = None,
+    details: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[str]:
+    """The contract's error body (contracts/schemas/error.schema.json) with ``status`` and any extra ``headers``."""
     error: dict[str, Any] = {"code": code, "message": message[:300]}
     if request_id:
         error["request_id"] = request_id[:128]
     if details:
         error["details"] = [{"field": d["field"][:200], "rule": d["rule"][:64]} for d in details[:20]]
-    return Response(status_code=status, content_type=JSON, body=json.dumps({"error": error}, sort_keys=True))
+    body = json.dumps({"error": error}, sort_keys=True)
+    return Response(status_code=status, content_type=JSON, body=body, headers=headers)
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:

@@ -338,7 +338,7 @@ def test_a_retry_after_a_partial_failure_finds_the_same_payment(aws, rt, context
         return real(*args, **kwargs)
 
     monkeypatch.setattr(rt.store, "record_audit", audit_fails_once)
-    assert call(context, event("POST", "/payments", VALID, key="retry"))[0] == 500
+    assert call(context, event("POST", "/payments", VALID, key="retry"))[0] == 503  # a throttle: retry later
     status, body, _ = call(context, event("POST", "/payments", VALID, key="retry"))
     assert status == 201
     assert [p["payment_id"] for p in aws.payments()] == [body["payment_id"]]
@@ -1008,3 +1008,57 @@ def test_a_revoked_binding_acts_at_once(aws, rt, context) -> None:
     aws.table("callers").delete_item(Key={"caller_id": api_key_caller(CALLER_KEY)})
     status, body, _ = call(context, event("GET", f"/payments/{created['payment_id']}"))
     assert (status, body["error"]["code"]) == (403, "FORBIDDEN")
+
+
+# --- overload: a downstream capacity error is a 503 with Retry-After, never a 500 -------------------------
+
+
+def throttled(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, operation)
+
+
+def raising_once(real: Any, error: Exception) -> Any:
+    calls = {"n": 0}
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise error
+        return real(*args, **kwargs)
+
+    return call
+
+
+def assert_busy(status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    assert (status, body["error"]["code"], headers.get("Retry-After")) == (503, "SERVICE_UNAVAILABLE", "1")
+
+
+def test_a_throttled_payments_table_is_a_503_and_the_retry_with_the_same_key_creates_the_payment(
+    aws, rt, context, monkeypatch, logs
+) -> None:
+    monkeypatch.setattr(rt.store, "put_new", raising_once(rt.store.put_new, throttled("PutItem")))
+    assert_busy(*call(context, event("POST", "/payments", VALID, key="busy")))
+    assert aws.payments() == [] and aws.items("idempotency") == []  # the record was released
+    status, created, _ = call(context, event("POST", "/payments", VALID, key="busy"))
+    assert status == 201 and [p["payment_id"] for p in aws.payments()] == [created["payment_id"]]
+    assert '"status_code":503' in logs.getvalue() and "unhandled error" not in logs.getvalue()
+
+
+def test_a_throttled_caller_lookup_is_a_503(aws, rt, context, monkeypatch) -> None:
+    monkeypatch.setattr(rt.callers, "merchant_of", raising_once(rt.callers.merchant_of, throttled("GetItem")))
+    assert_busy(*call(context, event("POST", "/payments", VALID, key="busy-caller")))
+    assert aws.payments() == []
+
+
+def test_a_throttled_read_is_a_503(aws, rt, context, monkeypatch) -> None:
+    _, created, _ = call(context, event("POST", "/payments", VALID))
+    monkeypatch.setattr(rt.store, "get", raising_once(rt.store.get, throttled("GetItem")))
+    assert_busy(*call(context, event("GET", f"/payments/{created['payment_id']}")))
+    assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
+
+
+def test_an_error_a_retry_cannot_cure_is_still_the_500(aws, rt, context, monkeypatch) -> None:
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "x"}}, "PutItem")
+    monkeypatch.setattr(rt.store, "put_new", raising_once(rt.store.put_new, denied))
+    status, body, headers = call(context, event("POST", "/payments", VALID, key="denied"))
+    assert (status, body["error"]["code"], "Retry-After" in headers) == (500, "INTERNAL_ERROR", False)
