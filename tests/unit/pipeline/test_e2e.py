@@ -332,7 +332,9 @@ def test_a_process_working_in_the_run_dir_is_reported(e2e_dir: Settings) -> None
 
 def test_a_process_naming_the_run_dir_or_the_instance_pid_is_reported(e2e_dir: Settings, tmp_path: Path) -> None:
     run_dir = localstack.Layout.of(e2e_dir).run_dir
-    named = subprocess.Popen(["sh", "-c", "sleep 30", str(run_dir / "x")], cwd=tmp_path)
+    # One process that never forks (a shell running `sleep` may fork a child that shows the shell's command line,
+    # naming the run dir too, until it execs: a second leftover now and then).
+    named = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(run_dir / "x")], cwd=tmp_path)
     leader = subprocess.Popen(["sleep", "31"], cwd=tmp_path)
     instance = Instance(leader.pid, 4599, "http://localhost:4599", str(run_dir), str(run_dir / "localstack.log"))
     try:
@@ -341,7 +343,7 @@ def test_a_process_naming_the_run_dir_or_the_instance_pid_is_reported(e2e_dir: S
         for proc in (named, leader):
             proc.kill()
             proc.wait()
-    named_cmdline = f"sh -c sleep 30 {run_dir / 'x'}"
+    named_cmdline = f"{sys.executable} -c import time; time.sleep(30) {run_dir / 'x'}"
     assert sorted(found) == sorted(
         [
             f"process {named.pid} of the e2e LocalStack still runs: {named_cmdline[:80]}",
