@@ -54,6 +54,10 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
+# Seconds a 503 SERVICE_UNAVAILABLE (and the gateway's 429 THROTTLED) tells the client to wait in Retry-After
+# (RFC 9110 10.2.3): the API handler's answers and the stack's gateway responses (stacks/constructs/api.py).
+RETRY_AFTER_SECONDS = 1
+
 # Custom CloudWatch metrics the handlers emit (Embedded Metric Format) and the stack's alarms watch.
 METRICS_NAMESPACE = "paygate"
 # A payment was stored but its workflow did not start (api_handler answered 202; a retry starts it).

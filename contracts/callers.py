@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+# The tag naming a caller's merchant: on the API keys merchant-bind creates, and on the IAM principals the batch
+# bucket's policy holds to incoming/<MerchantId>/ (stacks/constructs/storage.py).
+MERCHANT_TAG = "MerchantId"
 API_KEY_PREFIX = "apikey:"
 PRINCIPAL_PREFIX = "iam:"
 # The merchant id format of the create-payment contract (contracts/schemas/create_payment_request.schema.json).

@@ -34,12 +34,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from contracts.callers import MERCHANT_ID, api_key_caller, principal_caller
+from contracts.callers import MERCHANT_ID, MERCHANT_TAG, api_key_caller, principal_caller
 from pipeline.core.errors import PipelineError
+from pipeline.deploy.apply import FAKE_SECRET, LOCALSTACK_DEFAULT_ACCOUNT
 from stacks import constants
 
 _CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20)
-MERCHANT_TAG = "MerchantId"
 PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]+")
 
 
@@ -93,9 +93,9 @@ class Deployment:
         """The caller's credentials; on LocalStack without any, the account id as access key id (LocalStack docs,
         "Multi-account setups")."""
         if self.endpoint and not environ.get("AWS_ACCESS_KEY_ID"):
-            account = self.account_id or "000000000000"
+            account = self.account_id or LOCALSTACK_DEFAULT_ACCOUNT
             return boto3.session.Session(
-                region_name=self.region, aws_access_key_id=account, aws_secret_access_key="test"
+                region_name=self.region, aws_access_key_id=account, aws_secret_access_key=FAKE_SECRET
             )
         return boto3.session.Session(region_name=self.region)
 

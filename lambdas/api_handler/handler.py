@@ -39,6 +39,7 @@ from contracts import (
     FAILURE_KIND_DIMENSION,
     METRICS_NAMESPACE,
     METRICS_SERVICE,
+    RETRY_AFTER_SECONDS,
     WORKFLOW_START_FAILED_METRIC,
     validator,
 )
@@ -237,9 +238,10 @@ def _identity() -> dict[str, Any]:
 
 
 def _caller() -> str:
-    """Who is calling (API key, else IAM principal): Idempotency-Keys are scoped per caller."""
+    """Who is calling (API key, else IAM principal): Idempotency-Keys are scoped per caller. Only asked for a caller
+    bound to a merchant, which presents at least one of the two (lambdas/shared/merchants.py)."""
     identity = _identity()
-    return str(identity.get("apiKeyId") or identity.get("userArn") or identity.get("caller") or "anonymous")
+    return str(identity.get("apiKeyId") or identity["userArn"])
 
 
 def _merchant(rt: ApiRuntime) -> str | None:
@@ -338,9 +340,6 @@ def not_found(_: Exception) -> Response[str]:
     if COLLECTION_ROUTE.fullmatch(path) or ITEM_ROUTE.fullmatch(path):
         return _refuse(405, "METHOD_NOT_ALLOWED", "method not allowed on this resource")
     return _refuse(404, "ROUTE_NOT_FOUND", "no such route")
-
-
-RETRY_AFTER_SECONDS = 1
 
 
 def internal_error(error: Exception) -> Response[str]:

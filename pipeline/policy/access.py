@@ -40,8 +40,10 @@ from pipeline.core.errors import PipelineError
 READ, WRITE = "read", "write"
 LEVELS = {"Read": READ, "List": READ, "Write": WRITE, "Tagging": WRITE, "Permissions management": WRITE}
 ATTACHED = "attached"  # a managed policy: its content is not in the stack, so the attachment itself is the grant
-REFERENCE = re.compile(r"\$\{(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.(arn|id|name)\}")
-TOKEN = re.compile(r"\$\{(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}")
+# The account id a bucket name ends with (stacks/naming.py), a reference to the caller identity.
+ACCOUNT_SUFFIX = re.compile(r"-\$\{data\.aws_caller_identity\.[^}]+\}$")
+# A Terraform reference to a managed resource's attribute: ${<type>.<name>.<attribute>}.
+REFERENCE = re.compile(r"\$\{(aws_[a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_]+)\}")
 # Resource type -> (kind, IAM service prefix, the attribute holding its name, the ARN's resource part).
 KINDS: dict[str, tuple[str, str, str, str]] = {
     "aws_dynamodb_table": ("table", "dynamodb", "name", "table/{}"),
@@ -61,10 +63,9 @@ class AccessError(PipelineError):
 
 @dataclass(frozen=True)
 class Resource:
-    """One resource of the stack: ``address`` (type.name), ``label`` (``<kind>:<name>``), ``service`` (IAM
-    prefix), ``arn_part`` (the ARN's resource part, e.g. ``table/paygate-dev-payments``)."""
+    """One resource of the stack: ``label`` (``<kind>:<name>``), ``service`` (IAM prefix), ``arn_part`` (the ARN's
+    resource part, e.g. ``table/paygate-dev-payments``)."""
 
-    address: str
     label: str
     service: str
     arn_part: str
@@ -119,19 +120,13 @@ def _resources(doc: Mapping[str, Any], prefix: str) -> dict[str, Resource]:
     for kind_type, (kind, service, name_attribute, arn_format) in KINDS.items():
         for name, body in doc.get("resource", {}).get(kind_type, {}).items():
             physical = str(body.get(name_attribute, "")) if name_attribute else name
-            stem = _strip(physical, prefix).removesuffix("-" + _account_suffix(physical))
+            stem = ACCOUNT_SUFFIX.sub("", _strip(physical, prefix))
             # A name built from another resource's id (API Gateway's execution log group) names its type instead.
-            label = f"{kind}:{TOKEN.sub(lambda m: f'<{m.group(1)}.{m.group(3)}>', stem)}"
+            label = f"{kind}:{REFERENCE.sub(lambda m: f'<{m.group(1)}.{m.group(3)}>', stem)}"
             if kind == "key":
                 label = "key:platform" if len(doc["resource"][kind_type]) == 1 else f"key:{name}"
-            found[f"{kind_type}.{name}"] = Resource(f"{kind_type}.{name}", label, service, arn_format.format(physical))
+            found[f"{kind_type}.{name}"] = Resource(label, service, arn_format.format(physical))
     return found
-
-
-def _account_suffix(physical: str) -> str:
-    """The account id a bucket name ends with (stacks/naming.py), as a reference to the caller identity."""
-    match = re.search(r"\$\{data\.aws_caller_identity\.[^}]+\}$", physical)
-    return match.group(0) if match else "\0"
 
 
 def _glob(pattern: str, text: str) -> bool:

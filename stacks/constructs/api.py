@@ -25,7 +25,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from constructs import Construct
 
-from contracts import CREATE_PAYMENT_REQUEST, load_schema
+from contracts import CREATE_PAYMENT_REQUEST, RETRY_AFTER_SECONDS, load_schema
 from stacks.config import ConfigError, PlatformConfig
 from stacks.constants import API_STAGE
 from stacks.constructs.encryption import PlatformKey
@@ -82,8 +82,8 @@ GATEWAY_RESPONSES: dict[str, tuple[str, str, str]] = {
 }
 
 
-# Refusals that a retry can cure tell the client when to retry (RFC 9110 10.2.3 Retry-After, seconds).
-RETRY_AFTER_SECONDS: dict[str, int] = {"THROTTLED": 1, "INTEGRATION_FAILURE": 1}
+# The gateway's refusals that a retry can cure tell the client when to retry (RFC 9110 10.2.3 Retry-After).
+RETRY_AFTER: dict[str, int] = {"THROTTLED": RETRY_AFTER_SECONDS, "INTEGRATION_FAILURE": RETRY_AFTER_SECONDS}
 
 
 def contract_amount_maximum() -> int:
@@ -119,7 +119,7 @@ def _route_definition() -> dict[str, Any]:
         "validator": {"body": True, "params": True},
         "idempotency_header": IDEMPOTENCY_HEADER,
         "gateway_responses": GATEWAY_RESPONSES,
-        "retry_after": RETRY_AFTER_SECONDS,
+        "retry_after": RETRY_AFTER,
     }
 
 
@@ -229,9 +229,7 @@ class PaymentsApi(Construct):
                 status_code=status,
                 response_templates={"application/json": gateway_response_template(code, message)},
                 response_parameters=(
-                    {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER_SECONDS[kind]}'"}
-                    if kind in RETRY_AFTER_SECONDS
-                    else None
+                    {"gatewayresponse.header.Retry-After": f"'{RETRY_AFTER[kind]}'"} if kind in RETRY_AFTER else None
                 ),
             )
             for kind, (status, code, message) in GATEWAY_RESPONSES.items()

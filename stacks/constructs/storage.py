@@ -28,6 +28,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_server_side_encryption_configuration imp
 from cdktf_cdktf_provider_aws.s3_bucket_versioning import S3BucketVersioningA
 from constructs import Construct
 
+from contracts.callers import MERCHANT_TAG
 from stacks.constants import BATCH_PREFIX, BATCH_SUFFIX
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.iam import Statement, deny_insecure_transport, policy_document, policy_variable
@@ -36,8 +37,6 @@ from stacks.context import StackContext
 ACCESS_LOG_RETENTION_DAYS = 400  # > 1 year of access logs online (PCI DSS 10.5.1)
 NONCURRENT_VERSION_DAYS = 90
 BATCH_FILE_RETENTION_DAYS = 400
-# The principal tag naming the merchant a role or user writes batch files for (IAM "Tags for IAM resources").
-MERCHANT_PRINCIPAL_TAG = "MerchantId"
 
 
 class _Bucket(Construct):
@@ -180,10 +179,10 @@ class BatchFileStorage(Construct):
                     principals={"AWS": "*"},
                     actions=("s3:PutObject",),
                     resources=(
-                        f"{inbox.bucket.arn}/{BATCH_PREFIX}{policy_variable(f'aws:PrincipalTag/{MERCHANT_PRINCIPAL_TAG}')}/*",
+                        f"{inbox.bucket.arn}/{BATCH_PREFIX}{policy_variable(f'aws:PrincipalTag/{MERCHANT_TAG}')}/*",
                     ),
                     not_resource=True,
-                    conditions={"Null": {f"aws:PrincipalTag/{MERCHANT_PRINCIPAL_TAG}": "false"}},
+                    conditions={"Null": {f"aws:PrincipalTag/{MERCHANT_TAG}": "false"}},
                 ),
             ]
         )

@@ -18,6 +18,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from contracts import validator
+from pipeline.merchants import Deployment, MerchantAdmin, principal
 from tests import aws_clients
 
 # The tests that send to the payment queue or reconfigure it: one xdist worker runs them one after another.
@@ -171,9 +172,9 @@ class Callers:
     ``principal_arn`` (AWS, where AWS_IAM is enforced) the signing principal is bound to it too. ``close()``
     revokes every binding made and deletes the keys."""
 
-    def __init__(self, deployed: Deployed, base: str, sign: Signer | None = None, principal_arn: str | None = None):
-        from pipeline.merchants import Deployment, MerchantAdmin  # the pipeline is not imported at collection
-
+    def __init__(
+        self, deployed: Deployed, base: str, sign: Signer | None = None, principal_arn: str | None = None
+    ) -> None:
         self.admin = MerchantAdmin(
             Deployment.from_outputs(deployed.outputs),
             dynamodb=deployed.resource("dynamodb"),
@@ -189,7 +190,7 @@ class Callers:
         assert binding.api_key_id and binding.api_key_value, binding
         self.made.append(binding.caller_id)
         if self.principal_arn is not None:
-            self.made.append(self.admin.bind(f"iam:{self.principal_arn}", merchant_id, bound_by="tests").caller_id)
+            self.made.append(self.admin.bind(principal(self.principal_arn), merchant_id, bound_by="tests").caller_id)
         return Api(base=self.base, api_key=binding.api_key_value, merchant_id=merchant_id, sign=self.sign)
 
     def close(self) -> None:

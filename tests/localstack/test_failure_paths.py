@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -95,15 +96,9 @@ def test_a_create_while_the_api_function_is_throttled_is_a_503_with_retry_after_
     """Reserved concurrency 0 on the API handler: Lambda refuses the invoke (TooManyRequests), which API Gateway
     reports as INTEGRATION_FAILURE; the client gets the contract's 503 with Retry-After, never a 500, and a retry
     with the same key once capacity is back creates the payment."""
-    lambda_, name = deployed.client("lambda"), deployed.function_name("api-handler")
     request, key = payment_request(api.merchant_id), unique("key-")
-    with api_path.write():
-        reserved = lambda_.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"]  # CKV_PAY_018
-        lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
-        try:
-            refused = api.create(request, key=key)
-        finally:
-            lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
+    with api_path.write(), no_concurrency(deployed, deployed.function_name("api-handler")):
+        refused = api.create(request, key=key)
     # The status is the stack's INTEGRATION_FAILURE gateway response; LocalStack renders neither its template nor its
     # Retry-After header (execute_api/handlers/gateway_exception.py): tests/integration/test_api.py checks the
     # deployed response, tests/unit/stacks/test_api.py its body and header.
@@ -118,10 +113,7 @@ def test_a_create_while_the_api_function_is_throttled_is_a_503_with_retry_after_
 def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[dict[str, Any]], str]:
     """Reserved concurrency 0 on ``name`` while a payment is created, until it has been throttled more often and
     longer than the old budget allowed; the concurrency is then restored. Returns (throttled attempts, payment)."""
-    lambda_ = deployed.client("lambda")
-    reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
-    lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
-    try:
+    with no_concurrency(deployed, name):
         created = api.create(payment_request(api.merchant_id), key=unique("key-"))
         assert created.status == 201, created.raw
         payment_id = created.body["payment_id"]
@@ -136,12 +128,23 @@ def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[di
             held_past_the_old_budget,
             deadline_s=THROTTLE_DEADLINE_S,
         )
+    return throttled, payment_id
+
+
+@contextlib.contextmanager
+def no_concurrency(deployed: Deployed, name: str) -> Iterator[None]:
+    """Reserved concurrency 0 on the function ``name`` (Lambda refuses every invoke: TooManyRequests) for the
+    block; its own setting is restored after, whatever happens."""
+    lambda_ = deployed.client("lambda")
+    reserved = lambda_.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
+    try:
+        yield
     finally:
         if reserved is None:
             lambda_.delete_function_concurrency(FunctionName=name)
         else:
             lambda_.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=reserved)
-    return throttled, payment_id
 
 
 def consumer_state(deployed: Deployed, body: str, since_ms: int) -> str:

@@ -31,6 +31,7 @@ from lambdas.api_handler import handler as api
 from lambdas.shared.merchants import api_key_caller, principal_caller
 from lambdas.shared.pan import contains_pan
 from lambdas.shared.payments import new_payment
+from tests.unit.lambdas.conftest import Failing
 
 # botocore 1.35 (held by checkov) calls datetime.utcnow(); not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -1013,20 +1014,7 @@ def test_a_revoked_binding_acts_at_once(aws, rt, context) -> None:
 # --- overload: a downstream capacity error is a 503 with Retry-After, never a 500 -------------------------
 
 
-def throttled(operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "x"}}, operation)
-
-
-def raising_once(real: Any, error: Exception) -> Any:
-    calls = {"n": 0}
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise error
-        return real(*args, **kwargs)
-
-    return call
+THROTTLED = ("ProvisionedThroughputExceededException", 400)
 
 
 def assert_busy(status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
@@ -1034,9 +1022,9 @@ def assert_busy(status: int, body: dict[str, Any], headers: dict[str, str]) -> N
 
 
 def test_a_throttled_payments_table_is_a_503_and_the_retry_with_the_same_key_creates_the_payment(
-    aws, rt, context, monkeypatch, logs
+    aws, rt, context, logs
 ) -> None:
-    monkeypatch.setattr(rt.store, "put_new", raising_once(rt.store.put_new, throttled("PutItem")))
+    rt.store._payments = Failing(rt.store._payments, "put_item", client_error(*THROTTLED))
     assert_busy(*call(context, event("POST", "/payments", VALID, key="busy")))
     assert aws.payments() == [] and aws.items("idempotency") == []  # the record was released
     status, created, _ = call(context, event("POST", "/payments", VALID, key="busy"))
@@ -1044,21 +1032,34 @@ def test_a_throttled_payments_table_is_a_503_and_the_retry_with_the_same_key_cre
     assert '"status_code":503' in logs.getvalue() and "unhandled error" not in logs.getvalue()
 
 
-def test_a_throttled_caller_lookup_is_a_503(aws, rt, context, monkeypatch) -> None:
-    monkeypatch.setattr(rt.callers, "merchant_of", raising_once(rt.callers.merchant_of, throttled("GetItem")))
+def test_a_throttled_caller_lookup_is_a_503(aws, rt, context) -> None:
+    rt.callers._table = Failing(rt.callers._table, "get_item", client_error(*THROTTLED))
     assert_busy(*call(context, event("POST", "/payments", VALID, key="busy-caller")))
     assert aws.payments() == []
 
 
-def test_a_throttled_read_is_a_503(aws, rt, context, monkeypatch) -> None:
+def test_a_throttled_read_is_a_503(aws, rt, context) -> None:
     _, created, _ = call(context, event("POST", "/payments", VALID))
-    monkeypatch.setattr(rt.store, "get", raising_once(rt.store.get, throttled("GetItem")))
+    rt.store._payments = Failing(rt.store._payments, "get_item", client_error(*THROTTLED))
     assert_busy(*call(context, event("GET", f"/payments/{created['payment_id']}")))
     assert call(context, event("GET", f"/payments/{created['payment_id']}"))[:2] == (200, created)
 
 
-def test_an_error_a_retry_cannot_cure_is_still_the_500(aws, rt, context, monkeypatch) -> None:
-    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "x"}}, "PutItem")
-    monkeypatch.setattr(rt.store, "put_new", raising_once(rt.store.put_new, denied))
+def test_an_error_a_retry_cannot_cure_is_still_the_500(aws, rt, context) -> None:
+    rt.store._payments = Failing(rt.store._payments, "put_item", client_error("AccessDeniedException", 400))
     status, body, headers = call(context, event("POST", "/payments", VALID, key="denied"))
     assert (status, body["error"]["code"], "Retry-After" in headers) == (500, "INTERNAL_ERROR", False)
+
+
+def test_a_throttled_idempotency_table_behind_powertools_is_a_503(aws, clock, context, monkeypatch) -> None:
+    """Powertools wraps the throttled write of its in-progress record in its own persistence-layer error; the
+    capacity error is found behind it (aws.capacity_error follows causes)."""
+    client = Failing(aws.session.client("dynamodb"), "put_item", client_error(*THROTTLED))
+    runtime = api.build_runtime(
+        aws.settings, session=_SessionWithClient(aws.session, "dynamodb", client), clock=clock.clock()
+    )
+    monkeypatch.setattr(api, "runtime", lambda: runtime)
+    assert_busy(*call(context, event("POST", "/payments", VALID, key="busy-idempotency")))
+    assert aws.payments() == []
+    status, created, _ = call(context, event("POST", "/payments", VALID, key="busy-idempotency"))
+    assert status == 201 and [p["payment_id"] for p in aws.payments()] == [created["payment_id"]]
