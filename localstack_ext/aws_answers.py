@@ -6,7 +6,9 @@ what AWS does, what the patch changes):
 - ``lambda_kms``: ``KMSKeyArn`` in a function's configuration;
 - ``stepfunctions_configuration``: ``encryptionConfiguration`` and ``tracingConfiguration`` of state
   machines, their versions and executions, and activities' ``encryptionConfiguration``;
-- ``sqs_attributes``: ``RedrivePolicy`` and ``RedriveAllowPolicy`` as AWS's compact JSON.
+- ``sqs_attributes``: ``RedrivePolicy`` and ``RedriveAllowPolicy`` as AWS's compact JSON;
+- ``lambda_code_signing``: a function's ``CodeSigningConfigArn`` kept from ``CreateFunction`` (and its code
+  checked against the config, ``Enforce`` refusing unsigned code, as Lambda does).
 
 Without them, ``terraform plan`` right after an apply to LocalStack plans changes on every run (a perpetual
 diff; ``pipeline.deploy.apply.check_no_drift``). A patch is applied when LocalStack first imports the
@@ -23,15 +25,19 @@ from __future__ import annotations
 from localstack.runtime import hooks
 from wrapt.importer import register_post_import_hook
 
-# LocalStack module -> the patch applied once it is imported ("module:function", loaded only then).
+# LocalStack module -> the patches applied once it is imported ("module:function", loaded only then).
 PATCHES = {
-    "localstack.services.lambda_.provider": "localstack_ext.lambda_kms:patch",
-    "localstack.services.stepfunctions.provider": "localstack_ext.stepfunctions_configuration:patch",
-    "localstack.services.sqs.models": "localstack_ext.sqs_attributes:patch",
+    "localstack.services.lambda_.provider": (
+        "localstack_ext.lambda_kms:patch",
+        "localstack_ext.lambda_code_signing:patch",
+    ),
+    "localstack.services.stepfunctions.provider": ("localstack_ext.stepfunctions_configuration:patch",),
+    "localstack.services.sqs.models": ("localstack_ext.sqs_attributes:patch",),
 }
 
 
 @hooks.on_infra_start()
 def paygate_aws_answers() -> None:
-    for module, patch in PATCHES.items():
-        register_post_import_hook(patch, module)
+    for module, patches in PATCHES.items():
+        for patch in patches:
+            register_post_import_hook(patch, module)

@@ -13,11 +13,12 @@ from stacks import constants as c
 from stacks.config import PlatformConfig
 from stacks.constructs.alarms import PlatformAlarms
 from stacks.constructs.api import PaymentsApi
+from stacks.constructs.code_signing import CodeSigning
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
 from stacks.constructs.grants import Grants
 from stacks.constructs.messaging import Messaging
-from stacks.constructs.storage import BatchFileStorage
+from stacks.constructs.storage import PlatformStorage
 from stacks.constructs.tables import PaymentTables
 from stacks.constructs.waf import ApiFirewall
 from stacks.constructs.workflow import PaymentWorkflow
@@ -54,7 +55,10 @@ class PaymentPlatformStack(TerraformStack):
         )
         key = PlatformKey(self, "encryption", ctx=ctx)
         tables = PaymentTables(self, "tables", ctx=ctx, key=key)
-        storage = BatchFileStorage(self, "storage", ctx=ctx, key=key)
+        storage = PlatformStorage(self, "storage", ctx=ctx, key=key)
+        code_signing = CodeSigning(
+            self, "code-signing", ctx=ctx, bucket=storage.code_bucket, bucket_ready=storage.code_bucket_ready
+        )
         messaging = Messaging(
             self,
             "messaging",
@@ -83,6 +87,7 @@ class PaymentPlatformStack(TerraformStack):
                 function_key=key_name,
                 environment={**common_env, **env},
                 dead_letter_queue=messaging.function_dlq,
+                code_signing=code_signing,
             )
 
         workflow_tasks = function("workflow_tasks", EVENTS_TOPIC_ARN=messaging.events_topic.arn)
@@ -169,6 +174,10 @@ class PaymentPlatformStack(TerraformStack):
             c.OUTPUT_ALARM_TOPIC_ARN: messaging.alarm_topic.arn,
             c.OUTPUT_KMS_KEY_ARN: key.arn,
             c.OUTPUT_WEB_ACL_ARN: firewall.web_acl.arn,
+            c.OUTPUT_CODE_BUCKET: storage.code_bucket.bucket,
+            c.OUTPUT_SIGNING_PROFILE_NAME: code_signing.profile.name,
+            c.OUTPUT_SIGNING_PROFILE_VERSION_ARN: code_signing.profile.version_arn,
+            c.OUTPUT_CODE_SIGNING_CONFIG_ARN: code_signing.config.arn,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

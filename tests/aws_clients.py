@@ -25,9 +25,12 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from localstack_client import config as localstack_client_config
 from localstack_client.session import Session as LocalStackSession
 
 LOCALSTACK: Literal["localstack"] = "localstack"
+# The services localstack-client has an endpoint for (its table does not depend on the host).
+LOCALSTACK_CLIENT_SERVICES = frozenset(localstack_client_config.get_service_endpoints("localhost:4566"))
 AWS: Literal["aws"] = "aws"
 KINDS = (LOCALSTACK, AWS)
 # LocalStack takes a 12-digit access key id as the account id; any other key id means 000000000000.
@@ -117,7 +120,14 @@ class Target:
     def client(self, service: str, config: Config | None = None) -> Any:
         """A boto3 client of ``service`` (boto3 name: ``stepfunctions``, ``logs``…) for this target."""
         extra = {"config": config} if config is not None else {}
-        made = self.session.client(service, **extra)
+        if self.kind == LOCALSTACK and service not in LOCALSTACK_CLIENT_SERVICES:
+            # localstack-client knows only the services its endpoint table lists (Signer is not one); any other
+            # goes to the same edge endpoint with the same fake credentials.
+            made = boto3.client(
+                service, endpoint_url=self.endpoint, region_name=self.region, **credentials(self.account_id), **extra
+            )
+        else:
+            made = self.session.client(service, **extra)
         self._check_endpoint(service, made.meta.endpoint_url)
         if service == "s3":
             _drop_expect_on_s3(made)

@@ -47,6 +47,7 @@ ENDPOINT_SERVICES = (
     "logs",
     "s3",
     "sfn",
+    "signer",
     "sns",
     "sqs",
     "sts",

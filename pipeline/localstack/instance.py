@@ -53,6 +53,9 @@ DYNAMODB_PROVIDER = "paygate"
 S3_PROVIDER = "paygate"
 # localstack_ext/wafv2.py: WAFv2 from moto in-process (the free core has none); rules are stored, not evaluated.
 WAFV2_PROVIDER = "paygate"
+# localstack_ext/signer.py: AWS Signer profiles from moto plus signing jobs (the free core has no Signer); the
+# signed object is a copy of the source version, Lambda's code-signing check reads which job wrote it.
+SIGNER_PROVIDER = "paygate"
 # localstack_ext/lambda_executor.py: python3.12 functions as local worker processes (no Docker).
 LAMBDA_EXECUTOR = "paygate-local"
 
@@ -168,6 +171,7 @@ def build_env(
         "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
         "PROVIDER_OVERRIDE_S3": S3_PROVIDER,
         "PROVIDER_OVERRIDE_WAFV2": WAFV2_PROVIDER,
+        "PROVIDER_OVERRIDE_SIGNER": SIGNER_PROVIDER,
         "LAMBDA_RUNTIME_EXECUTOR": LAMBDA_EXECUTOR,
     }
     if lambda_python is not None:

@@ -1,13 +1,10 @@
-"""A Lambda function with its own role, log group, dead letters and deterministic archive."""
+"""A Lambda function with its own role, log group, dead letters and signed, deterministic archive."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from cdktf import AssetType, TerraformAsset
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
@@ -18,6 +15,7 @@ from constructs import Construct
 
 from stacks.config import ConfigError
 from stacks.constants import FUNCTION_HANDLERS, LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from stacks.constructs.code_signing import CodeSigning
 from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.iam import Statement, grant, service_role
 from stacks.context import StackContext
@@ -34,13 +32,12 @@ def archive_path(ctx: StackContext, key: str) -> Path:
     return path
 
 
-def source_code_hash(path: Path) -> str:
-    """Base64 SHA-256 of the archive, the value Lambda reports as CodeSha256."""
-    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
-
-
 class PaymentFunction(Construct):
-    """python3.12 function: traced, reserved concurrency, KMS env, DLQ, 365-day encrypted logs."""
+    """python3.12 function: signed code, traced, reserved concurrency, KMS env, DLQ, 365-day encrypted logs.
+
+    The code is the packaged archive signed by ``code_signing`` (see ``stacks/constructs/code_signing.py``); the
+    function carries that config, so Lambda refuses any code update the platform's profile did not sign.
+    """
 
     def __init__(
         self,
@@ -52,6 +49,7 @@ class PaymentFunction(Construct):
         function_key: str,
         environment: Mapping[str, str],
         dead_letter_queue: SqsQueue,
+        code_signing: CodeSigning,
     ) -> None:
         super().__init__(scope, construct_id)
         limits = ctx.config.limits(function_key)
@@ -94,8 +92,7 @@ class PaymentFunction(Construct):
                 key.use_statement("UsePlatformKey"),
             ],
         )
-        path = archive_path(ctx, function_key)
-        asset = TerraformAsset(self, "archive", path=str(path), type=AssetType.FILE)
+        self.code = code_signing.sign(self, function_key, archive_path(ctx, function_key))
         self.function = LambdaFunction(
             self,
             "function",
@@ -104,8 +101,9 @@ class PaymentFunction(Construct):
             handler=FUNCTION_HANDLERS[function_key],
             runtime=LAMBDA_RUNTIME,
             architectures=[LAMBDA_ARCHITECTURE],
-            filename=asset.path,
-            source_code_hash=source_code_hash(path),
+            s3_bucket=self.code.bucket,
+            s3_key=self.code.key,
+            code_signing_config_arn=code_signing.config.arn,
             memory_size=limits.memory_mb,
             timeout=limits.timeout_seconds,
             reserved_concurrent_executions=limits.reserved_concurrency,

@@ -11,7 +11,7 @@ from stacks.constants import BATCH_PREFIX
 from stacks.constructs.functions import PaymentFunction
 from stacks.constructs.iam import Statement
 from stacks.constructs.messaging import Messaging
-from stacks.constructs.storage import BatchFileStorage
+from stacks.constructs.storage import PlatformStorage
 from stacks.constructs.tables import PaymentTables
 from stacks.constructs.workflow import PaymentWorkflow
 
@@ -31,7 +31,7 @@ class Grants:
 
     tables: PaymentTables
     messaging: Messaging
-    storage: BatchFileStorage
+    storage: PlatformStorage
     workflow: PaymentWorkflow
 
     def _audit(self) -> Statement:

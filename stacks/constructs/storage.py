@@ -1,4 +1,4 @@
-"""S3 buckets: the batch-file inbox (SSE-KMS) and the access-log bucket it logs to."""
+"""S3 buckets: the batch-file inbox and the function-code bucket (SSE-KMS), and the access-log bucket both log to."""
 
 from __future__ import annotations
 
@@ -71,7 +71,9 @@ class _Bucket(Construct):
         S3BucketOwnershipControls(
             self, "ownership", bucket=self.bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}
         )
-        S3BucketVersioningA(self, "versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"})
+        self.versioning = S3BucketVersioningA(
+            self, "versioning", bucket=self.bucket.id, versioning_configuration={"status": "Enabled"}
+        )
 
     def tls_only_policy(self, extra: list[Statement] | None = None) -> None:
         statements = [
@@ -80,7 +82,8 @@ class _Bucket(Construct):
         ]
         S3BucketPolicy(self, "policy", bucket=self.bucket.id, policy=policy_document(statements))
 
-    def lifecycle(self, *, current_days: int) -> None:
+    def lifecycle(self, *, current_days: int | None) -> None:
+        """Old versions expire after NONCURRENT_VERSION_DAYS, current objects after ``current_days`` (None: kept)."""
         S3BucketLifecycleConfiguration(
             self,
             "lifecycle",
@@ -98,14 +101,36 @@ class _Bucket(Construct):
                     abort_incomplete_multipart_upload=[
                         S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)
                     ],
-                    expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=current_days)],
+                    expiration=(
+                        [S3BucketLifecycleConfigurationRuleExpiration(days=current_days)] if current_days else None
+                    ),
                 )
             ],
         )
 
+    def encrypt(self, key_arn: str | None) -> None:
+        """Default encryption: SSE-KMS with ``key_arn`` (S3 Bucket Keys on), or SSE-S3 (AES256) when None."""
+        default = {"sse_algorithm": "aws:kms", "kms_master_key_id": key_arn} if key_arn else {"sse_algorithm": "AES256"}
+        S3BucketServerSideEncryptionConfigurationA(
+            self,
+            "sse",
+            bucket=self.bucket.id,
+            rule=[
+                S3BucketServerSideEncryptionConfigurationRuleA(
+                    apply_server_side_encryption_by_default=default, bucket_key_enabled=True if key_arn else None
+                )
+            ],
+        )
 
-class BatchFileStorage(Construct):
-    """Batch-file inbox bucket plus its access-log bucket."""
+    def log_access_to(self, logs: _Bucket, prefix: str) -> None:
+        """S3 server access logs of this bucket into ``logs`` under ``prefix``."""
+        S3BucketLoggingA(
+            self, "access-logging", bucket=self.bucket.id, target_bucket=logs.bucket.id, target_prefix=prefix
+        )
+
+
+class PlatformStorage(Construct):
+    """The batch-file inbox, the function-code bucket AWS Signer signs from, and the access-log bucket of both."""
 
     def __init__(self, scope: Construct, construct_id: str, *, ctx: StackContext, key: PlatformKey) -> None:
         super().__init__(scope, construct_id)
@@ -122,16 +147,7 @@ class BatchFileStorage(Construct):
         # S3 server access log delivery supports only SSE-S3 on the target bucket (SSE-KMS is
         # refused by the log delivery service), so this bucket alone uses AES256. It holds request
         # metadata, never payment data.
-        S3BucketServerSideEncryptionConfigurationA(
-            logs,
-            "sse",
-            bucket=logs.bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default={"sse_algorithm": "AES256"}
-                )
-            ],
-        )
+        logs.encrypt(None)
         logs.lifecycle(current_days=ACCESS_LOG_RETENTION_DAYS)
         self.log_bucket = logs.bucket
 
@@ -142,25 +158,9 @@ class BatchFileStorage(Construct):
             force_destroy=force_destroy,
             classification="confidential",
         )
-        S3BucketServerSideEncryptionConfigurationA(
-            inbox,
-            "sse",
-            bucket=inbox.bucket.id,
-            rule=[
-                S3BucketServerSideEncryptionConfigurationRuleA(
-                    apply_server_side_encryption_by_default={"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
-                    bucket_key_enabled=True,
-                )
-            ],
-        )
+        inbox.encrypt(key.arn)
         inbox.lifecycle(current_days=BATCH_FILE_RETENTION_DAYS)
-        S3BucketLoggingA(
-            inbox,
-            "access-logging",
-            bucket=inbox.bucket.id,
-            target_bucket=logs.bucket.id,
-            target_prefix="batch-files/",
-        )
+        inbox.log_access_to(logs, "batch-files/")
         inbox.tls_only_policy(
             [
                 Statement(
@@ -186,21 +186,38 @@ class BatchFileStorage(Construct):
                 ),
             ]
         )
+        # Function archives, unsigned (``unsigned/<function>.zip``, one version per build) and as AWS Signer's signing
+        # jobs write them (``signed/<job id>.zip``), which Lambda deploys from (stacks/constructs/code_signing.py).
+        # Current objects are kept: a signed object is the evidence of what a function runs.
+        code = _Bucket(
+            self,
+            "function-code",
+            name=ctx.naming.bucket("function-code", ctx.account_id),
+            force_destroy=force_destroy,
+            classification="internal",
+        )
+        code.encrypt(key.arn)
+        code.lifecycle(current_days=None)
+        code.log_access_to(logs, "function-code/")
+        code.tls_only_policy()
         logs.tls_only_policy(
             [
                 Statement(
                     sid="AllowS3ServerAccessLogDelivery",
                     principals={"Service": "logging.s3.amazonaws.com"},
                     actions=("s3:PutObject",),
-                    resources=(f"{logs.bucket.arn}/batch-files/*",),
+                    resources=(f"{logs.bucket.arn}/batch-files/*", f"{logs.bucket.arn}/function-code/*"),
                     conditions={
-                        "ArnLike": {"aws:SourceArn": inbox.bucket.arn},
+                        "ArnLike": {"aws:SourceArn": [inbox.bucket.arn, code.bucket.arn]},
                         "StringEquals": {"aws:SourceAccount": ctx.account_id},
                     },
                 )
             ]
         )
         self.bucket = inbox.bucket
+        self.code_bucket = code.bucket
+        # Objects are written only once the bucket is versioned: a signing job signs an object *version*.
+        self.code_bucket_ready = code.versioning
 
     def notify_on_new_batch_file(self, function: LambdaFunction) -> None:
         """ObjectCreated under ``incoming/*.csv`` invokes the batch function (permission first)."""

@@ -1,10 +1,13 @@
-"""Lambda functions as deployed: the artifact's code, runtime and limits, traced, with a dead-letter queue
-(PCI DSS 6.5.1-6.5.4: what runs is the reviewed, tested change; 6.3.3: a supported runtime)."""
+"""Lambda functions as deployed: the artifact's code as the platform's profile signed it, runtime and limits, traced,
+with a dead-letter queue (PCI DSS 6.5.1-6.5.4: what runs is the reviewed, tested change; 6.3.3: a supported
+runtime)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from stacks import constants
+from tests import signed_code
 from tests.integration.system import System
 
 
@@ -13,13 +16,43 @@ def configurations(system: System) -> dict[str, dict[str, Any]]:
     return {name: lambda_.get_function_configuration(FunctionName=name) for name in system.function_names()}
 
 
-def test_every_function_runs_the_artifacts_code(system: System) -> None:
-    """CodeSha256 is base64 SHA-256 of the deployed archive; the artifact declares it as source_code_hash."""
+def declared_upload(system: System, function: Any) -> Any:
+    """The ``aws_s3_object`` upload whose signed object the declared function deploys (function -> job -> upload)."""
+    job_id = str(function.arguments["s3_key"]).removeprefix("${aws_signer_signing_job.").split(".")[0]
+    (job,) = [job for job in system.declared.resources("aws_signer_signing_job") if job.name == job_id]
+    upload_id = str(job.arguments["source"]["s3"]["key"]).removeprefix("${aws_s3_object.").split(".")[0]
+    (upload,) = [upload for upload in system.declared.resources("aws_s3_object") if upload.name == upload_id]
+    return upload
+
+
+def test_every_function_runs_the_artifacts_archive_as_the_platform_profile_signed_it(system: System) -> None:
+    """Archive -> its upload's version -> a signing job of the platform profile -> the code the function runs
+    (``tests/signed_code.py``); on AWS the signed package differs from the archive, so it is matched by content."""
     declared = system.declared.by("aws_lambda_function", "function_name")
+    profile = system.deployment.outputs[constants.OUTPUT_SIGNING_PROFILE_NAME]
+    version_arn = str(system.deployment.outputs[constants.OUTPUT_SIGNING_PROFILE_VERSION_ARN])
 
-    deployed = {name: configuration["CodeSha256"] for name, configuration in configurations(system).items()}
+    for name in system.function_names():
+        upload = declared_upload(system, declared[name])
+        job = signed_code.running_signing_job(system, name, profile)
+        assert job["source"]["s3"]["key"] == upload.arguments["key"], name
+        assert signed_code.source_sha256(system, job) == signed_code.hex_to_code_sha256(upload.arguments["source_hash"])
+        assert version_arn.endswith(f"/{job['profileVersion']}"), name
 
-    assert deployed == {name: function.arguments["source_code_hash"] for name, function in declared.items()}
+
+def test_every_function_enforces_the_platform_code_signing_config(system: System) -> None:
+    """PCI DSS 6.5.1 / 11.5.2: Lambda refuses code the platform profile did not sign (``Enforce``, not ``Warn``)."""
+    lambda_ = system.client("lambda")
+    config_arn = system.deployment.outputs[constants.OUTPUT_CODE_SIGNING_CONFIG_ARN]
+
+    config = lambda_.get_code_signing_config(CodeSigningConfigArn=config_arn)["CodeSigningConfig"]
+
+    assert config["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    assert config["AllowedPublishers"] == {
+        "SigningProfileVersionArns": [system.deployment.outputs[constants.OUTPUT_SIGNING_PROFILE_VERSION_ARN]]
+    }
+    for name in system.function_names():
+        assert lambda_.get_function_code_signing_config(FunctionName=name)["CodeSigningConfigArn"] == config_arn
 
 
 def test_every_function_has_the_declared_runtime_architecture_memory_and_timeout(system: System) -> None:

@@ -92,7 +92,8 @@ def test_every_provider_the_environment_selects_is_registered_by_the_project_pac
     make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
     """PROVIDER_OVERRIDE_<API>=paygate names the plux entry point "<api>:paygate" of localstack_ext (pyproject.toml):
-    DynamoDB and S3 replace LocalStack's own, WAFv2 adds one the free core lacks (localstack_ext/wafv2.py)."""
+    DynamoDB and S3 replace LocalStack's own, WAFv2 and Signer add ones the free core lacks (localstack_ext/wafv2.py,
+    localstack_ext/signer.py; Signer's requests reach it through the hook that routes them)."""
     import tomllib
 
     env = localstack.build_env(make_settings(), 4599, tmp_path / "run", {})
@@ -101,10 +102,13 @@ def test_every_provider_the_environment_selects_is_registered_by_the_project_pac
         for key, value in env.items()
         if "PROVIDER_OVERRIDE_" in key
     }
-    assert selected == {"dynamodb": "paygate", "s3": "paygate", "wafv2": "paygate"}
+    assert selected == {"dynamodb": "paygate", "s3": "paygate", "wafv2": "paygate", "signer": "paygate"}
     project = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8"))
     registered = project["project"]["entry-points"]["localstack.aws.provider"]
     assert registered["wafv2:paygate"] == "localstack_ext.wafv2:wafv2_paygate"
+    assert registered["signer:paygate"] == "localstack_ext.signer:signer_paygate"
+    hooks = project["project"]["entry-points"]["localstack.hooks.on_infra_start"]
+    assert hooks["paygate_signer_routing"] == "localstack_ext.signer:paygate_signer_routing"
     assert all(f"{api}:{name}" in registered for api, name in selected.items())
 
 

@@ -162,6 +162,9 @@ MUTATIONS: dict[str, Callable[[Doc], None]] = {
     "CKV_PAY_038": _038,
     "CKV_PAY_039": _039,
     "CKV_PAY_042": lambda d: drop(d, "aws_wafv2_web_acl_association", "association"),
+    "CKV_PAY_043": lambda d: one(d, "aws_lambda_code_signing_config", "code-signing").update(
+        policies={"untrusted_artifact_on_deployment": "Warn"}
+    ),
     "CKV_PAY_050": _050,
 }
 BASELINE = "baseline"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -13,7 +12,8 @@ import pytest
 from lambdas.shared import aws
 from stacks.config import DEFAULT_FUNCTION_LIMITS, UNRESERVED_CONCURRENCY, ConfigError, FunctionLimits
 from stacks.constants import FUNCTION_HANDLERS
-from stacks.constructs.functions import archive_path, source_code_hash
+from stacks.constructs.code_signing import LAMBDA_SIGNING_PLATFORM, archive_sha256
+from stacks.constructs.functions import archive_path
 from stacks.context import StackContext
 from stacks.naming import Naming
 
@@ -94,15 +94,77 @@ def test_there_is_exactly_one_lambda_log_group_per_function(stack) -> None:
     assert lambda_groups == functions
 
 
-@pytest.mark.parametrize("key", FUNCTION_KEYS)
-def test_source_code_hash_is_the_base64_sha256_of_the_archive(stack, key: str) -> None:
-    _, function = stack.function(key)
-    archive = stack.config.artifacts_dir / f"{key}.zip"
-    expected = base64.b64encode(hashlib.sha256(archive.read_bytes()).digest()).decode()
+def signing_of(stack: Any, function: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The signing job whose signed object the function deploys, and the upload that job signs."""
+    job_ref = function["s3_key"].removeprefix("${aws_signer_signing_job.").split(".")[0]
+    job = stack.resources("aws_signer_signing_job")[job_ref]
+    upload_id = job["source"]["s3"]["key"].removeprefix("${aws_s3_object.").split(".")[0]
+    return job, stack.resources("aws_s3_object")[upload_id]
 
-    assert function["source_code_hash"] == expected
-    assert function["filename"].startswith("assets/")
-    assert function["filename"].endswith(f"/{key}.zip")
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_function_deploys_the_signed_version_of_its_own_archive(stack, key: str) -> None:
+    _, function = stack.function(key)
+    job, upload = signing_of(stack, function)
+    job_id = function["s3_key"].removeprefix("${aws_signer_signing_job.").split(".")[0]
+    archive = stack.config.artifacts_dir / f"{key}.zip"
+
+    # Code comes only from the signed object; no local file or hash of the unsigned archive.
+    assert "filename" not in function and "source_code_hash" not in function and "image_uri" not in function
+    assert function["s3_bucket"] == f"${{aws_signer_signing_job.{job_id}.signed_object[0].s3[0].bucket}}"
+    assert function["s3_key"] == f"${{aws_signer_signing_job.{job_id}.signed_object[0].s3[0].key}}"
+    # The job signs exactly the uploaded version of this function's archive.
+    upload_id = job["source"]["s3"]["key"].removeprefix("${aws_s3_object.").split(".")[0]
+    assert job["source"]["s3"]["version"] == stack.ref("aws_s3_object", upload_id, "version_id")
+    assert upload["key"] == f"unsigned/{key}.zip"
+    assert upload["source"].startswith("assets/") and upload["source"].endswith(f"/{key}.zip")
+    assert upload["source_hash"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert upload["checksum_algorithm"] == "SHA256"
+    code_bucket_id, _ = stack.bucket("function-code")
+    assert upload["bucket"] == job["destination"]["s3"]["bucket"] == stack.ref("aws_s3_bucket", code_bucket_id, "id")
+    assert job["destination"]["s3"]["prefix"] == "signed/"
+    assert job["ignore_signing_job_failure"] is False
+
+
+def test_each_function_has_its_own_upload_and_signing_job(stack) -> None:
+    functions = [body for _, body in (stack.function(key) for key in FUNCTION_KEYS)]
+    jobs = {function["s3_key"] for function in functions}
+    assert len(jobs) == len(FUNCTION_KEYS) == len(stack.resources("aws_signer_signing_job"))
+    uploads = [signing_of(stack, function)[1]["key"] for function in functions]
+    assert sorted(uploads) == sorted(f"unsigned/{key}.zip" for key in FUNCTION_KEYS)
+
+
+@pytest.mark.parametrize("key", FUNCTION_KEYS)
+def test_function_enforces_the_platform_code_signing_config(stack, key: str) -> None:
+    _, function = stack.function(key)
+    config_id, config = stack.only("aws_lambda_code_signing_config")
+    profile_id, profile = stack.only("aws_signer_signing_profile")
+    job, _ = signing_of(stack, function)
+
+    assert function["code_signing_config_arn"] == stack.ref("aws_lambda_code_signing_config", config_id, "arn")
+    assert config["policies"] == {"untrusted_artifact_on_deployment": "Enforce"}
+    assert config["allowed_publishers"] == {
+        "signing_profile_version_arns": [stack.ref("aws_signer_signing_profile", profile_id, "version_arn")]
+    }
+    # The job signs with the very profile the config trusts.
+    assert job["profile_name"] == stack.ref("aws_signer_signing_profile", profile_id, "name")
+    assert profile["platform_id"] == LAMBDA_SIGNING_PLATFORM == "AWSLambda-SHA384-ECDSA"
+    assert profile["name_prefix"] == "paygate_dev_functions_"
+    assert profile["signature_validity_period"] == {"value": 12, "type": "MONTHS"}
+
+
+def test_unsigned_uploads_wait_for_the_code_bucket_versioning(stack) -> None:
+    # The signing job names an object version; without versioning the upload has none.
+    code_bucket_id, _ = stack.bucket("function-code")
+    (versioning_id,) = [
+        rid
+        for rid, body in stack.resources("aws_s3_bucket_versioning").items()
+        if body["bucket"] == stack.ref("aws_s3_bucket", code_bucket_id, "id")
+    ]
+    uploads = [body for body in stack.resources("aws_s3_object").values() if body["key"].startswith("unsigned/")]
+    assert len(uploads) == len(FUNCTION_KEYS)
+    for upload in uploads:
+        assert f"aws_s3_bucket_versioning.{versioning_id}" in upload["depends_on"]
 
 
 def test_every_function_has_its_own_lambda_role(stack) -> None:
@@ -129,11 +191,11 @@ def test_functions_wait_for_their_base_policy(stack) -> None:
         assert policies[0] in function["depends_on"]
 
 
-def test_source_code_hash_helper_matches_lambda_code_sha256(tmp_path: Path) -> None:
+def test_archive_sha256_is_the_hex_sha256_of_the_file(tmp_path: Path) -> None:
     archive = tmp_path / "f.zip"
     archive.write_bytes(b"abc")
-    # sha256("abc") = ba7816bf...15ad, base64 below (what Lambda reports as CodeSha256).
-    assert source_code_hash(archive) == "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+    # FIPS 180-2 test vector: SHA-256("abc").
+    assert archive_sha256(archive) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 def test_missing_archive_is_a_config_error_naming_the_file(tmp_path: Path, make_config) -> None:

@@ -1,4 +1,5 @@
-"""BatchFileStorage: private, versioned, TLS-only, logged buckets; new ``incoming/*.csv`` invokes the batch function."""
+"""PlatformStorage: private, versioned, TLS-only, logged buckets; new ``incoming/*.csv`` invokes the batch function;
+function archives live in their own SSE-KMS bucket."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 
 from stacks.constants import BATCH_PREFIX, BATCH_SUFFIX
 
-PURPOSES = ("batch-files", "access-logs")
+PURPOSES = ("batch-files", "function-code", "access-logs")
+LOGGED = ("batch-files", "function-code")
 
 
 def bucket_ids(stack: Any) -> list[str]:
@@ -111,20 +113,37 @@ def test_every_bucket_but_the_log_bucket_logs_access_to_the_log_bucket(stack) ->
         assert config["target_prefix"]
 
 
-def test_log_bucket_accepts_access_logs_only_from_the_batch_bucket(stack) -> None:
+def test_log_bucket_accepts_access_logs_only_from_the_logged_buckets(stack) -> None:
     log_id, _ = stack.bucket("access-logs")
-    batch_id, _ = stack.bucket("batch-files")
+    logged = [stack.bucket(purpose)[0] for purpose in LOGGED]
     (policy,) = stack.attached_to_bucket("aws_s3_bucket_policy", log_id)
-    (logging,) = stack.attached_to_bucket("aws_s3_bucket_logging", batch_id)
+    prefixes = [
+        stack.attached_to_bucket("aws_s3_bucket_logging", bucket_id)[0]["target_prefix"] for bucket_id in logged
+    ]
     statement = stack.statement(policy["policy"], "AllowS3ServerAccessLogDelivery")
 
+    assert prefixes == ["batch-files/", "function-code/"]
     assert statement["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert statement["Action"] == ["s3:PutObject"]
-    assert statement["Resource"] == [f"{stack.ref('aws_s3_bucket', log_id, 'arn')}/{logging['target_prefix']}*"]
+    assert statement["Resource"] == [f"{stack.ref('aws_s3_bucket', log_id, 'arn')}/{prefix}*" for prefix in prefixes]
     assert statement["Condition"] == {
-        "ArnLike": {"aws:SourceArn": stack.ref("aws_s3_bucket", batch_id, "arn")},
+        "ArnLike": {"aws:SourceArn": [stack.ref("aws_s3_bucket", bucket_id, "arn") for bucket_id in logged]},
         "StringEquals": {"aws:SourceAccount": stack.ACCOUNT},
     }
+
+
+def test_function_code_is_encrypted_with_the_platform_key_and_kept(stack) -> None:
+    bucket_id, bucket = stack.bucket("function-code")
+    (sse,) = stack.attached_to_bucket("aws_s3_bucket_server_side_encryption_configuration", bucket_id)
+    (lifecycle,) = stack.attached_to_bucket("aws_s3_bucket_lifecycle_configuration", bucket_id)
+
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"] == {
+        "sse_algorithm": "aws:kms",
+        "kms_master_key_id": stack.key_arn,
+    }
+    # A signed archive is the evidence of what a function runs: current objects never expire.
+    assert not [rule for rule in lifecycle["rule"] if rule.get("expiration")]
+    assert bucket["tags"]["DataClassification"] == "internal"
 
 
 def test_new_batch_files_notify_the_batch_function(stack) -> None:

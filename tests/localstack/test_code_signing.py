@@ -1,0 +1,153 @@
+"""Every deployed function runs code the platform's signing profile signed, and refuses any other (issue 12).
+
+LocalStack's Signer is ``localstack_ext/signer.py`` (signing jobs over moto's profiles; a signed object is a copy, no
+cryptography) and Lambda's enforcement ``localstack_ext/lambda_code_signing.py``; what they emulate is the chain of
+custody AWS Lambda checks: which profile version signed which object, unchanged since, not expired.
+
+The refusals leave every function as it was: Lambda refuses before it changes anything, and the code each test
+offers is the function's own archive, so a refusal that failed would still change no behaviour under the tests
+running beside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from stacks.constants import FUNCTION_HANDLERS
+from tests import signed_code
+from tests.localstack.support import Deployed, poll
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACK_FILE = REPO_ROOT / "cdktf.out" / "stacks" / "paygate" / "cdk.tf.json"
+FUNCTIONS = tuple(FUNCTION_HANDLERS)
+# Refusals are tried on one function; the config is the same object on all four (checked below).
+TARGET = "batch_processor"
+
+
+def function_name(deployed: Deployed, key: str) -> str:
+    return deployed.function_name(key.replace("_", "-"))
+
+
+def unsigned_key(key: str) -> str:
+    return f"unsigned/{key}.zip"
+
+
+def unsigned_archive(deployed: Deployed, key: str) -> bytes:
+    body = deployed.client("s3").get_object(Bucket=deployed["function_code_bucket_name"], Key=unsigned_key(key))
+    return bytes(body["Body"].read())
+
+
+def refused(deployed: Deployed, key: str, **code: Any) -> ClientError:
+    """``UpdateFunctionCode`` with ``code``; the error Lambda refused it with (the test fails if it was accepted)."""
+    with pytest.raises(ClientError) as caught:
+        deployed.client("lambda").update_function_code(FunctionName=function_name(deployed, key), **code)
+    return caught.value
+
+
+def assert_code_verification_failed(error: ClientError, reason: str) -> None:
+    assert error.response["Error"]["Code"] == "CodeVerificationFailedException", error.response
+    assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert reason in error.response["Error"]["Message"]
+
+
+def sign(deployed: Deployed, profile_name: str, key: str, prefix: str) -> dict[str, Any]:
+    """A signing job of ``profile_name`` over the current version of ``unsigned/<key>.zip``, finished."""
+    bucket = deployed["function_code_bucket_name"]
+    version = deployed.client("s3").head_object(Bucket=bucket, Key=unsigned_key(key))["VersionId"]
+    signer = deployed.client("signer")
+    started = signer.start_signing_job(
+        source={"s3": {"bucketName": bucket, "key": unsigned_key(key), "version": version}},
+        destination={"s3": {"bucketName": bucket, "prefix": prefix}},
+        profileName=profile_name,
+        clientRequestToken=str(uuid.uuid4()),
+    )
+    job: dict[str, Any] = poll(
+        f"signing job {started['jobId']}",
+        lambda: (found := signer.describe_signing_job(jobId=started["jobId"]))["status"] == "Succeeded" and found,
+    )
+    return job
+
+
+@pytest.fixture
+def other_profile(deployed: Deployed) -> Iterator[str]:
+    """A signing profile of the same account that the functions' config does not allow; cancelled after the test."""
+    signer = deployed.client("signer")
+    name = f"e2e_not_allowed_{uuid.uuid4().hex[:12]}"
+    signer.put_signing_profile(profileName=name, platformId="AWSLambda-SHA384-ECDSA")
+    yield name
+    signer.cancel_signing_profile(profileName=name)
+
+
+def test_every_function_reports_the_platform_config_enforcing_the_platform_profile(deployed: Deployed) -> None:
+    lambda_ = deployed.client("lambda")
+    for key in FUNCTIONS:
+        attached = lambda_.get_function_code_signing_config(FunctionName=function_name(deployed, key))
+        assert attached["CodeSigningConfigArn"] == deployed["code_signing_config_arn"], key
+
+    config = lambda_.get_code_signing_config(CodeSigningConfigArn=deployed["code_signing_config_arn"])
+    config = config["CodeSigningConfig"]
+    assert config["CodeSigningPolicies"] == {"UntrustedArtifactOnDeployment": "Enforce"}
+    assert config["AllowedPublishers"] == {"SigningProfileVersionArns": [deployed["signing_profile_version_arn"]]}
+    profile = deployed.client("signer").get_signing_profile(profileName=deployed["signing_profile_name"])
+    assert profile["status"] == "Active"
+    assert profile["profileVersionArn"] == deployed["signing_profile_version_arn"]
+    assert profile["platformId"] == "AWSLambda-SHA384-ECDSA"
+
+
+def test_every_function_runs_the_checked_archive_as_signed_by_the_platform_profile(deployed: Deployed) -> None:
+    declared = json.loads(STACK_FILE.read_text(encoding="utf-8"))["resource"]["aws_s3_object"]
+    archives = {body["key"]: body["source_hash"] for body in declared.values()}
+    now = datetime.datetime.now(datetime.UTC)
+    for key in FUNCTIONS:
+        job = signed_code.running_signing_job(deployed, function_name(deployed, key), deployed["signing_profile_name"])
+        # The signed object is a signing of this function's upload, and that upload is the checked archive.
+        assert job["source"]["s3"]["bucketName"] == deployed["function_code_bucket_name"]
+        assert job["source"]["s3"]["key"] == unsigned_key(key)
+        assert signed_code.source_sha256(deployed, job) == signed_code.hex_to_code_sha256(archives[unsigned_key(key)])
+        assert job["signedObject"]["s3"]["key"].startswith("signed/")
+        assert deployed["signing_profile_version_arn"].endswith(f"/{job['profileVersion']}")
+        assert job["signatureExpiresAt"] > now + datetime.timedelta(days=300), key
+
+
+def test_code_uploaded_directly_is_refused(deployed: Deployed) -> None:
+    error = refused(deployed, TARGET, ZipFile=unsigned_archive(deployed, TARGET))
+    assert_code_verification_failed(error, "not an object signed by AWS Signer")
+
+
+def test_the_unsigned_upload_itself_is_refused(deployed: Deployed) -> None:
+    error = refused(deployed, TARGET, S3Bucket=deployed["function_code_bucket_name"], S3Key=unsigned_key(TARGET))
+    assert_code_verification_failed(error, "was not written by a signing job")
+
+
+def test_code_signed_by_a_profile_the_config_does_not_allow_is_refused(deployed: Deployed, other_profile: str) -> None:
+    job = sign(deployed, other_profile, TARGET, prefix=f"e2e-other-profile/{uuid.uuid4().hex}/")
+    signed = job["signedObject"]["s3"]
+    error = refused(deployed, TARGET, S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    assert_code_verification_failed(error, "not an allowed publisher")
+
+
+def test_signed_code_altered_after_signing_is_refused(deployed: Deployed) -> None:
+    job = sign(deployed, deployed["signing_profile_name"], TARGET, prefix=f"e2e-altered/{uuid.uuid4().hex}/")
+    signed = job["signedObject"]["s3"]
+    altered = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(unsigned_archive(deployed, TARGET))) as original,
+        zipfile.ZipFile(altered, "w") as copy,
+    ):
+        for info in original.infolist():
+            copy.writestr(info, original.read(info))
+        copy.writestr("injected.py", "STOLEN = True\n")
+    deployed.client("s3").put_object(Bucket=signed["bucketName"], Key=signed["key"], Body=altered.getvalue())
+
+    error = refused(deployed, TARGET, S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    assert_code_verification_failed(error, "changed after signing")
