@@ -229,6 +229,25 @@ def _web_acl_tags(system: System, resource: Resource) -> dict[str, str]:
     return _pairs(answer.get("TagInfoForResource", {}).get("TagList", []))
 
 
+def _signing_profile_tags(system: System, resource: Resource) -> dict[str, str]:
+    signer = system.client("signer")
+    name = system.deployment.outputs[constants.OUTPUT_SIGNING_PROFILE_NAME]
+    arn = signer.get_signing_profile(profileName=name)["arn"]
+    return dict(signer.list_tags_for_resource(resourceArn=arn).get("tags", {}))
+
+
+def _code_signing_config_tags(system: System, resource: Resource) -> dict[str, str]:
+    arn = system.deployment.outputs[constants.OUTPUT_CODE_SIGNING_CONFIG_ARN]
+    return dict(system.client("lambda").list_tags(Resource=arn).get("Tags", {}))
+
+
+def _object_tags(system: System, resource: Resource) -> dict[str, str]:
+    """Tags of a declared S3 object; the stack's objects are the function archives in the function-code bucket."""
+    bucket = system.deployment.outputs[constants.OUTPUT_CODE_BUCKET]
+    answer = system.client("s3").get_object_tagging(Bucket=bucket, Key=resource.arguments["key"])
+    return _pairs(answer.get("TagSet", []))
+
+
 TAG_READERS: dict[str, Callable[[System, Resource], dict[str, str]]] = {
     "aws_dynamodb_table": _table_tags,
     "aws_sqs_queue": _queue_tags,
@@ -246,6 +265,9 @@ TAG_READERS: dict[str, Callable[[System, Resource], dict[str, str]]] = {
     "aws_api_gateway_api_key": _api_key_tags,
     "aws_api_gateway_usage_plan": _usage_plan_tags,
     "aws_wafv2_web_acl": _web_acl_tags,
+    "aws_signer_signing_profile": _signing_profile_tags,
+    "aws_lambda_code_signing_config": _code_signing_config_tags,
+    "aws_s3_object": _object_tags,
 }
 
 

@@ -45,7 +45,7 @@ def test_every_bucket_blocks_all_public_access(system: System) -> None:
         for name in system.bucket_names()
     }
 
-    assert len(found) == 2
+    assert len(found) == len(system.declared.resources("aws_s3_bucket")) == 3
     for name, block in found.items():
         assert {flag: block.get(flag) for flag in PUBLIC_ACCESS_FLAGS} == dict.fromkeys(PUBLIC_ACCESS_FLAGS, True), name
 

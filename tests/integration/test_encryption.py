@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stacks import constants
 from tests.integration.system import System
 
 
@@ -56,7 +57,7 @@ def test_every_topic_is_encrypted_with_the_platform_key(system: System, key_arn:
         assert system.key_arn_of(attributes["KmsMasterKeyId"]) == key_arn, name
 
 
-def test_the_batch_bucket_encrypts_with_the_platform_key_and_every_bucket_encrypts_by_default(
+def test_the_batch_and_code_buckets_encrypt_with_the_platform_key_and_every_bucket_encrypts_by_default(
     system: System, key_arn: str, batch_bucket: str
 ) -> None:
     """The access-log bucket alone uses SSE-S3: S3 server access log delivery refuses SSE-KMS targets."""
@@ -69,10 +70,11 @@ def test_the_batch_bucket_encrypts_with_the_platform_key_and_every_bucket_encryp
 
     for name, found in rules.items():
         assert found and found[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("aws:kms", "AES256"), name
-    batch = rules[batch_bucket][0]
-    assert batch["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-    assert system.key_arn_of(batch["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == key_arn
-    assert batch.get("BucketKeyEnabled") is True
+    for name in (batch_bucket, system.deployment.outputs[constants.OUTPUT_CODE_BUCKET]):
+        rule = rules[name][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms", name
+        assert system.key_arn_of(rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]) == key_arn, name
+        assert rule.get("BucketKeyEnabled") is True, name
 
 
 def test_every_log_group_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
