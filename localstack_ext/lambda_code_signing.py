@@ -21,7 +21,9 @@ This patch does the same with the chain of custody ``signer.py`` records: code i
 by a profile version when a signing job of that version wrote that object
 (:func:`localstack_ext.signer.signing_job_of`), the object is unchanged since (its ETag) and the signature has not
 expired. Code uploaded as ``ZipFile`` or any object no job wrote is unsigned. No cryptographic signature is
-checked (``signer.py`` computes none).
+checked (``signer.py`` computes none). Not checked either: layers (AWS checks each layer version's signature under
+the config; the stack has no layers) and revocation (moto implements none). The function's config is recorded just
+after LocalStack's create returns, so an update racing its own create is not checked.
 
 Applied by ``aws_answers.py`` once LocalStack imports ``localstack.services.lambda_.provider``.
 """
@@ -37,9 +39,11 @@ from typing import Any
 from localstack.aws.api.lambda_ import (
     CodeSigningConfigNotFoundException,
     CodeVerificationFailedException,
+    InvalidParameterValueException,
     ResourceNotFoundException,
 )
 from localstack.aws.connect import connect_to
+from localstack.services.lambda_ import api_utils
 from localstack.services.lambda_ import provider as lambda_provider
 from localstack.services.lambda_.invocation.lambda_service import lambda_stores
 
@@ -61,7 +65,14 @@ def untrusted_reason(account_id: str, region: str, code: Mapping[str, Any], allo
     ``code``: ``CreateFunction``'s ``Code`` or ``UpdateFunctionCode``'s request (``S3Bucket``, ``S3Key``, optional
     ``S3ObjectVersion``, or ``ZipFile``). Trusted: an object a signing job of an allowed profile version wrote,
     unchanged since (same ETag), whose signature has not expired.
+
+    Raises ``InvalidParameterValueException`` for an ``ImageUri`` (Lambda signs no container image) and for an
+    object S3 cannot find, with the message AWS gives (``Error occurred while GetObject. S3 Error Code: …``).
     """
+    if code.get("ImageUri"):
+        raise InvalidParameterValueException(
+            "Lambda does not support code signing for container image functions.", Type="User"
+        )
     bucket, key = code.get("S3Bucket"), code.get("S3Key")
     if not bucket or not key:
         return "the code is not an object signed by AWS Signer"
@@ -74,15 +85,22 @@ def untrusted_reason(account_id: str, region: str, code: Mapping[str, Any], allo
         return f"the signature of s3://{bucket}/{key} expired at {job.signature_expires_at.isoformat()}"
     s3 = connect_to(aws_access_key_id=account_id, region_name=region).s3
     version = {"VersionId": code["S3ObjectVersion"]} if code.get("S3ObjectVersion") else {}
-    etag = s3.head_object(Bucket=bucket, Key=key, **version)["ETag"]
+    try:
+        etag = s3.head_object(Bucket=bucket, Key=key, **version)["ETag"]
+    except s3.exceptions.ClientError as error:
+        s3_error = error.response.get("Error", {}).get("Code", "NoSuchKey")
+        raise InvalidParameterValueException(
+            f"Error occurred while GetObject. S3 Error Code: {s3_error}. S3 Error Message: {error}", Type="User"
+        ) from error
     if etag != job.signed_etag:
         return f"s3://{bucket}/{key} changed after signing job {job.job_id} wrote it"
     return None
 
 
-def verify(context: Any, config_arn: str, code: Mapping[str, Any]) -> None:
-    """Check ``code`` against the code-signing config ``config_arn``: raise under ``Enforce``, log under ``Warn``."""
-    config = lambda_stores[context.account_id][context.region].code_signing_configs.get(config_arn)
+def verify(account_id: str, region: str, config_arn: str, code: Mapping[str, Any]) -> None:
+    """Check ``code`` of a function in ``account_id``/``region`` against the code-signing config ``config_arn``:
+    raise ``CodeVerificationFailedException`` under ``Enforce``, log under ``Warn``."""
+    config = lambda_stores[account_id][region].code_signing_configs.get(config_arn)
     if config is None:
         raise CodeSigningConfigNotFoundException(
             f"The code signing configuration cannot be found. Check that the provided configuration is not "
@@ -90,7 +108,7 @@ def verify(context: Any, config_arn: str, code: Mapping[str, Any]) -> None:
             Type="User",
         )
     allowed = list((config.allowed_publishers or {}).get("SigningProfileVersionArns") or [])
-    reason = untrusted_reason(context.account_id, context.region, code, allowed)
+    reason = untrusted_reason(account_id, region, code, allowed)
     if reason is None:
         return
     if (config.policies or {}).get("UntrustedArtifactOnDeployment") == ENFORCE:
@@ -102,11 +120,12 @@ def _create_function(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)  # keeps LocalStack's @handler marks
     def create_function(self: Any, context: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
         config_arn = request.get("CodeSigningConfigArn")
+        account_id, region = api_utils.get_account_and_region(request.get("FunctionName", ""), context)
         if config_arn:
-            verify(context, config_arn, request.get("Code") or {})
+            verify(account_id, region, config_arn, request.get("Code") or {})
         configuration = original(self, context, request, *args, **kwargs)
         if config_arn:
-            store = lambda_stores[context.account_id][context.region]
+            store = lambda_stores[account_id][region]
             store.functions[configuration["FunctionName"]].code_signing_config_arn = config_arn
         return configuration
 
@@ -117,10 +136,13 @@ def _create_function(original: Callable[..., Any]) -> Callable[..., Any]:
 def _update_function_code(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def update_function_code(self: Any, context: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        name = str(request.get("FunctionName", "")).rsplit(":function:", 1)[-1].split(":", 1)[0]
-        function = lambda_stores[context.account_id][context.region].functions.get(name)
+        # Resolved as LocalStack's own handler resolves it: a name, a full ARN (of any account the request may
+        # reach), or a partial ARN (``<account>:<name>``, ``<region>:<name>`` without ``function:``).
+        account_id, region = api_utils.get_account_and_region(request.get("FunctionName", ""), context)
+        name, _ = api_utils.get_name_and_qualifier(request.get("FunctionName", ""), None, context)
+        function = lambda_stores[account_id][region].functions.get(name)
         if function is not None and function.code_signing_config_arn:
-            verify(context, function.code_signing_config_arn, request)
+            verify(account_id, region, function.code_signing_config_arn, request)
         return original(self, context, request, *args, **kwargs)
 
     setattr(update_function_code, PATCHED, True)
@@ -135,8 +157,11 @@ def _taggable_resource(original: Callable[..., Any]) -> Callable[..., Any]:
     def account_id_and_region(self: Any, resource: str) -> tuple[str, str]:
         if CODE_SIGNING_CONFIG_RESOURCE not in str(resource):
             return tuple(original(self, resource))  # type: ignore[return-value]
-        # arn:<partition>:lambda:<region>:<account>:code-signing-config:<csc id>
-        _, _, _, region, account_id, *_ = str(resource).split(":")
+        # arn:<partition>:lambda:<region>:<account>:code-signing-config:<csc id>; LocalStack refuses anything else
+        parts = str(resource).split(":")
+        if len(parts) != 7 or parts[0] != "arn":
+            return tuple(original(self, resource))  # type: ignore[return-value]
+        region, account_id = parts[3], parts[4]
         if resource not in lambda_stores[account_id][region].code_signing_configs:
             raise ResourceNotFoundException(f"Code signing configuration not found: {resource}", Type="User")
         return account_id, region

@@ -7,8 +7,8 @@ is what Terraform's ``aws_signer_signing_job`` and Lambda code signing need. Thi
 operation of the botocore service model to moto (``_proxy_moto``, as ``wafv2.py`` does) except the three job
 operations, which it implements over moto's profiles and LocalStack's S3:
 
-- ``StartSigningJob``: the profile must exist in the caller's account and region and be ``Active``, the platform
-  ``AWSLambda-SHA384-ECDSA`` or another moto lists, the source an object *version* (Signer signs only versioned
+- ``StartSigningJob``: the profile must exist in the caller's account and region and be ``Active`` (its platform is
+  whatever ``PutSigningProfile`` stored: moto checks none), the source an object *version* (Signer signs only versioned
   objects: "Source: The S3 bucket that contains the object to sign ... VersionId", Signer API reference). The
   source version is copied to ``<destination prefix><job id>.zip`` in the destination bucket: that copy is the
   job's ``signedObject``. ``clientRequestToken`` makes a retried start return the first job (idempotency token).
@@ -149,7 +149,20 @@ def _profile(context: RequestContext, name: str) -> Any:
 
 
 def _expiry(start: datetime.datetime, validity: dict[str, Any]) -> datetime.datetime:
-    return start + datetime.timedelta(days=int(validity["value"]) * VALIDITY_DAYS[validity["type"]])
+    """``start`` plus the profile's ``signatureValidityPeriod``; ValidationException for a period moto let through."""
+    try:
+        return start + datetime.timedelta(days=int(validity["value"]) * VALIDITY_DAYS[validity["type"]])
+    except (KeyError, TypeError, ValueError) as error:
+        raise _error("ValidationException", f"invalid signatureValidityPeriod {validity!r}") from error
+
+
+def _s3_location(request: ServiceRequest, field: str, *required: str) -> dict[str, Any]:
+    """``request[field]["s3"]`` with ``required`` members; ValidationException naming what is missing."""
+    location = (request.get(field) or {}).get("s3") or {}
+    missing = [name for name in required if not location.get(name)]
+    if missing:
+        raise _error("ValidationException", f"{field}.s3 needs {', '.join(missing)}")
+    return dict(location)
 
 
 def start_signing_job(context: RequestContext, request: ServiceRequest) -> dict[str, Any]:
@@ -159,11 +172,10 @@ def start_signing_job(context: RequestContext, request: ServiceRequest) -> dict[
     for job in jobs.values():
         if token and job.client_request_token == token:
             return {"jobId": job.job_id, "jobOwner": job.account_id}
-    profile = _profile(context, request["profileName"])
-    source = request["source"]["s3"]
-    destination = request["destination"]["s3"]
-    if not source.get("version"):
-        raise _error("ValidationException", "Signer signs versioned objects only: source.s3.version is required")
+    profile = _profile(context, str(request.get("profileName") or ""))
+    # Signer signs versioned objects only: the source names a version.
+    source = _s3_location(request, "source", "bucketName", "key", "version")
+    destination = _s3_location(request, "destination", "bucketName")
     job_id = str(uuid.uuid4())
     signed_key = f"{destination.get('prefix', '')}{job_id}{SIGNED_OBJECT_SUFFIX}"
     s3 = connect_to(aws_access_key_id=context.account_id, region_name=context.region).s3
@@ -208,15 +220,28 @@ def describe_signing_job(context: RequestContext, request: ServiceRequest) -> di
     return job.describe()
 
 
+def _utc(value: datetime.datetime) -> datetime.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def _listed(job: SigningJob, request: ServiceRequest) -> bool:
+    """Whether ``job`` passes every filter of a ``ListSigningJobs`` request (Signer API reference)."""
+    before, after = request.get("signatureExpiresBefore"), request.get("signatureExpiresAfter")
+    return (
+        request.get("status") in (None, SUCCEEDED)
+        and request.get("platformId") in (None, job.platform_id)
+        and request.get("isRevoked") in (None, False)  # nothing is ever revoked here
+        and request.get("requestedBy") in (None, job.describe()["requestedBy"])
+        and request.get("jobInvoker") in (None, job.account_id)
+        and (before is None or job.signature_expires_at < _utc(before))
+        and (after is None or job.signature_expires_at > _utc(after))
+    )
+
+
 def list_signing_jobs(context: RequestContext, request: ServiceRequest) -> dict[str, Any]:
-    """``ListSigningJobs`` (every job is ``Succeeded``; filters ``status`` and ``platformId``; one page)."""
+    """``ListSigningJobs``: the caller's jobs passing every filter (all ``Succeeded``, none revoked; one page)."""
     jobs = _jobs.get((context.account_id, context.region), {}).values()
-    selected = [
-        job.summary()
-        for job in jobs
-        if request.get("status") in (None, SUCCEEDED) and request.get("platformId") in (None, job.platform_id)
-    ]
-    return {"jobs": selected}
+    return {"jobs": [job.summary() for job in jobs if _listed(job, request)]}
 
 
 OWN_OPERATIONS = {

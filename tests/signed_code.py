@@ -6,9 +6,11 @@ Shared by the e2e suite (LocalStack) and the post-deploy suite (AWS or LocalStac
     archive (SHA-256) -> ``unsigned/<function>.zip`` version (same SHA-256) -> signing job of the
     platform profile -> ``signed/<job id>.zip`` -> the function (``CodeSha256`` = SHA-256 of that object)
 
-Lambda reports ``CodeSha256`` as the base64 SHA-256 of the deployment package it stores, which for signed code
-is the signed object (AWS Lambda API reference, ``FunctionConfiguration``), so the running code is matched to its
-signing job by content, on either target.
+Lambda reports ``CodeSha256``, "the SHA256 hash of the function's deployment package" (AWS Lambda API reference,
+``FunctionConfiguration``), base64-encoded; a function created from a signing job's object has that object as its
+package, so the running code is matched to its signing job by content, on either target. On LocalStack the signed
+object is a copy of its source, so the match cannot tell the two apart: the e2e suite shows the create-time
+enforcement separately.
 """
 
 from __future__ import annotations

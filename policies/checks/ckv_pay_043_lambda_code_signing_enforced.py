@@ -7,8 +7,8 @@ from typing import Any
 from checkov.common.models.enums import CheckCategories, CheckResult
 from checkov.terraform.checks.resource.base_resource_check import BaseResourceCheck
 
-from policies.lib import get, unwrap
-from policies.stack import Stack, locate, parse_reference
+from policies.lib import get, is_reference, unwrap
+from policies.stack import Stack, locate, parse_reference, template
 
 CODE_SIGNING_CONFIG = "aws_lambda_code_signing_config"
 ENFORCE = "Enforce"
@@ -19,12 +19,26 @@ def code_signing_config(stack: Stack, address: str, value: Any) -> Any:
 
     Found through the configuration's reference (``${aws_lambda_code_signing_config.c.arn}``; in a plan the
     ``configuration`` keeps it even when the value is known from state), else, for a literal ARN, the stack's
-    config whose known ``arn`` it is. A config outside the input cannot be shown to enforce anything.
+    config whose known ``arn`` it is. None (cannot be shown to enforce anything) for a config outside the input and
+    for an expression that could name more than one thing: a conditional or a variable among its references
+    (``var.strict ? …enforce.arn : …warn.arn``), or text around the reference.
     """
-    for text in stack.references(address, "code_signing_config_arn"):
-        block = parse_reference(text).block
-        if block.startswith(f"{CODE_SIGNING_CONFIG}."):
-            return stack.block(block)
+    references = stack.references(address, "code_signing_config_arn")
+    if references:
+        blocks = {parse_reference(text).block for text in references}
+        if len(blocks) != 1 or not next(iter(blocks)).startswith(f"{CODE_SIGNING_CONFIG}."):
+            return None
+        (block_address,) = blocks
+        if isinstance(value, str) and value.startswith("arn:"):
+            if value != unwrap((stack.block(block_address) or {}).get("arn")):
+                return None  # a value read from state that is not this config's
+        elif (
+            isinstance(value, str)
+            and not is_reference(value)
+            and any(isinstance(part, str) and part for part in template(value))
+        ):
+            return None  # text around the reference
+        return stack.block(block_address)
     if isinstance(value, str) and value.startswith("arn:"):
         for block_address, block in stack.blocks.items():
             if block_address.startswith(f"{CODE_SIGNING_CONFIG}.") and unwrap(block.get("arn")) == value:

@@ -4,6 +4,11 @@ LocalStack's Signer is ``localstack_ext/signer.py`` (signing jobs over moto's pr
 cryptography) and Lambda's enforcement ``localstack_ext/lambda_code_signing.py``; what they emulate is the chain of
 custody AWS Lambda checks: which profile version signed which object, unchanged since, not expired.
 
+On LocalStack a signed object is a copy of its source, so matching the running code to its signing job by content
+(``test_every_function_runs_the_checked_archive…``) cannot tell a signed copy from the unsigned upload; that the
+deployed functions got signed objects is shown by the create-time enforcement they are under (a create from the
+unsigned upload is refused, a create from a signing job's object is accepted).
+
 The refusals leave every function as it was: Lambda refuses before it changes anything, and the code each test
 offers is the function's own archive, so a refusal that failed would still change no behaviour under the tests
 running beside it.
@@ -119,9 +124,54 @@ def test_every_function_runs_the_checked_archive_as_signed_by_the_platform_profi
         assert job["signatureExpiresAt"] > now + datetime.timedelta(days=300), key
 
 
-def test_code_uploaded_directly_is_refused(deployed: Deployed) -> None:
-    error = refused(deployed, TARGET, ZipFile=unsigned_archive(deployed, TARGET))
-    assert_code_verification_failed(error, "not an object signed by AWS Signer")
+def function_references(deployed: Deployed, key: str) -> dict[str, str]:
+    """Every way UpdateFunctionCode may name one function (Lambda API reference, ``FunctionName``)."""
+    name = function_name(deployed, key)
+    account, region = deployed["account_id"], deployed["region"]
+    return {
+        "name": name,
+        "arn": f"arn:aws:lambda:{region}:{account}:function:{name}",
+        "partial arn": f"{account}:function:{name}",
+        "account and name": f"{account}:{name}",
+    }
+
+
+@pytest.mark.parametrize("form", ["name", "arn", "partial arn", "account and name"])
+def test_code_uploaded_directly_is_refused_however_the_function_is_named(deployed: Deployed, form: str) -> None:
+    code = {"ZipFile": unsigned_archive(deployed, TARGET)}
+    with pytest.raises(ClientError) as caught:
+        deployed.client("lambda").update_function_code(FunctionName=function_references(deployed, TARGET)[form], **code)
+    assert_code_verification_failed(caught.value, "not an object signed by AWS Signer")
+
+
+def new_function(deployed: Deployed, code: dict[str, Any]) -> dict[str, Any]:
+    """CreateFunction of a function of this test's own, under the platform's code-signing config."""
+    template = deployed.client("lambda").get_function_configuration(FunctionName=function_name(deployed, TARGET))
+    created: dict[str, Any] = deployed.client("lambda").create_function(
+        FunctionName=f"paygate-e2e-signing-{uuid.uuid4().hex[:12]}",
+        Runtime=template["Runtime"],
+        Role=template["Role"],
+        Handler=template["Handler"],
+        Code=code,
+        CodeSigningConfigArn=deployed["code_signing_config_arn"],
+    )
+    return created
+
+
+def test_a_function_is_created_from_code_the_platform_signed_and_refused_unsigned_code(deployed: Deployed) -> None:
+    bucket = deployed["function_code_bucket_name"]
+    with pytest.raises(ClientError) as caught:
+        created = new_function(deployed, {"S3Bucket": bucket, "S3Key": unsigned_key(TARGET)})
+        deployed.client("lambda").delete_function(FunctionName=created["FunctionName"])
+    assert_code_verification_failed(caught.value, "was not written by a signing job")
+
+    signed = sign(deployed, deployed["signing_profile_name"], TARGET, prefix=f"e2e-create/{uuid.uuid4().hex}/")
+    created = new_function(deployed, {"S3Bucket": bucket, "S3Key": signed["signedObject"]["s3"]["key"]})
+    try:
+        attached = deployed.client("lambda").get_function_code_signing_config(FunctionName=created["FunctionName"])
+        assert attached["CodeSigningConfigArn"] == deployed["code_signing_config_arn"]
+    finally:
+        deployed.client("lambda").delete_function(FunctionName=created["FunctionName"])
 
 
 def test_the_unsigned_upload_itself_is_refused(deployed: Deployed) -> None:
