@@ -33,13 +33,13 @@ global tables, and persistence across restarts (state lives in memory only).
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from localstack.aws.api import RequestContext, ServiceRequest
 from localstack.aws.api.dynamodb import DynamodbApi
-from localstack.aws.skeleton import DispatchTable, ServiceRequestHandler
+from localstack.aws.skeleton import DispatchTable
 from localstack.services.moto import MotoFallbackDispatcher
 from localstack.services.plugins import Service, aws_provider
+
+from localstack_ext.moto_service import serialized
 
 PROVIDER_NAME = "paygate"
 
@@ -49,18 +49,10 @@ class MotoDynamoDBProvider(DynamodbApi):
     ``MotoFallbackDispatcher`` hands every operation to moto."""
 
 
-def _serialized(handler: ServiceRequestHandler, lock: threading.RLock) -> ServiceRequestHandler:
-    def locked(context: RequestContext, request: ServiceRequest) -> Any:
-        with lock:
-            return handler(context, request)
-
-    return locked
-
-
 def serialized_moto_dispatcher(provider: object) -> DispatchTable:
     """``MotoFallbackDispatcher``'s table with every operation run under one lock (see the module docstring)."""
     lock = threading.RLock()
-    return {operation: _serialized(handler, lock) for operation, handler in MotoFallbackDispatcher(provider).items()}
+    return {operation: serialized(handler, lock) for operation, handler in MotoFallbackDispatcher(provider).items()}
 
 
 @aws_provider(api="dynamodb", name=PROVIDER_NAME)

@@ -145,7 +145,6 @@ def _update_function_code(original: Callable[..., Any]) -> Callable[..., Any]:
             verify(account_id, region, function.code_signing_config_arn, request)
         return original(self, context, request, *args, **kwargs)
 
-    setattr(update_function_code, PATCHED, True)
     return update_function_code
 
 
@@ -166,7 +165,6 @@ def _taggable_resource(original: Callable[..., Any]) -> Callable[..., Any]:
             raise ResourceNotFoundException(f"Code signing configuration not found: {resource}", Type="User")
         return account_id, region
 
-    setattr(account_id_and_region, PATCHED, True)
     return account_id_and_region
 
 
@@ -178,7 +176,6 @@ def _create_code_signing_config(original: Callable[..., Any]) -> Callable[..., A
             self._store_tags(response["CodeSigningConfig"]["CodeSigningConfigArn"], tags)
         return response
 
-    setattr(create_code_signing_config, PATCHED, True)
     return create_code_signing_config
 
 
@@ -189,12 +186,12 @@ def _delete_code_signing_config(original: Callable[..., Any]) -> Callable[..., A
         self._remove_all_resource_tags(code_signing_config_arn, context.account_id, context.region)
         return response
 
-    setattr(delete_code_signing_config, PATCHED, True)
     return delete_code_signing_config
 
 
 def patch(_: object = None) -> None:
-    """Patch LocalStack's Lambda provider (idempotent); the argument is the imported module, unused."""
+    """Patch LocalStack's Lambda provider (idempotent: ``create_function`` carries the mark for all five); the
+    argument is the imported module, unused."""
     provider = lambda_provider.LambdaProvider
     if getattr(provider.create_function, PATCHED, False):
         return

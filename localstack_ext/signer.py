@@ -4,8 +4,8 @@ LocalStack's community edition ships no Signer provider and no generated ``local
 moto's Signer backend (``moto-ext`` inside LocalStack) keeps signing profiles (``PutSigningProfile``,
 ``GetSigningProfile``, ``CancelSigningProfile``, ``ListSigningPlatforms``, tags) but has no signing jobs, which
 is what Terraform's ``aws_signer_signing_job`` and Lambda code signing need. This provider forwards every
-operation of the botocore service model to moto (``_proxy_moto``, as ``wafv2.py`` does) except the three job
-operations, which it implements over moto's profiles and LocalStack's S3:
+operation of the botocore service model to moto (``moto_service.moto_backed_service``, as ``wafv2.py`` does) except
+the three job operations, which it implements over moto's profiles and LocalStack's S3:
 
 - ``StartSigningJob``: the profile must exist in the caller's account and region and be ``Active`` (its platform is
   whatever ``PutSigningProfile`` stored: moto checks none), the source an object *version* (Signer signs only versioned
@@ -47,11 +47,10 @@ from typing import Any
 
 from localstack.aws.api import CommonServiceException, RequestContext, ServiceRequest
 from localstack.aws.connect import connect_to
-from localstack.aws.skeleton import DispatchTable
-from localstack.aws.spec import load_service
 from localstack.runtime import hooks
-from localstack.services.moto import _proxy_moto
 from localstack.services.plugins import Service, aws_provider
+
+from localstack_ext.moto_service import moto_backed_service
 
 PROVIDER_NAME = "paygate"
 SERVICE = "signer"
@@ -251,28 +250,9 @@ OWN_OPERATIONS = {
 }
 
 
-class MotoSignerProvider:
-    """The provider object LocalStack's service needs: its service name (operations are in the dispatch table)."""
-
-    service = SERVICE
-
-
-def dispatch_table(provider: object) -> DispatchTable:
-    """Signing jobs here, every other operation of the ``signer`` service model forwarded to moto; one lock."""
-
-    def serialized(operation: Any) -> Any:
-        def locked(context: RequestContext, request: ServiceRequest) -> Any:
-            with _lock:
-                return operation(context, request)
-
-        return locked
-
-    return {name: serialized(OWN_OPERATIONS.get(name, _proxy_moto)) for name in load_service(SERVICE).operation_names}
-
-
 @aws_provider(api=SERVICE, name=PROVIDER_NAME)
 def signer_paygate() -> Service:
-    return Service.for_provider(MotoSignerProvider(), dispatch_table_factory=dispatch_table)  # type: ignore[arg-type]
+    return moto_backed_service(SERVICE, _lock, OWN_OPERATIONS)
 
 
 DATA_PLANE_SERVICE = "signer-data"

@@ -1,7 +1,8 @@
 """Signed Lambda code: an AWS Signer signing profile, a code-signing config enforcing it, a signing job per archive.
 
-The chain of custody from the checked artifact to a running function (PCI DSS v4.0.1 6.3.2 and 6.5.x: only
-authorized, unaltered software is deployed; AWS Lambda developer guide, "Configuring code signing for Lambda"):
+The chain of custody from the checked artifact to a running function (PCI DSS v4.0.1 6.5.1: changes are deployed
+only through the approved procedure; 11.5.2: unauthorized modification of critical files is detected; AWS Lambda
+developer guide, "Configuring code signing for Lambda"):
 
 1. ``make package`` builds each function's archive deterministically; the synthesized stack uploads it to the
    function-code bucket as ``unsigned/<function>.zip`` with its SHA-256 as ``source_hash`` (a changed archive is a
@@ -12,7 +13,8 @@ authorized, unaltered software is deployed; AWS Lambda developer guide, "Configu
    ``source_code_hash``, because the signed archive's ``CodeSha256`` is not the unsigned archive's).
 3. The function is deployed from the signed object, with a code-signing config whose only allowed publisher is
    that profile's current version and whose ``UntrustedArtifactOnDeployment`` is ``Enforce``: Lambda refuses
-   code no allowed profile version signed, or whose signature expired, at create and at every code update.
+   code no allowed profile version signed, code altered after signing, or an expired signature, at create and at
+   every code update.
 
 On LocalStack, ``localstack_ext/signer.py`` runs the signing jobs (a copy, no cryptography) and
 ``localstack_ext/lambda_code_signing.py`` enforces the config the same way from the jobs' records.
@@ -51,9 +53,7 @@ def archive_sha256(path: Path) -> str:
 class SignedCode:
     """Where a function's signed archive is (``bucket``, ``key``: Terraform references, known after signing)."""
 
-    def __init__(self, job: SignerSigningJob, upload: S3Object) -> None:
-        self.job = job
-        self.upload = upload
+    def __init__(self, job: SignerSigningJob) -> None:
         signed = job.signed_object.get(0).s3.get(0)
         self.bucket: str = signed.bucket
         self.key: str = signed.key
@@ -113,4 +113,4 @@ class CodeSigning(Construct):
             destination={"s3": {"bucket": self._bucket.id, "prefix": SIGNED_PREFIX}},
             ignore_signing_job_failure=False,
         )
-        return SignedCode(job, upload)
+        return SignedCode(job)

@@ -122,10 +122,15 @@ class _Bucket(Construct):
             ],
         )
 
-    def log_access_to(self, logs: _Bucket, prefix: str) -> None:
-        """S3 server access logs of this bucket into ``logs`` under ``prefix``."""
+    @property
+    def log_prefix(self) -> str:
+        """Where this bucket's access logs go in the log bucket: ``<construct id>/``."""
+        return f"{self.node.id}/"
+
+    def log_access_to(self, logs: _Bucket) -> None:
+        """S3 server access logs of this bucket into ``logs`` under :attr:`log_prefix`."""
         S3BucketLoggingA(
-            self, "access-logging", bucket=self.bucket.id, target_bucket=logs.bucket.id, target_prefix=prefix
+            self, "access-logging", bucket=self.bucket.id, target_bucket=logs.bucket.id, target_prefix=self.log_prefix
         )
 
 
@@ -160,7 +165,7 @@ class PlatformStorage(Construct):
         )
         inbox.encrypt(key.arn)
         inbox.lifecycle(current_days=BATCH_FILE_RETENTION_DAYS)
-        inbox.log_access_to(logs, "batch-files/")
+        inbox.log_access_to(logs)
         inbox.tls_only_policy(
             [
                 Statement(
@@ -198,17 +203,18 @@ class PlatformStorage(Construct):
         )
         code.encrypt(key.arn)
         code.lifecycle(current_days=None)
-        code.log_access_to(logs, "function-code/")
+        code.log_access_to(logs)
         code.tls_only_policy()
+        logged = (inbox, code)
         logs.tls_only_policy(
             [
                 Statement(
                     sid="AllowS3ServerAccessLogDelivery",
                     principals={"Service": "logging.s3.amazonaws.com"},
                     actions=("s3:PutObject",),
-                    resources=(f"{logs.bucket.arn}/batch-files/*", f"{logs.bucket.arn}/function-code/*"),
+                    resources=tuple(f"{logs.bucket.arn}/{bucket.log_prefix}*" for bucket in logged),
                     conditions={
-                        "ArnLike": {"aws:SourceArn": [inbox.bucket.arn, code.bucket.arn]},
+                        "ArnLike": {"aws:SourceArn": [bucket.bucket.arn for bucket in logged]},
                         "StringEquals": {"aws:SourceAccount": ctx.account_id},
                     },
                 )

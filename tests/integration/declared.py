@@ -76,6 +76,16 @@ class Declared:
         for type_ in self.stack["resource"]:
             yield from self.resources(type_)
 
+    def referenced(self, type_: str, reference: object) -> Resource:
+        """The declared resource of ``type_`` a ``${<type>.<name>.<attribute>…}`` reference names; ArtifactError
+        when the reference is of another kind or names nothing declared."""
+        prefix = f"${{{type_}."
+        name = str(reference).removeprefix(prefix).split(".", 1)[0]
+        found = self.stack["resource"].get(type_, {}).get(name)
+        if not str(reference).startswith(prefix) or found is None:
+            raise ArtifactError(f"{self.source}: {reference!r} names no declared {type_}")
+        return Resource(type_, name, found)
+
     def by(self, type_: str, argument: str) -> dict[str, Resource]:
         """Resources of ``type_`` keyed by one literal argument (``function_name``, ``name``…)."""
         return {str(resource.arguments[argument]): resource for resource in self.resources(type_)}

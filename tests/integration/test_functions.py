@@ -8,6 +8,7 @@ from typing import Any
 
 from stacks import constants
 from tests import signed_code
+from tests.integration.declared import Resource
 from tests.integration.system import System
 
 
@@ -16,13 +17,10 @@ def configurations(system: System) -> dict[str, dict[str, Any]]:
     return {name: lambda_.get_function_configuration(FunctionName=name) for name in system.function_names()}
 
 
-def declared_upload(system: System, function: Any) -> Any:
+def declared_upload(system: System, function: Resource) -> Resource:
     """The ``aws_s3_object`` upload whose signed object the declared function deploys (function -> job -> upload)."""
-    job_id = str(function.arguments["s3_key"]).removeprefix("${aws_signer_signing_job.").split(".")[0]
-    (job,) = [job for job in system.declared.resources("aws_signer_signing_job") if job.name == job_id]
-    upload_id = str(job.arguments["source"]["s3"]["key"]).removeprefix("${aws_s3_object.").split(".")[0]
-    (upload,) = [upload for upload in system.declared.resources("aws_s3_object") if upload.name == upload_id]
-    return upload
+    job = system.declared.referenced("aws_signer_signing_job", function.arguments["s3_key"])
+    return system.declared.referenced("aws_s3_object", job.arguments["source"]["s3"]["key"])
 
 
 def test_every_function_runs_the_artifacts_archive_as_the_platform_profile_signed_it(system: System) -> None:

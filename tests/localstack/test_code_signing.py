@@ -28,12 +28,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from pipeline.build import artifact
 from stacks.constants import FUNCTION_HANDLERS
 from tests import signed_code
 from tests.localstack.support import Deployed, poll
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STACK_FILE = REPO_ROOT / "cdktf.out" / "stacks" / "paygate" / "cdk.tf.json"
+STACK_DIR = REPO_ROOT / "cdktf.out" / "stacks" / "paygate"  # what `make localstack-e2e` synthesizes and deploys
 FUNCTIONS = tuple(FUNCTION_HANDLERS)
 # Refusals are tried on one function; the config is the same object on all four (checked below).
 TARGET = "batch_processor"
@@ -52,10 +53,11 @@ def unsigned_archive(deployed: Deployed, key: str) -> bytes:
     return bytes(body["Body"].read())
 
 
-def refused(deployed: Deployed, key: str, **code: Any) -> ClientError:
-    """``UpdateFunctionCode`` with ``code``; the error Lambda refused it with (the test fails if it was accepted)."""
+def refused(deployed: Deployed, function: str, **code: Any) -> ClientError:
+    """``UpdateFunctionCode`` of ``function`` (a name or an ARN) with ``code``; the error Lambda refused it with
+    (the test fails if it was accepted)."""
     with pytest.raises(ClientError) as caught:
-        deployed.client("lambda").update_function_code(FunctionName=function_name(deployed, key), **code)
+        deployed.client("lambda").update_function_code(FunctionName=function, **code)
     return caught.value
 
 
@@ -110,7 +112,9 @@ def test_every_function_reports_the_platform_config_enforcing_the_platform_profi
 
 
 def test_every_function_runs_the_checked_archive_as_signed_by_the_platform_profile(deployed: Deployed) -> None:
-    declared = json.loads(STACK_FILE.read_text(encoding="utf-8"))["resource"]["aws_s3_object"]
+    # The archives' hashes come from the artifact that was deployed, or the test says it reads another one.
+    assert artifact.digest(STACK_DIR).sha256 == deployed["artifact_sha256"], f"{STACK_DIR} is not what was deployed"
+    declared = json.loads((STACK_DIR / artifact.STACK_FILE).read_text(encoding="utf-8"))["resource"]["aws_s3_object"]
     archives = {body["key"]: body["source_hash"] for body in declared.values()}
     now = datetime.datetime.now(datetime.UTC)
     for key in FUNCTIONS:
@@ -138,10 +142,9 @@ def function_references(deployed: Deployed, key: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("form", ["name", "arn", "partial arn", "account and name"])
 def test_code_uploaded_directly_is_refused_however_the_function_is_named(deployed: Deployed, form: str) -> None:
-    code = {"ZipFile": unsigned_archive(deployed, TARGET)}
-    with pytest.raises(ClientError) as caught:
-        deployed.client("lambda").update_function_code(FunctionName=function_references(deployed, TARGET)[form], **code)
-    assert_code_verification_failed(caught.value, "not an object signed by AWS Signer")
+    function = function_references(deployed, TARGET)[form]
+    error = refused(deployed, function, ZipFile=unsigned_archive(deployed, TARGET))
+    assert_code_verification_failed(error, "not an object signed by AWS Signer")
 
 
 def new_function(deployed: Deployed, code: dict[str, Any]) -> dict[str, Any]:
@@ -175,14 +178,19 @@ def test_a_function_is_created_from_code_the_platform_signed_and_refused_unsigne
 
 
 def test_the_unsigned_upload_itself_is_refused(deployed: Deployed) -> None:
-    error = refused(deployed, TARGET, S3Bucket=deployed["function_code_bucket_name"], S3Key=unsigned_key(TARGET))
+    error = refused(
+        deployed,
+        function_name(deployed, TARGET),
+        S3Bucket=deployed["function_code_bucket_name"],
+        S3Key=unsigned_key(TARGET),
+    )
     assert_code_verification_failed(error, "was not written by a signing job")
 
 
 def test_code_signed_by_a_profile_the_config_does_not_allow_is_refused(deployed: Deployed, other_profile: str) -> None:
     job = sign(deployed, other_profile, TARGET, prefix=f"e2e-other-profile/{uuid.uuid4().hex}/")
     signed = job["signedObject"]["s3"]
-    error = refused(deployed, TARGET, S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    error = refused(deployed, function_name(deployed, TARGET), S3Bucket=signed["bucketName"], S3Key=signed["key"])
     assert_code_verification_failed(error, "not an allowed publisher")
 
 
@@ -199,5 +207,5 @@ def test_signed_code_altered_after_signing_is_refused(deployed: Deployed) -> Non
         copy.writestr("injected.py", "STOLEN = True\n")
     deployed.client("s3").put_object(Bucket=signed["bucketName"], Key=signed["key"], Body=altered.getvalue())
 
-    error = refused(deployed, TARGET, S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    error = refused(deployed, function_name(deployed, TARGET), S3Bucket=signed["bucketName"], S3Key=signed["key"])
     assert_code_verification_failed(error, "changed after signing")

@@ -146,6 +146,13 @@ class Synthesized:
         """How cdk.tf.json refers to another resource's attribute."""
         return f"${{{rtype}.{rid}.{attribute}}}"
 
+    def referenced(self, rtype: str, reference: str) -> tuple[str, dict[str, Any]]:
+        """The resource of ``rtype`` a ``${<rtype>.<id>.<attribute>…}`` reference names (the inverse of ``ref``)."""
+        prefix = f"${{{rtype}."
+        assert reference.startswith(prefix), f"{reference!r} does not refer to a {rtype}"
+        rid = reference.removeprefix(prefix).split(".", 1)[0]
+        return rid, self.resources(rtype)[rid]
+
     def all_resources(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         for rtype, items in self.doc["resource"].items():
             for rid, body in items.items():

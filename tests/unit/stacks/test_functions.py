@@ -96,17 +96,16 @@ def test_there_is_exactly_one_lambda_log_group_per_function(stack) -> None:
 
 def signing_of(stack: Any, function: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The signing job whose signed object the function deploys, and the upload that job signs."""
-    job_ref = function["s3_key"].removeprefix("${aws_signer_signing_job.").split(".")[0]
-    job = stack.resources("aws_signer_signing_job")[job_ref]
-    upload_id = job["source"]["s3"]["key"].removeprefix("${aws_s3_object.").split(".")[0]
-    return job, stack.resources("aws_s3_object")[upload_id]
+    _, job = stack.referenced("aws_signer_signing_job", function["s3_key"])
+    return job, stack.referenced("aws_s3_object", job["source"]["s3"]["key"])[1]
 
 
 @pytest.mark.parametrize("key", FUNCTION_KEYS)
 def test_function_deploys_the_signed_version_of_its_own_archive(stack, key: str) -> None:
     _, function = stack.function(key)
     job, upload = signing_of(stack, function)
-    job_id = function["s3_key"].removeprefix("${aws_signer_signing_job.").split(".")[0]
+    job_id, _ = stack.referenced("aws_signer_signing_job", function["s3_key"])
+    upload_id, _ = stack.referenced("aws_s3_object", job["source"]["s3"]["key"])
     archive = stack.config.artifacts_dir / f"{key}.zip"
 
     # Code comes only from the signed object; no local file or hash of the unsigned archive.
@@ -114,7 +113,6 @@ def test_function_deploys_the_signed_version_of_its_own_archive(stack, key: str)
     assert function["s3_bucket"] == f"${{aws_signer_signing_job.{job_id}.signed_object[0].s3[0].bucket}}"
     assert function["s3_key"] == f"${{aws_signer_signing_job.{job_id}.signed_object[0].s3[0].key}}"
     # The job signs exactly the uploaded version of this function's archive.
-    upload_id = job["source"]["s3"]["key"].removeprefix("${aws_s3_object.").split(".")[0]
     assert job["source"]["s3"]["version"] == stack.ref("aws_s3_object", upload_id, "version_id")
     assert upload["key"] == f"unsigned/{key}.zip"
     assert upload["source"].startswith("assets/") and upload["source"].endswith(f"/{key}.zip")

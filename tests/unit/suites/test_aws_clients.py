@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSRequest
 from localstack_client.session import Session as LocalStackSession
 
 from tests import aws_clients
-from tests.aws_clients import Target, TargetError
+from tests.aws_clients import LOCALSTACK_CLIENT_SERVICES, Target, TargetError
 
 ENDPOINT = "http://127.0.0.1:45999"  # host mode: plain HTTP on a free, non-default port
 
@@ -53,6 +53,15 @@ def test_a_localstack_target_uses_fake_credentials_whose_key_id_can_name_an_acco
 
     assert (default.access_key, default.secret_key) == ("test", "test")
     assert staging._credentials.access_key == "123456789012"
+
+
+def test_a_service_localstack_client_does_not_know_goes_to_the_same_endpoint_as_the_same_account() -> None:
+    assert "signer" not in LOCALSTACK_CLIENT_SERVICES and "sqs" in LOCALSTACK_CLIENT_SERVICES
+    signer = Target.localstack(ENDPOINT, "eu-west-1", account_id="123456789012").client("signer")
+
+    assert signer.meta.endpoint_url == ENDPOINT
+    assert signer.meta.region_name == "eu-west-1"
+    assert signer._request_signer._credentials.access_key == "123456789012"
 
 
 def test_an_aws_target_takes_a_plain_boto3_session_and_aws_endpoints() -> None:

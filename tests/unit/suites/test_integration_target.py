@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.build.artifact import digest
 from tests.aws_clients import AWS, LOCALSTACK
-from tests.integration.declared import Declared, name_pattern
+from tests.integration.declared import ArtifactError, Declared, name_pattern
 from tests.integration.deployment import REQUIRED_OUTPUTS, NoTarget, Options, load, read_outputs
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -180,6 +180,17 @@ def test_the_environment_tags_are_those_every_tagged_resource_shares(artifact: P
 
     assert declared.environment_tags == TAGS
     assert (declared.environment, declared.region) == ("staging", "eu-west-1")
+
+
+def test_a_reference_names_the_declared_resource_or_fails_saying_so(artifact: Path) -> None:
+    declared = Declared.read(artifact)
+
+    queue = declared.referenced("aws_sqs_queue", "${aws_sqs_queue.q.arn}")
+    assert (queue.address, queue.arguments["name"]) == ("aws_sqs_queue.q", "paygate-staging-payments")
+    assert declared.referenced("aws_sns_topic", "${aws_sns_topic.t.tags[0]}").name == "t"
+    for reference in ("${aws_sqs_queue.unknown.arn}", "${aws_sns_topic.t.arn}", "aws_sqs_queue.q.arn", None):
+        with pytest.raises(ArtifactError, match="names no declared aws_sqs_queue"):
+            declared.referenced("aws_sqs_queue", reference)
 
 
 def test_a_declared_name_with_references_matches_the_deployed_names() -> None:
