@@ -9,9 +9,9 @@ On LocalStack a signed object is a copy of its source, so matching the running c
 deployed functions got signed objects is shown by the create-time enforcement they are under (a create from the
 unsigned upload is refused, a create from a signing job's object is accepted).
 
-The refusals leave every function as it was: Lambda refuses before it changes anything, and the code each test
-offers is the function's own archive, so a refusal that failed would still change no behaviour under the tests
-running beside it.
+The refusals are tried on a function of these tests' own (``own_function``, created from a signing job's object
+under the platform's config), never on the platform's functions: a refusal that failed changes nothing the tests
+running beside them use, so the code offered can be a few bytes instead of a 15 MB archive.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tests.localstack.support import Deployed, poll
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_DIR = REPO_ROOT / "cdktf.out" / "stacks" / "paygate"  # what `make localstack-e2e` synthesizes and deploys
 FUNCTIONS = tuple(FUNCTION_HANDLERS)
-# Refusals are tried on one function; the config is the same object on all four (checked below).
+# Whose upload the tests sign (for their own function, and to offer signed by the wrong profile or altered).
 TARGET = "batch_processor"
 
 
@@ -46,11 +46,6 @@ def function_name(deployed: Deployed, key: str) -> str:
 
 def unsigned_key(key: str) -> str:
     return f"unsigned/{key}.zip"
-
-
-def unsigned_archive(deployed: Deployed, key: str) -> bytes:
-    body = deployed.client("s3").get_object(Bucket=deployed["function_code_bucket_name"], Key=unsigned_key(key))
-    return bytes(body["Body"].read())
 
 
 def refused(deployed: Deployed, function: str, **code: Any) -> ClientError:
@@ -128,27 +123,16 @@ def test_every_function_runs_the_checked_archive_as_signed_by_the_platform_profi
         assert job["signatureExpiresAt"] > now + datetime.timedelta(days=300), key
 
 
-def function_references(deployed: Deployed, key: str) -> dict[str, str]:
-    """Every way UpdateFunctionCode may name one function (Lambda API reference, ``FunctionName``)."""
-    name = function_name(deployed, key)
-    account, region = deployed["account_id"], deployed["region"]
-    return {
-        "name": name,
-        "arn": f"arn:aws:lambda:{region}:{account}:function:{name}",
-        "partial arn": f"{account}:function:{name}",
-        "account and name": f"{account}:{name}",
-    }
-
-
-@pytest.mark.parametrize("form", ["name", "arn", "partial arn", "account and name"])
-def test_code_uploaded_directly_is_refused_however_the_function_is_named(deployed: Deployed, form: str) -> None:
-    function = function_references(deployed, TARGET)[form]
-    error = refused(deployed, function, ZipFile=unsigned_archive(deployed, TARGET))
-    assert_code_verification_failed(error, "not an object signed by AWS Signer")
+def tiny_zip(source: str) -> bytes:
+    """A deployment package of one ``handler.py`` (what is offered never runs: it is refused)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", source)
+    return buffer.getvalue()
 
 
 def new_function(deployed: Deployed, code: dict[str, Any]) -> dict[str, Any]:
-    """CreateFunction of a function of this test's own, under the platform's code-signing config."""
+    """CreateFunction of a function of these tests' own, under the platform's code-signing config."""
     template = deployed.client("lambda").get_function_configuration(FunctionName=function_name(deployed, TARGET))
     created: dict[str, Any] = deployed.client("lambda").create_function(
         FunctionName=f"paygate-e2e-signing-{uuid.uuid4().hex[:12]}",
@@ -161,51 +145,70 @@ def new_function(deployed: Deployed, code: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-def test_a_function_is_created_from_code_the_platform_signed_and_refused_unsigned_code(deployed: Deployed) -> None:
-    bucket = deployed["function_code_bucket_name"]
+@pytest.fixture(scope="module")
+def own_function(deployed: Deployed) -> Iterator[str]:
+    """A function created from a signing job's object of the platform profile (the create is accepted), deleted
+    after the module's tests."""
+    job = sign(deployed, deployed["signing_profile_name"], TARGET, prefix=f"e2e-create/{uuid.uuid4().hex}/")
+    signed = job["signedObject"]["s3"]
+    created = new_function(deployed, {"S3Bucket": signed["bucketName"], "S3Key": signed["key"]})
+    yield created["FunctionName"]
+    deployed.client("lambda").delete_function(FunctionName=created["FunctionName"])
+
+
+def test_a_function_created_from_signed_code_keeps_the_config_and_one_from_unsigned_code_is_refused(
+    deployed: Deployed, own_function: str
+) -> None:
+    attached = deployed.client("lambda").get_function_code_signing_config(FunctionName=own_function)
+    assert attached["CodeSigningConfigArn"] == deployed["code_signing_config_arn"]
+
     with pytest.raises(ClientError) as caught:
-        created = new_function(deployed, {"S3Bucket": bucket, "S3Key": unsigned_key(TARGET)})
+        created = new_function(
+            deployed, {"S3Bucket": deployed["function_code_bucket_name"], "S3Key": unsigned_key(TARGET)}
+        )
         deployed.client("lambda").delete_function(FunctionName=created["FunctionName"])
     assert_code_verification_failed(caught.value, "was not written by a signing job")
 
-    signed = sign(deployed, deployed["signing_profile_name"], TARGET, prefix=f"e2e-create/{uuid.uuid4().hex}/")
-    created = new_function(deployed, {"S3Bucket": bucket, "S3Key": signed["signedObject"]["s3"]["key"]})
-    try:
-        attached = deployed.client("lambda").get_function_code_signing_config(FunctionName=created["FunctionName"])
-        assert attached["CodeSigningConfigArn"] == deployed["code_signing_config_arn"]
-    finally:
-        deployed.client("lambda").delete_function(FunctionName=created["FunctionName"])
+
+def function_references(deployed: Deployed, name: str) -> dict[str, str]:
+    """Every way UpdateFunctionCode may name one function (Lambda API reference, ``FunctionName``)."""
+    account, region = deployed["account_id"], deployed["region"]
+    return {
+        "name": name,
+        "arn": f"arn:aws:lambda:{region}:{account}:function:{name}",
+        "partial arn": f"{account}:function:{name}",
+        "account and name": f"{account}:{name}",
+    }
 
 
-def test_the_unsigned_upload_itself_is_refused(deployed: Deployed) -> None:
-    error = refused(
-        deployed,
-        function_name(deployed, TARGET),
-        S3Bucket=deployed["function_code_bucket_name"],
-        S3Key=unsigned_key(TARGET),
-    )
+@pytest.mark.parametrize("form", ["name", "arn", "partial arn", "account and name"])
+def test_code_uploaded_directly_is_refused_however_the_function_is_named(
+    deployed: Deployed, own_function: str, form: str
+) -> None:
+    function = function_references(deployed, own_function)[form]
+    error = refused(deployed, function, ZipFile=tiny_zip("def handler(event, context):\n    return 'unsigned'\n"))
+    assert_code_verification_failed(error, "not an object signed by AWS Signer")
+
+
+def test_the_unsigned_upload_itself_is_refused(deployed: Deployed, own_function: str) -> None:
+    error = refused(deployed, own_function, S3Bucket=deployed["function_code_bucket_name"], S3Key=unsigned_key(TARGET))
     assert_code_verification_failed(error, "was not written by a signing job")
 
 
-def test_code_signed_by_a_profile_the_config_does_not_allow_is_refused(deployed: Deployed, other_profile: str) -> None:
+def test_code_signed_by_a_profile_the_config_does_not_allow_is_refused(
+    deployed: Deployed, own_function: str, other_profile: str
+) -> None:
     job = sign(deployed, other_profile, TARGET, prefix=f"e2e-other-profile/{uuid.uuid4().hex}/")
     signed = job["signedObject"]["s3"]
-    error = refused(deployed, function_name(deployed, TARGET), S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    error = refused(deployed, own_function, S3Bucket=signed["bucketName"], S3Key=signed["key"])
     assert_code_verification_failed(error, "not an allowed publisher")
 
 
-def test_signed_code_altered_after_signing_is_refused(deployed: Deployed) -> None:
+def test_signed_code_altered_after_signing_is_refused(deployed: Deployed, own_function: str) -> None:
     job = sign(deployed, deployed["signing_profile_name"], TARGET, prefix=f"e2e-altered/{uuid.uuid4().hex}/")
     signed = job["signedObject"]["s3"]
-    altered = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(unsigned_archive(deployed, TARGET))) as original,
-        zipfile.ZipFile(altered, "w") as copy,
-    ):
-        for info in original.infolist():
-            copy.writestr(info, original.read(info))
-        copy.writestr("injected.py", "STOLEN = True\n")
-    deployed.client("s3").put_object(Bucket=signed["bucketName"], Key=signed["key"], Body=altered.getvalue())
+    altered = tiny_zip("STOLEN = True\n")
+    deployed.client("s3").put_object(Bucket=signed["bucketName"], Key=signed["key"], Body=altered)
 
-    error = refused(deployed, function_name(deployed, TARGET), S3Bucket=signed["bucketName"], S3Key=signed["key"])
+    error = refused(deployed, own_function, S3Bucket=signed["bucketName"], S3Key=signed["key"])
     assert_code_verification_failed(error, "changed after signing")
