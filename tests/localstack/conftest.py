@@ -7,20 +7,28 @@ tests never skip.
 The tests run concurrently (pytest-xdist, ``-n N --dist loadgroup``; ``make localstack-e2e`` does). Each one
 works on its own merchant, idempotency keys and batch file names; what they share is held apart here:
 
-- a test that changes the configuration of a function on the API path (the API handler's environment, the
-  workflow task function's reserved concurrency) asks for the ``api_path`` lock and holds its write lock
-  while the change lasts (its read lock for the rest); every other test that uses the ``api`` fixture holds
-  the read lock. A waiting writer closes a turnstile that new readers pass through, so it is not starved
-  by a stream of readers, and the tests that ask for ``api_path`` are scheduled first;
+- two parts of the deployment are changed by a test for a while, each behind a readers-writer lock
+  (``support.DeploymentLock``): the API path (the API handler's environment and reserved concurrency: the
+  ``api_path`` fixture) and the workflow's task function (its reserved concurrency: ``workflow_tasks``). A test
+  that changes a part asks for its fixture and holds the write lock while the change lasts, and takes read
+  locks itself. Every other test that calls the API (``api`` or ``callers``) holds the API path's read lock,
+  and every test marked ``awaits_workflow`` (its payments must finish their workflow) the workflow's, for its
+  whole run. So a throttled task function holds back only the tests that wait for a workflow, and a changed
+  API handler only those that call the API: the rest run meanwhile. A waiting writer closes a turnstile that
+  new readers pass through, so it is not starved by a stream of readers;
+- the order (``pytest_collection_modifyitems``): the tests that change a part first, then those that depend on
+  neither part (they run beside the changes), then the API's readers, then the workflow's readers;
 - the tests that send to the payment queue (batch files) and the poison message test, which shortens that
   queue's visibility and counts its consumer's runs, share one xdist group (``support.PAYMENT_QUEUE``): one worker
-  runs them one after another, the poison message last (``@pytest.mark.late``);
+  runs them one after another, the poison message first (``@pytest.mark.first_in_group``: it waits on the
+  queue, not on a workflow, so it runs while the task function may be throttled);
 - payment events on the notifications queue go to one inbox file all workers read (``Inbox``), so a worker
   never deletes another one's events unseen.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import urllib.request
@@ -32,7 +40,7 @@ import fasteners
 import pytest
 
 from tests import aws_clients
-from tests.localstack.support import Api, ApiPathLock, Callers, Deployed
+from tests.localstack.support import Api, Callers, Deployed, DeploymentLock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = Path(os.environ.get("PAYGATE_E2E_OUTPUTS", REPO_ROOT / "build" / "localstack" / "outputs.json"))
@@ -96,19 +104,28 @@ def tables(deployed: Deployed) -> dict[str, Any]:
     return found
 
 
-LATE = "late"  # marker: runs after the other tests of its xdist group
+FIRST_IN_GROUP = "first_in_group"  # marker: runs before the other tests of its xdist group
+AWAITS_WORKFLOW = "awaits_workflow"  # marker: holds the workflow-tasks read lock for its whole run
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{LATE}: run after the other tests of its xdist group")
+    config.addinivalue_line("markers", f"{FIRST_IN_GROUP}: run before the other tests of its xdist group")
+    config.addinivalue_line("markers", f"{AWAITS_WORKFLOW}: its payments must finish their workflow (read lock)")
+
+
+CHANGES = ("api_path", "workflow_tasks")  # the fixtures of the tests that change a part of the deployment
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests that change the API path first (their writers close the turnstile early), late tests last."""
+    """The order the module docstring gives (xdist hands the tests out in this order; a group keeps it)."""
 
     def rank(item: pytest.Item) -> int:
-        changes = "api_path" in getattr(item, "fixturenames", ())
-        return 0 if changes else 2 if item.get_closest_marker(LATE) else 1
+        fixtures = getattr(item, "fixturenames", ())
+        if item.get_closest_marker(FIRST_IN_GROUP) or any(name in fixtures for name in CHANGES):
+            return 0
+        if item.get_closest_marker(AWAITS_WORKFLOW):
+            return 3
+        return 2 if "callers" in fixtures else 1
 
     items.sort(key=rank)  # stable: order kept otherwise
 
@@ -121,19 +138,28 @@ def shared_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path
 
 
 @pytest.fixture
-def api_path(shared_dir: Path) -> ApiPathLock:
-    """For a test that changes a function on the API path: it takes ``write()`` around the change itself."""
-    return ApiPathLock(shared_dir)
+def api_path(shared_dir: Path) -> DeploymentLock:
+    """For a test that changes the API handler: it takes ``write()`` around the change and ``read()`` itself."""
+    return DeploymentLock(shared_dir, "api-path")
+
+
+@pytest.fixture
+def workflow_tasks(shared_dir: Path) -> DeploymentLock:
+    """For a test that changes the workflow's task function (or must order its locks itself): it takes ``write()``
+    around the change and ``read()`` itself."""
+    return DeploymentLock(shared_dir, "workflow-tasks")
 
 
 @pytest.fixture(autouse=True)
-def api_path_reader(request: pytest.FixtureRequest, shared_dir: Path) -> Iterator[None]:
-    """The API path's read lock for a test that calls the API (``api``, or callers of its own from ``callers``) and
-    does not change the path itself."""
-    if "callers" in request.fixturenames and "api_path" not in request.fixturenames:
-        with ApiPathLock(shared_dir).read():
-            yield
-    else:
+def deployment_readers(request: pytest.FixtureRequest, shared_dir: Path) -> Iterator[None]:
+    """The read locks of a test that does not take them itself: the workflow's for an ``awaits_workflow`` test, then
+    the API path's for a test that calls the API (``api``, or callers of its own from ``callers``)."""
+    fixtures = request.fixturenames
+    with contextlib.ExitStack() as held:
+        if request.node.get_closest_marker(AWAITS_WORKFLOW) and "workflow_tasks" not in fixtures:
+            held.enter_context(DeploymentLock(shared_dir, "workflow-tasks").read())
+        if "callers" in fixtures and "api_path" not in fixtures:
+            held.enter_context(DeploymentLock(shared_dir, "api-path").read())
         yield
 
 

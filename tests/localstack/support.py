@@ -23,6 +23,9 @@ from tests import aws_clients
 
 # The tests that send to the payment queue or reconfigure it: one xdist worker runs them one after another.
 PAYMENT_QUEUE = pytest.mark.xdist_group("payment-queue")
+# A test whose payments must finish their workflow: it holds the workflow-tasks read lock (conftest.py), so it never
+# runs while a test throttles the workflow's task function.
+AWAITS_WORKFLOW = pytest.mark.awaits_workflow
 LOCK_DEADLINE_S = 600.0  # a lock not granted by then fails the test (a writer never left, or a deadlock)
 DEFAULT_DEADLINE_S = 60.0
 POLL_S = 0.25
@@ -240,23 +243,28 @@ def payment_request(merchant_id: str, **overrides: Any) -> dict[str, Any]:
     return body
 
 
-class ApiPathLock:
-    """Readers-writer lock across xdist workers (fcntl locks, fasteners), write-preferring through a turnstile.
+class DeploymentLock:
+    """Readers-writer lock over one part of the deployment, across xdist workers (fcntl locks, fasteners),
+    write-preferring through a turnstile.
 
-    A reader passes the turnstile, then takes the shared lock; a writer holds the turnstile until it has the
-    exclusive lock (so readers arriving meanwhile wait behind it). Each wait fails the test after
-    ``LOCK_DEADLINE_S``.
+    ``name`` is the part: ``api-path`` (the API handler's configuration) or ``workflow-tasks`` (the workflow task
+    function's). A test that changes the part holds ``write()`` while the change lasts; a test whose result
+    depends on it holds ``read()``. A reader passes the turnstile, then takes the shared lock; a writer holds
+    the turnstile until it has the exclusive lock (so readers arriving meanwhile wait behind it). Each wait fails
+    the test after ``LOCK_DEADLINE_S``. A test that takes both takes ``workflow-tasks`` first (one order, so two
+    tests never wait on each other).
     """
 
-    def __init__(self, directory: Path) -> None:
-        self.turnstile = fasteners.InterProcessLock(directory / "api-path.turnstile")
-        self.lock = fasteners.InterProcessReaderWriterLock(directory / "api-path.lock")
+    def __init__(self, directory: Path, name: str) -> None:
+        self.name = name
+        self.turnstile = fasteners.InterProcessLock(directory / f"{name}.turnstile")
+        self.lock = fasteners.InterProcessReaderWriterLock(directory / f"{name}.lock")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[None]:
-        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), "the API path's turnstile")
+        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), f"the {self.name} turnstile")
         self.turnstile.release()
-        granted(self.lock.acquire_read_lock(timeout=LOCK_DEADLINE_S), "the API path's read lock")
+        granted(self.lock.acquire_read_lock(timeout=LOCK_DEADLINE_S), f"the {self.name} read lock")
         try:
             yield
         finally:
@@ -264,9 +272,9 @@ class ApiPathLock:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
-        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), "the API path's turnstile")
+        granted(self.turnstile.acquire(timeout=LOCK_DEADLINE_S), f"the {self.name} turnstile")
         try:
-            granted(self.lock.acquire_write_lock(timeout=LOCK_DEADLINE_S), "the API path's write lock")
+            granted(self.lock.acquire_write_lock(timeout=LOCK_DEADLINE_S), f"the {self.name} write lock")
         finally:
             self.turnstile.release()
         try:

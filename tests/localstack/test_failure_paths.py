@@ -13,9 +13,9 @@ import pytest
 from tests.localstack.support import (
     PAYMENT_QUEUE,
     Api,
-    ApiPathLock,
     Deadline,
     Deployed,
+    DeploymentLock,
     payment_request,
     payments_of,
     poll,
@@ -62,7 +62,7 @@ def throttled_attempts(deployed: Deployed, payment_id: str) -> list[dict[str, An
 
 
 def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_payment_completes(
-    api: Api, deployed: Deployed, api_path: ApiPathLock
+    api: Api, deployed: Deployed, api_path: DeploymentLock, workflow_tasks: DeploymentLock
 ) -> None:
     """Reserved concurrency 0 makes Lambda refuse the task (TooManyRequests), a real capacity error, held for
     longer and for more attempts than the old retrier allowed; once lifted, the payment completes."""
@@ -75,10 +75,11 @@ def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_paymen
     assert sum(waits) / 2 >= 4 * THROTTLE_SPAN_S > 8 * OLD_THROTTLE_BUDGET_S, retrier
     assert retrier["JitterStrategy"] == "FULL", retrier
     name = deployed.function_name("workflow-tasks")
-    # Every workflow task is throttled meanwhile: no other test using the API runs (tests/localstack/conftest.py).
-    with api_path.write():
-        throttled, payment_id = throttle_a_payment(api, deployed, name)
-    with api_path.read():
+    # Every workflow task is throttled meanwhile: no test that waits for a workflow runs (tests/localstack/conftest.py).
+    with workflow_tasks.write():
+        throttled, payment_id = throttle_a_payment(api, deployed, name, api_path)
+    # Its own payment's workflow, once lifted: no test changes the task function again while it finishes.
+    with workflow_tasks.read():
         done = deployed.finished_execution(payment_id)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"])["status"] == "CAPTURED", done["output"]
@@ -91,7 +92,7 @@ def test_a_workflow_task_throttled_past_the_old_budget_is_retried_and_the_paymen
 
 
 def test_a_create_while_the_api_function_is_throttled_is_a_503_with_retry_after_and_stores_nothing(
-    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: ApiPathLock
+    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: DeploymentLock
 ) -> None:
     """Reserved concurrency 0 on the API handler: Lambda refuses the invoke (TooManyRequests), which API Gateway
     reports as INTEGRATION_FAILURE; the client gets the contract's 503 with Retry-After, never a 500, and a retry
@@ -110,11 +111,15 @@ def test_a_create_while_the_api_function_is_throttled_is_a_503_with_retry_after_
     assert [p["payment_id"] for p in payments_of(tables, api.merchant_id)] == [retried.body["payment_id"]]
 
 
-def throttle_a_payment(api: Api, deployed: Deployed, name: str) -> tuple[list[dict[str, Any]], str]:
-    """Reserved concurrency 0 on ``name`` while a payment is created, until it has been throttled more often and
-    longer than the old budget allowed; the concurrency is then restored. Returns (throttled attempts, payment)."""
+def throttle_a_payment(
+    api: Api, deployed: Deployed, name: str, api_path: DeploymentLock
+) -> tuple[list[dict[str, Any]], str]:
+    """Reserved concurrency 0 on ``name`` while a payment is created (through the API, under its read lock), until
+    it has been throttled more often and longer than the old budget allowed; the concurrency is then restored.
+    Returns (throttled attempts, payment)."""
     with no_concurrency(deployed, name):
-        created = api.create(payment_request(api.merchant_id), key=unique("key-"))
+        with api_path.read():
+            created = api.create(payment_request(api.merchant_id), key=unique("key-"))
         assert created.status == 201, created.raw
         payment_id = created.body["payment_id"]
 
@@ -221,7 +226,7 @@ def fast_redelivery(deployed: Deployed) -> Iterator[int]:
 
 
 @PAYMENT_QUEUE
-@pytest.mark.late  # the batch tests' messages are through; the shortened visibility cannot touch them
+@pytest.mark.first_in_group  # no batch test's message is in the queue yet: the shortened visibility cannot touch one
 def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fires(
     deployed: Deployed, fast_redelivery: int, record_property: Callable[[str, object], None]
 ) -> None:
@@ -248,7 +253,8 @@ def test_a_poison_message_lands_in_the_dlq_after_max_receives_and_the_alarm_fire
         QueueUrl=deployed["payment_queue_url"], AttributeNames=["QueueArn", "RedrivePolicy"]
     )["Attributes"]
     assert landed[0]["Attributes"]["DeadLetterQueueSourceArn"] == queue["QueueArn"], "moved there by the redrive"
-    # Nothing else reaches the queue now (the last of its xdist group): every consumer run was this message's.
+    # Nothing else reaches the queue now (the first of its xdist group; no other test sends to it): every consumer run
+    # was this message's.
     max_receives = json.loads(queue["RedrivePolicy"])["maxReceiveCount"]
     assert consumer_invocations(deployed, sent_ms) == max_receives, "one consumer run per receive, then the DLQ"
     # in the JUnit report, for the benchmark: how the test's time splits between its two waits

@@ -11,9 +11,10 @@ import pytest
 
 from tests.localstack.conftest import Inbox
 from tests.localstack.support import (
+    AWAITS_WORKFLOW,
     Api,
-    ApiPathLock,
     Deployed,
+    DeploymentLock,
     assert_contract,
     payment_request,
     payments_of,
@@ -29,6 +30,7 @@ def audit_of(tables: dict[str, Any], payment_id: str) -> list[dict[str, Any]]:
     return list(answer["Items"])
 
 
+@AWAITS_WORKFLOW
 def test_a_payment_is_created_processed_by_the_workflow_audited_and_notified(
     api: Api, deployed: Deployed, tables: dict[str, Any], notifications: Inbox
 ) -> None:
@@ -92,6 +94,7 @@ def test_a_request_without_the_api_key_is_refused_with_403(api: Api, tables: dic
     assert payments_of(tables, request["merchant_id"]) == []
 
 
+@AWAITS_WORKFLOW
 def test_a_screened_out_payment_ends_declined_and_is_notified(
     api: Api, deployed: Deployed, tables: dict[str, Any], notifications: Inbox
 ) -> None:
@@ -114,6 +117,7 @@ def test_a_screened_out_payment_ends_declined_and_is_notified(
     assert declined[0]["reason"] == "AMOUNT_LIMIT_EXCEEDED"
 
 
+@AWAITS_WORKFLOW
 @pytest.mark.parametrize(("currency", "amount"), [("JPY", 500), ("KWD", 1234)])
 def test_currencies_with_zero_and_three_decimals_are_accepted_and_processed(
     currency: str, amount: int, api: Api, deployed: Deployed
@@ -140,7 +144,7 @@ def set_environment(deployed: Deployed, name: str, variables: dict[str, str]) ->
 
 
 def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_starts_it(
-    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: ApiPathLock
+    api: Api, deployed: Deployed, tables: dict[str, Any], api_path: DeploymentLock, workflow_tasks: DeploymentLock
 ) -> None:
     """Issue 10, item 5: the 202 was stored and replayed for a day. Here the handler is pointed at a state
     machine that does not exist (a permanent failure), then back; the retry must start the workflow.
@@ -162,7 +166,9 @@ def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_start
             first = api.create(request, key=key)
         finally:
             set_environment(deployed, name, variables)
-    with api_path.read():  # the retry's workflow runs with the other API tests, not during a change
+    # The retry starts the workflow: it runs with the other tests, never during a change of the handler or the task
+    # function (the workflow's lock first: conftest.py).
+    with workflow_tasks.read(), api_path.read():
         assert first.status == 202, first.raw
         assert_contract("payment", first.body)
         payment_id = first.body["payment_id"]

@@ -80,6 +80,8 @@ def test_environment_binds_loopback_keeps_every_file_in_the_run_dir_and_inherits
     assert env["SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL"] == "2"
     assert env["LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC"] == "1"
     assert env["PAYGATE_CLOUDWATCH_ALARM_EVALUATION_SECONDS"] == "2"
+    # LocalStack's services call each other without botocore's retries: a throttle reaches the caller's own policy
+    assert env["DISABLE_BOTO_RETRIES"] == "1"
     for key in ("HOME", "FILESYSTEM_ROOT", "TMPDIR", "XDG_CACHE_HOME"):
         assert Path(env[key]).is_relative_to(run_dir), key
     assert env["PATH"] == settings.path
