@@ -42,7 +42,7 @@ class Guard:
     def __init__(self, root: Path, excluded: list[str]) -> None:
         self.root = str(root).rstrip("/") + "/"
         self.excluded = excluded
-        self.violations: dict[str, str] = {}
+        self.violations: dict[str, str] = {}  # path -> the event, and the test that raised it first
 
     def _check(self, event: str, value: object, cwd: object = None) -> None:
         """Record ``value`` if it names an excluded path; a relative one is taken in ``cwd`` (a subprocess's
@@ -58,7 +58,9 @@ class Guard:
         except TypeError:
             return
         if text.startswith(self.root) and is_excluded(text[len(self.root) :], self.excluded):
-            self.violations.setdefault(text, event)
+            # PYTEST_CURRENT_TEST names the test (and phase) running now; pytest sets it around every test.
+            test = os.environ.get("PYTEST_CURRENT_TEST", "collection or a session fixture")
+            self.violations.setdefault(text, f"{event} in {test}")
 
     def hook(self, event: str, args: tuple[Any, ...]) -> None:
         if event not in WATCHED:

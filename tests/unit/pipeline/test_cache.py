@@ -103,10 +103,10 @@ def test_the_guard_takes_a_subprocess_argument_in_the_childs_working_directory(t
     assert guard.violations == {}
     guard.hook("subprocess.Popen", ("git", ["git", "add", "lambdas/x.py"], root, None))
     guard.hook("subprocess.Popen", ("zip", ["zip", str(root / "lambdas" / "y.py")], tmp_path / "scratch", None))
-    assert guard.violations == {
-        str(root / "lambdas" / "x.py"): "subprocess.Popen",
-        str(root / "lambdas" / "y.py"): "subprocess.Popen",
-    }
+    # each path with the event and the test that read it first (pytest's PYTEST_CURRENT_TEST: this one)
+    here = f"subprocess.Popen in {os.environ['PYTEST_CURRENT_TEST']}"
+    assert "test_the_guard_takes_a_subprocess_argument" in here
+    assert guard.violations == {str(root / "lambdas" / "x.py"): here, str(root / "lambdas" / "y.py"): here}
 
 
 def request(repo: Path, excluded: tuple[str, ...] = ()) -> suite.SuiteRequest:
