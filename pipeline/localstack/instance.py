@@ -46,14 +46,6 @@ ESM_EMPTY_POLL_BACKOFF_SECONDS = 1
 # LocalStack evaluates an alarm once per EvaluationPeriods x Period counted from its creation; AWS about every
 # minute on a sliding window. localstack_ext/alarm_evaluation.py evaluates the same window this often.
 ALARM_EVALUATION_SECONDS = 2
-# LocalStack's services call each other through boto clients with botocore's default (legacy) retries: a throttled
-# Lambda invoke from API Gateway, Step Functions or an event source mapping was retried up to 4 more times, up to
-# 15 s of backoff (7.5 s on average) before the caller saw TooManyRequestsException. AWS's callers get the
-# throttle at once and apply their own policy: API Gateway answers the integration failure, a Step Functions
-# state its Retry, the event source mapping its own backoff (AWS Lambda developer guide, "Lambda function
-# scaling"; Step Functions developer guide, "Handling errors"). With retries off, the deployed retriers are what
-# handles a throttle here too.
-DISABLE_BOTO_RETRIES = "1"
 # DynamoDB from moto in-process (localstack_ext/dynamodb.py, installed into LocalStack's venv with the
 # project package): LocalStack's own provider downloads Java and DynamoDB Local, which fails offline.
 DYNAMODB_PROVIDER = "paygate"
@@ -176,7 +168,6 @@ def build_env(
         "SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL": str(SQS_METRICS_INTERVAL_SECONDS),
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": str(ESM_EMPTY_POLL_BACKOFF_SECONDS),
         "PAYGATE_CLOUDWATCH_ALARM_EVALUATION_SECONDS": str(ALARM_EVALUATION_SECONDS),
-        "DISABLE_BOTO_RETRIES": DISABLE_BOTO_RETRIES,
         "PROVIDER_OVERRIDE_DYNAMODB": DYNAMODB_PROVIDER,
         "PROVIDER_OVERRIDE_S3": S3_PROVIDER,
         "PROVIDER_OVERRIDE_WAFV2": WAFV2_PROVIDER,

@@ -8,11 +8,12 @@ The tests run concurrently (pytest-xdist, ``-n N --dist loadgroup``; ``make loca
 works on its own merchant, idempotency keys and batch file names; what they share is held apart here:
 
 - two parts of the deployment are changed by a test for a while, each behind a readers-writer lock
-  (``support.DeploymentLock``): the API path (the API handler's environment and reserved concurrency: the
-  ``api_path`` fixture) and the workflow's task function (its reserved concurrency: ``workflow_tasks``). A test
-  that changes a part asks for its fixture and holds the write lock while the change lasts, and takes read
-  locks itself. Every other test that calls the API (``api`` or ``callers``) holds the API path's read lock,
-  and every test marked ``awaits_workflow`` (its payments must finish their workflow) the workflow's, for its
+  (``support.DeploymentLock``): the API path (the API handler's environment and reserved concurrency, and its
+  whole capacity during the twenty-request burst: the ``api_path`` fixture) and the workflow's task function (its
+  reserved concurrency: ``workflow_tasks``). A test that changes a part asks for its fixture, holds the write lock
+  while the change lasts and takes its read locks itself. Every other test that calls the API (``api`` or
+  ``callers``) holds the API path's read lock, and every test marked ``awaits_workflow`` (it waits for a payment's
+  Step Functions execution to finish; only the API starts one, batch payments never do) the workflow's, for its
   whole run. So a throttled task function holds back only the tests that wait for a workflow, and a changed
   API handler only those that call the API: the rest run meanwhile. A waiting writer closes a turnstile that
   new readers pass through, so it is not starved by a stream of readers;
@@ -152,14 +153,16 @@ def workflow_tasks(shared_dir: Path) -> DeploymentLock:
 
 @pytest.fixture(autouse=True)
 def deployment_readers(request: pytest.FixtureRequest, shared_dir: Path) -> Iterator[None]:
-    """The read locks of a test that does not take them itself: the workflow's for an ``awaits_workflow`` test, then
-    the API path's for a test that calls the API (``api``, or callers of its own from ``callers``)."""
+    """The read locks of a test that asks for neither ``api_path`` nor ``workflow_tasks`` (one that does takes all its
+    locks itself, in the order below): the workflow's for an ``awaits_workflow`` test, then the API path's for a test
+    that calls the API (``api``, or callers of its own from ``callers``)."""
     fixtures = request.fixturenames
     with contextlib.ExitStack() as held:
-        if request.node.get_closest_marker(AWAITS_WORKFLOW) and "workflow_tasks" not in fixtures:
-            held.enter_context(DeploymentLock(shared_dir, "workflow-tasks").read())
-        if "callers" in fixtures and "api_path" not in fixtures:
-            held.enter_context(DeploymentLock(shared_dir, "api-path").read())
+        if not any(name in fixtures for name in CHANGES):  # a test that changes a part takes every lock itself
+            if request.node.get_closest_marker(AWAITS_WORKFLOW):
+                held.enter_context(DeploymentLock(shared_dir, "workflow-tasks").read())
+            if "callers" in fixtures:
+                held.enter_context(DeploymentLock(shared_dir, "api-path").read())
         yield
 
 

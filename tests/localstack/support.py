@@ -23,8 +23,8 @@ from tests import aws_clients
 
 # The tests that send to the payment queue or reconfigure it: one xdist worker runs them one after another.
 PAYMENT_QUEUE = pytest.mark.xdist_group("payment-queue")
-# A test whose payments must finish their workflow: it holds the workflow-tasks read lock (conftest.py), so it never
-# runs while a test throttles the workflow's task function.
+# A test that waits for a payment's Step Functions execution to finish: it holds the workflow-tasks read lock
+# (conftest.py), so it never runs while a test throttles the workflow's task function.
 AWAITS_WORKFLOW = pytest.mark.awaits_workflow
 LOCK_DEADLINE_S = 600.0  # a lock not granted by then fails the test (a writer never left, or a deadlock)
 DEFAULT_DEADLINE_S = 60.0

@@ -8,7 +8,6 @@ from typing import Any
 from lambdas.batch_processor.handler import batch_id_for
 from lambdas.shared.pan import contains_pan
 from tests.localstack.support import (
-    AWAITS_WORKFLOW,
     PAYMENT_QUEUE,
     Deployed,
     assert_contract,
@@ -36,7 +35,6 @@ def finished_batch(tables: dict[str, Any], batch_id: str) -> dict[str, Any]:
     return poll(f"batch {batch_id} to finish", final)
 
 
-@AWAITS_WORKFLOW
 def test_a_file_with_valid_and_invalid_lines_completes_and_a_redelivered_event_changes_nothing(
     deployed: Deployed, tables: dict[str, Any]
 ) -> None:
@@ -118,7 +116,6 @@ def test_a_file_with_a_wrong_header_fails_as_a_whole_and_enqueues_nothing(
     assert payments_of(tables, m) == []
 
 
-@AWAITS_WORKFLOW
 def test_a_line_with_a_card_number_in_any_written_form_is_refused_with_its_line_number(
     deployed: Deployed, tables: dict[str, Any]
 ) -> None:
@@ -158,7 +155,6 @@ def test_a_line_with_a_card_number_in_any_written_form_is_refused_with_its_line_
     assert not [message for message in messages if contains_pan(message)]
 
 
-@AWAITS_WORKFLOW
 def test_a_quoted_field_spanning_lines_makes_no_payment_and_a_redelivery_does_not_read_the_file_again(
     deployed: Deployed, tables: dict[str, Any]
 ) -> None:
@@ -210,7 +206,6 @@ def test_a_quoted_field_spanning_lines_makes_no_payment_and_a_redelivery_does_no
     assert [p["reference"] for p in payments_of(tables, m)] == [after]
 
 
-@AWAITS_WORKFLOW
 def test_a_line_for_another_merchant_is_refused_with_its_line_number_and_makes_no_payment(
     deployed: Deployed, tables: dict[str, Any]
 ) -> None:

@@ -117,8 +117,9 @@ def throttle_a_payment(
     """Reserved concurrency 0 on ``name`` while a payment is created (through the API, under its read lock), until
     it has been throttled more often and longer than the old budget allowed; the concurrency is then restored.
     Returns (throttled attempts, payment)."""
-    with no_concurrency(deployed, name):
-        with api_path.read():
+    with contextlib.ExitStack() as throttle:
+        with api_path.read():  # granted before the throttle starts: a change of the handler never lengthens it
+            throttle.enter_context(no_concurrency(deployed, name))
             created = api.create(payment_request(api.merchant_id), key=unique("key-"))
         assert created.status == 201, created.raw
         payment_id = created.body["payment_id"]

@@ -80,8 +80,6 @@ def test_environment_binds_loopback_keeps_every_file_in_the_run_dir_and_inherits
     assert env["SQS_CLOUDWATCH_METRICS_REPORT_INTERVAL"] == "2"
     assert env["LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC"] == "1"
     assert env["PAYGATE_CLOUDWATCH_ALARM_EVALUATION_SECONDS"] == "2"
-    # LocalStack's services call each other without botocore's retries: a throttle reaches the caller's own policy
-    assert env["DISABLE_BOTO_RETRIES"] == "1"
     for key in ("HOME", "FILESYSTEM_ROOT", "TMPDIR", "XDG_CACHE_HOME"):
         assert Path(env[key]).is_relative_to(run_dir), key
     assert env["PATH"] == settings.path
@@ -111,6 +109,10 @@ def test_every_provider_the_environment_selects_is_registered_by_the_project_pac
     assert registered["signer:paygate"] == "localstack_ext.signer:signer_paygate"
     hooks = project["project"]["entry-points"]["localstack.hooks.on_infra_start"]
     assert hooks["paygate_signer_routing"] == "localstack_ext.signer:paygate_signer_routing"
+    # API Gateway's integration requests made once (a throttled Lambda answers the client at once, as on AWS)
+    assert hooks["paygate_apigateway_integration_retries"] == (
+        "localstack_ext.apigateway_integration_retries:paygate_apigateway_integration_retries"
+    )
     assert all(f"{api}:{name}" in registered for api, name in selected.items())
 
 

@@ -18,6 +18,8 @@ import re
 import subprocess
 import textwrap
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +112,7 @@ def functions(lam: Any) -> dict[str, str]:
         "crashy": ("app.handler", {"app.py": APP}, 3),
         "broken-import": ("bad.handler", {"bad.py": "import does_not_exist_anywhere\n"}, 3),
         "no-handler": ("app.nope", {"app.py": APP}, 3),
+        "throttled": ("app.handler", {"app.py": APP}, 3),  # reserved concurrency 0 in the API Gateway test
     }
     for name, (handler, files, timeout) in specs.items():
         lam.create_function(
@@ -234,6 +237,42 @@ def test_a_crash_is_an_exit_error_and_the_next_invoke_starts_a_new_one(lam: Any,
     assert error["errorMessage"].endswith("Error: Runtime exited with error: signal: killed")
     _, again, _ = invoke(lam, functions["crashy"], {"n": 5})
     assert again["pid"] not in (first["pid"], after["pid"])
+
+
+def test_api_gateway_sends_an_integration_request_once_so_a_throttled_function_is_answered_at_once(
+    instance: Instance, lam: Any, functions: dict[str, str]
+) -> None:
+    """AWS_PROXY to a function at reserved concurrency 0: Lambda refuses the invoke (TooManyRequests) and API Gateway
+    answers the integration failure without retrying (localstack_ext/apigateway_integration_retries.py), as AWS
+    does. LocalStack's own integration client retried it up to 4 times: 7.5 s of backoff a request on average,
+    so three requests took ~22 s; under 6 s they can only have been sent once each."""
+    apigw = fail_fast(instance, "apigateway")
+    lam.put_function_concurrency(FunctionName=functions["throttled"], ReservedConcurrentExecutions=0)
+    arn = lam.get_function(FunctionName=functions["throttled"])["Configuration"]["FunctionArn"]
+    api = apigw.create_rest_api(name="throttled")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api,
+        resourceId=root,
+        httpMethod="GET",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+    )
+    apigw.create_deployment(restApiId=api, stageName="test")
+    url = f"{instance.endpoint}/restapis/{api}/test/_user_request_/"
+    statuses = []
+    started = time.monotonic()
+    for _ in range(3):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as answer:
+                statuses.append(answer.status)
+        except urllib.error.HTTPError as refused:
+            statuses.append(refused.code)
+    elapsed = time.monotonic() - started
+    assert len(set(statuses)) == 1 and statuses[0] >= 500, statuses  # the integration failure, each time
+    assert elapsed < 6.0, f"3 throttled requests took {elapsed:.1f} s: the invoke was retried inside LocalStack"
 
 
 def test_handler_output_reaches_cloudwatch_logs(instance: Instance, lam: Any, functions: dict[str, str]) -> None:
