@@ -41,6 +41,7 @@ import fasteners
 import pytest
 
 from tests import aws_clients
+from tests.localstack import support
 from tests.localstack.support import Api, Callers, Deployed, DeploymentLock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -106,12 +107,12 @@ def tables(deployed: Deployed) -> dict[str, Any]:
 
 
 FIRST_IN_GROUP = "first_in_group"  # marker: runs before the other tests of its xdist group
-AWAITS_WORKFLOW = "awaits_workflow"  # marker: holds the workflow-tasks read lock for its whole run
+AWAITS_WORKFLOW = support.AWAITS_WORKFLOW.name  # marker: holds the workflow-tasks read lock for its whole run
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{FIRST_IN_GROUP}: run before the other tests of its xdist group")
-    config.addinivalue_line("markers", f"{AWAITS_WORKFLOW}: its payments must finish their workflow (read lock)")
+    config.addinivalue_line("markers", f"{AWAITS_WORKFLOW}: waits for a payment's Step Functions execution")
 
 
 CHANGES = ("api_path", "workflow_tasks")  # the fixtures of the tests that change a part of the deployment
