@@ -68,6 +68,14 @@ WORKFLOW_START_FAILED_METRIC = "WorkflowStartFailed"
 METRICS_SERVICE = "api_handler"
 ENVIRONMENT_DIMENSION = "Environment"
 FAILURE_KIND_DIMENSION = "FailureKind"
+# The reconciliation's counts per run (lambdas/reconciliation): in flight past the stuck age (found), given a new
+# run (re-driven), in flight past the alarm age (still stuck; its alarm fires above 0). Dimension sets:
+# (service, Environment), which the alarm watches, and (service, Environment, EntityType: payment or batch).
+RECONCILIATION_SERVICE = "reconciliation"
+RECONCILIATION_FOUND_METRIC = "ReconciliationFound"
+RECONCILIATION_REDRIVEN_METRIC = "ReconciliationRedriven"
+RECONCILIATION_STILL_STUCK_METRIC = "ReconciliationStillStuck"
+ENTITY_TYPE_DIMENSION = "EntityType"
 
 
 @cache

@@ -467,6 +467,26 @@ def merchant_list(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     return 0
 
 
+def invariants_(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Check a deployment's payment invariants (final state or dead letter, audit trail, one payment per idempotency
+    key, a notification per final transition): a table, then each violation; exit 1 on any violation."""
+    # Imported here: the checker reads lambdas.shared.lifecycle, which no other command needs.
+    from pipeline.reliability import deployed, invariants
+
+    requests = invariants.read_requests(_path(settings, args.requests)) if args.requests else None
+    deployment = deployed.Deployment.read(_path(settings, args.outputs), endpoint=args.endpoint)
+    state = deployed.DeployedState.connect(deployment, deployment.session(settings.environ))
+    report = invariants.check_invariants(
+        state, requests=requests, merchant_id=args.merchant, notifications_from_queue=args.notifications_from_queue
+    )
+    out.write(report.render())
+    if args.json:
+        report.write_json(_path(settings, args.json))
+    if not report.ok:
+        raise PipelineError(f"{len(report.violations)} invariant violation(s), listed above")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True, metavar="command")
@@ -582,6 +602,15 @@ def parser() -> argparse.ArgumentParser:
     add("merchant-list", merchant_list).add_argument("--merchant", required=True)
     for name in ("merchant-bind", "merchant-revoke", "merchant-list"):
         commands.choices[name].add_argument("--outputs", default=DEFAULT_OUTPUTS, help="the deployment's outputs")
+    checked_invariants = add("invariants", invariants_)
+    checked_invariants.add_argument("--outputs", default=DEFAULT_OUTPUTS, help="the deployment's outputs")
+    checked_invariants.add_argument("--endpoint", help="LocalStack's URL; default: the outputs' own, else AWS")
+    checked_invariants.add_argument("--requests", help="accepted requests (JSON lines); default: every payment")
+    checked_invariants.add_argument("--merchant", help="only this merchant's payments")
+    checked_invariants.add_argument(
+        "--notifications-from-queue", action="store_true", help="also find each final event on the notification queue"
+    )
+    checked_invariants.add_argument("--json", help="also write the report as JSON to this path")
     keyed = add("artifact-key", artifact_key)
     keyed.add_argument("--stack-dir", required=True)
     keyed.add_argument("--out", required=True)

@@ -106,6 +106,15 @@ class PlatformConfig:
     # The web ACL blocks a client IP above this many requests in 5 minutes (stacks/constructs/waf.py).
     waf_rate_limit_per_5_minutes: int = 2_000
     functions: Mapping[str, FunctionLimits] = field(default_factory=dict)
+    # Reconciliation (lambdas/reconciliation): how often it runs (minutes), from what age a payment in flight or a
+    # batch file not finished is re-driven, from what age one still there raises the still-stuck alarm, and how far
+    # back failed workflow runs are read (seconds). A re-drive of something still being processed changes nothing
+    # (a running workflow is left to itself, a batch file's lease holds off a second invocation), so the stuck age
+    # only decides how soon a stuck one is picked up: above the time a healthy payment or file takes.
+    reconciliation_every_minutes: int = 5
+    reconciliation_stuck_after_seconds: int = 1800
+    reconciliation_alarm_after_seconds: int = 7200
+    reconciliation_lookback_seconds: int = 86_400
     # Concurrency sizing (README "Concurrency sizing"): the p99 duration of one workflow task on AWS
     # (a Lambda invoke doing a few DynamoDB calls and at most one SNS publish), and the account's
     # Lambda concurrency quota, of which AWS keeps UNRESERVED_CONCURRENCY unreserved.
@@ -160,7 +169,11 @@ DEFAULT_FUNCTION_LIMITS: Mapping[str, FunctionLimits] = {
     "batch_processor": FunctionLimits(memory_mb=1024, timeout_seconds=300, reserved_concurrency=5),
     # 50 = the API's start rate (50/s) x 5 tasks per execution x 0.2 s per task (README "Concurrency sizing").
     "workflow_tasks": FunctionLimits(memory_mb=512, timeout_seconds=20, reserved_concurrency=50),
+    # One run at a time: a scheduled run never overlaps the previous one (or an operator's).
+    "reconciliation": FunctionLimits(memory_mb=256, timeout_seconds=300, reserved_concurrency=1),
 }
+# The shortest stuck age the reconciliation accepts (seconds).
+MIN_STUCK_AFTER_SECONDS = 60
 # Lambda keeps this much of the account's concurrency unreserved (PutFunctionConcurrency refuses more).
 UNRESERVED_CONCURRENCY = 100
 # An SQS event source mapping's maximum concurrency is at least 2 (Lambda ScalingConfig).
@@ -213,6 +226,7 @@ def _validate(config: PlatformConfig) -> None:
             setting="log_retention_days",
         )
     _validate_limits(config)
+    _validate_reconciliation(config)
     _validate_evidence(config)
     _validate_concurrency(config)
 
@@ -261,6 +275,39 @@ def _validate_limits(config: PlatformConfig) -> None:
             raise ConfigError(
                 f"{name}: reserved concurrency must be at least 1 (0 disables the function)", setting=setting
             )
+
+
+def _validate_reconciliation(config: PlatformConfig) -> None:
+    """EventBridge's rate() takes whole minutes; the alarm age must exceed the stuck age (else every re-drive would
+    alarm) and the lookback the alarm age (else a failed run is forgotten before anyone is told)."""
+    every = config.reconciliation_every_minutes
+    stuck, alarm, lookback = (
+        config.reconciliation_stuck_after_seconds,
+        config.reconciliation_alarm_after_seconds,
+        config.reconciliation_lookback_seconds,
+    )
+    if not 1 <= every <= 1440:
+        raise ConfigError(
+            f"reconciliation every {every} minutes: expected 1-1440 (an EventBridge rate of whole minutes, "
+            "at least once a day)",
+            setting="reconciliation_every_minutes",
+        )
+    if stuck < MIN_STUCK_AFTER_SECONDS:
+        raise ConfigError(
+            f"reconciliation stuck age {stuck} s is below {MIN_STUCK_AFTER_SECONDS} s: a payment would be re-driven "
+            "while its first run is still being started",
+            setting="reconciliation_stuck_after_seconds",
+        )
+    if alarm <= stuck:
+        raise ConfigError(
+            f"reconciliation alarm age {alarm} s must be above the stuck age {stuck} s",
+            setting="reconciliation_alarm_after_seconds",
+        )
+    if lookback < alarm:
+        raise ConfigError(
+            f"reconciliation lookback {lookback} s must be at least the alarm age {alarm} s",
+            setting="reconciliation_lookback_seconds",
+        )
 
 
 def _validate_evidence(config: PlatformConfig) -> None:
@@ -342,10 +389,14 @@ FILE_KEYS: Mapping[str, _Key] = {
     "limits.waf_rate_limit_per_5_minutes": _Key("waf_rate_limit_per_5_minutes", "integer", required=False),
     "limits.workflow_task_p99_seconds": _Key("workflow_task_p99_seconds", "number", required=False),
     "limits.account_concurrency_limit": _Key("account_concurrency_limit", "integer", required=False),
+    "reconciliation.every_minutes": _Key("reconciliation_every_minutes", "integer", required=False),
+    "reconciliation.stuck_after_seconds": _Key("reconciliation_stuck_after_seconds", "integer", required=False),
+    "reconciliation.alarm_after_seconds": _Key("reconciliation_alarm_after_seconds", "integer", required=False),
+    "reconciliation.lookback_seconds": _Key("reconciliation_lookback_seconds", "integer", required=False),
     "evidence.trusted_keys": _Key("evidence.trusted_keys", "list of strings"),
     "evidence.accept_local_keys": _Key("evidence.accept_local_keys", "boolean"),
 }
-_TABLES = frozenset({"state", "tags", "limits", "limits.functions", "evidence"})
+_TABLES = frozenset({"state", "tags", "limits", "limits.functions", "reconciliation", "evidence"})
 _FUNCTION_LIMIT_KEYS = ("memory_mb", "timeout_seconds", "reserved_concurrency")
 
 
@@ -420,6 +471,8 @@ def read_environment_file(environments_dir: Path, name: str) -> EnvironmentFile:
         [limits]                             # optional, each key too (defaults: PlatformConfig)
         max_payment_minor_units = 100000000  # integer minor units; screening_max_minor_units, ...
         [limits.functions.<function>]        # optional: memory_mb, timeout_seconds, reserved_concurrency
+        [reconciliation]                     # optional, each key too: every_minutes, stuck_after_seconds,
+                                             # alarm_after_seconds, lookback_seconds
         [tags]
         repository = "..."; author = "..."; team = "..."
         [evidence]

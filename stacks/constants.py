@@ -8,6 +8,7 @@ FUNCTION_HANDLERS = {
     "payment_processor": "lambdas.payment_processor.handler.handler",
     "batch_processor": "lambdas.batch_processor.handler.handler",
     "workflow_tasks": "lambdas.workflow_tasks.handler.handler",
+    "reconciliation": "lambdas.reconciliation.handler.handler",
 }
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "x86_64"
@@ -50,3 +51,4 @@ OUTPUT_CODE_BUCKET = "function_code_bucket_name"
 OUTPUT_SIGNING_PROFILE_NAME = "signing_profile_name"
 OUTPUT_SIGNING_PROFILE_VERSION_ARN = "signing_profile_version_arn"
 OUTPUT_CODE_SIGNING_CONFIG_ARN = "code_signing_config_arn"
+OUTPUT_RECONCILIATION_FUNCTION = "reconciliation_function_name"

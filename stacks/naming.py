@@ -18,6 +18,7 @@ LIMITS = {
     "alarm": 255,
     "api_gateway": 1024,
     "kms_alias": 256,
+    "event_rule": 64,
 }
 ACCOUNT_ID_LENGTH = 12
 
@@ -57,6 +58,9 @@ class Naming:
 
     def alarm(self, purpose: str) -> str:
         return self._fit("alarm", f"{self.prefix}-{purpose}")
+
+    def event_rule(self, purpose: str) -> str:
+        return self._fit("event_rule", f"{self.prefix}-{purpose}")
 
     def api(self, purpose: str) -> str:
         return self._fit("api_gateway", f"{self.prefix}-{purpose}")

@@ -18,6 +18,7 @@ from stacks.constructs.encryption import PlatformKey
 from stacks.constructs.functions import PaymentFunction
 from stacks.constructs.grants import Grants
 from stacks.constructs.messaging import Messaging
+from stacks.constructs.reconciliation import ReconciliationSchedule
 from stacks.constructs.storage import PlatformStorage
 from stacks.constructs.tables import PaymentTables
 from stacks.constructs.waf import ApiFirewall
@@ -108,11 +109,21 @@ class PaymentPlatformStack(TerraformStack):
             BATCHES_TABLE=tables.batches.name,
             PAYMENT_QUEUE_URL=messaging.payment_queue.url,
         )
+        reconciliation = function(
+            "reconciliation",
+            STATE_MACHINE_ARN=workflow.arn,
+            BATCHES_TABLE=tables.batches.name,
+            BATCH_FUNCTION_NAME=batch_processor.function.function_name,
+            RECONCILE_STUCK_AFTER_SECONDS=str(config.reconciliation_stuck_after_seconds),
+            RECONCILE_ALARM_AFTER_SECONDS=str(config.reconciliation_alarm_after_seconds),
+            RECONCILE_LOOKBACK_SECONDS=str(config.reconciliation_lookback_seconds),
+        )
         functions = {
             "api_handler": api_handler,
             "payment_processor": payment_processor,
             "batch_processor": batch_processor,
             "workflow_tasks": workflow_tasks,
+            "reconciliation": reconciliation,
         }
 
         grants = Grants(tables=tables, messaging=messaging, storage=storage, workflow=workflow)
@@ -120,6 +131,8 @@ class PaymentPlatformStack(TerraformStack):
         grants.workflow_tasks(workflow_tasks)
         grants.batch_processor(batch_processor)
         consume = grants.payment_processor(payment_processor)
+        grants.reconciliation(reconciliation, batch_function=batch_processor)
+        ReconciliationSchedule(self, "reconciliation-schedule", ctx=ctx, function=reconciliation)
 
         LambdaEventSourceMapping(
             self,
@@ -178,6 +191,7 @@ class PaymentPlatformStack(TerraformStack):
             c.OUTPUT_SIGNING_PROFILE_NAME: code_signing.profile.name,
             c.OUTPUT_SIGNING_PROFILE_VERSION_ARN: code_signing.profile.version_arn,
             c.OUTPUT_CODE_SIGNING_CONFIG_ARN: code_signing.config.arn,
+            c.OUTPUT_RECONCILIATION_FUNCTION: reconciliation.function.function_name,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

@@ -27,6 +27,10 @@ MAX_REPORTED_ERRORS = 20
 CHUNK_BYTES = 1024 * 1024
 # Progress is saved after this many messages: a redelivery resumes after the last saved line.
 PROGRESS_EVERY = 100
+# A lease outlives its invocation by this margin (clock skew between the function and DynamoDB's condition).
+LEASE_MARGIN_MS = 5_000
+# The lease of a call without a Lambda context: the batch function's default timeout (stacks/config.py) and margin.
+DEFAULT_LEASE_MS = 300_000 + LEASE_MARGIN_MS
 FINAL = ("COMPLETED", "FAILED")
 NO_MERCHANT_FOLDER = FileError("MERCHANT_FOLDER_REQUIRED", "batch files go under incoming/<merchant_id>/")
 
@@ -94,21 +98,36 @@ def _message(batch_id: str, row: BatchRow) -> dict[str, Any]:
     return message
 
 
-def process_object(rt: BatchRuntime, record: dict[str, Any]) -> dict[str, Any]:
-    """Two streamed passes: validate the whole file first (a refused file enqueues nothing), then enqueue."""
+def process_object(
+    rt: BatchRuntime, record: dict[str, Any], *, owner: str = "direct", lease_ms: int = DEFAULT_LEASE_MS
+) -> dict[str, Any]:
+    """Two streamed passes: validate the whole file first (a refused file enqueues nothing), then enqueue.
+
+    The batch is processed under a lease (``BatchStore.claim``) held by ``owner`` (the invocation's request id)
+    for ``lease_ms`` milliseconds (the invocation's remaining time and a margin): while it holds, another
+    invocation for the same file (a duplicate S3 event, the reconciliation's resume) enqueues nothing and
+    answers the batch's current status.
+    """
     bucket = record["s3"]["bucket"]["name"]
     key = unquote_plus(record["s3"]["object"]["key"])
     version = record["s3"]["object"].get("versionId")
     batch_id = batch_id_for(bucket, key, version or record["s3"]["object"].get("eTag", ""))
     logger.set_correlation_id(batch_id)
-    now = iso(rt.clock.now_ms())
+    now_ms = rt.clock.now_ms()
+    now = iso(now_ms)
     existing = rt.batches.begin(batch_id, bucket=bucket, key=key, version=version or "", at=now)
     if existing is not None and existing["status"] in FINAL:
         logger.info("batch already processed", extra={"status": existing["status"]})
         return _summary(batch_id, existing)
-    # begin() writes enqueued_lines with the item: a batch seen before resumes after its last saved line.
-    resume_after = int(existing["enqueued_lines"]) if existing else 0
-    rt.batches.set_status(batch_id, "PROCESSING", started_at=now)
+    claimed = rt.batches.claim(batch_id, owner=owner, now_ms=now_ms, until_ms=now_ms + lease_ms, at=now)
+    if claimed is None:
+        current = rt.batches.get(batch_id)
+        if current["status"] in FINAL:
+            return _summary(batch_id, current)
+        logger.info("batch held by another invocation", extra={"lease_until_ms": int(current["lease_until_ms"])})
+        return {"batch_id": batch_id, "status": current["status"], "accepted": 0, "rejected": 0, "errors": []}
+    # The item as the lease found it: a batch seen before resumes after its last saved line.
+    resume_after = int(claimed["enqueued_lines"])
 
     accepted = rejected = 0
     errors: list[dict[str, Any]] = []
@@ -191,4 +210,8 @@ def _summary(batch_id: str, item: dict[str, Any]) -> dict[str, Any]:
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     rt = runtime()
-    return {"batches": [process_object(rt, record) for record in event.get("Records", [])]}
+    lease_ms = context.get_remaining_time_in_millis() + LEASE_MARGIN_MS
+    owner = context.aws_request_id
+    return {
+        "batches": [process_object(rt, record, owner=owner, lease_ms=lease_ms) for record in event.get("Records", [])]
+    }

@@ -35,6 +35,12 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
 }
 INITIAL = Status.PENDING
 TERMINAL = frozenset(s for s in Status if not any(src == s for src, _ in TRANSITIONS))
+# Where the platform's processing of a payment ends (the workflow or the queue consumer stops and publishes the
+# payment's event): the terminal states, and CAPTURED, which only settlement moves on (a later process, outside
+# the authorization-and-capture flow this platform runs).
+PROCESSING_ENDS = TERMINAL | {Status.CAPTURED}
+# In flight: processing has not ended; a payment here past its time is stuck (lambdas/reconciliation re-drives it).
+IN_FLIGHT = frozenset(Status) - PROCESSING_ENDS
 
 
 def transition(state: Status, event: Event) -> Status:

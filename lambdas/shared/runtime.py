@@ -36,6 +36,7 @@ class Settings:
     events_topic_arn: str | None = None
     batches_table: str | None = None
     payment_queue_url: str | None = None
+    batch_function_name: str | None = None
     velocity_per_hour: int = DEFAULT_VELOCITY_PER_HOUR
     # Screening declines above this (a risk threshold below the hard maximum); None: the hard maximum.
     screening_max_minor_units: int | None = None
@@ -54,6 +55,7 @@ class Settings:
             events_topic_arn=e.get("EVENTS_TOPIC_ARN"),
             batches_table=e.get("BATCHES_TABLE"),
             payment_queue_url=e.get("PAYMENT_QUEUE_URL"),
+            batch_function_name=e.get("BATCH_FUNCTION_NAME"),
             velocity_per_hour=int(e.get("MERCHANT_VELOCITY_PER_HOUR", DEFAULT_VELOCITY_PER_HOUR)),
             screening_max_minor_units=int(e["SCREENING_MAX_MINOR_UNITS"])
             if e.get("SCREENING_MAX_MINOR_UNITS")

@@ -198,6 +198,48 @@ class BatchStore:
             raise
         return None
 
+    def claim(self, batch_id: str, *, owner: str, now_ms: int, until_ms: int, at: str) -> dict[str, Any] | None:
+        """Take the batch's lease for one invocation: PROCESSING, held by ``owner`` until ``until_ms`` (epoch ms).
+
+        Granted while the batch is RECEIVED or PROCESSING and no other invocation holds an unexpired lease; the
+        same ``owner`` takes it again (Lambda retries an asynchronous invocation under the same request id, and
+        only after the attempt ended: AWS Knowledge Center, "Lambda function duplicate invocations"). Returns the
+        batch item as it now is (its saved progress), or None when the batch is final or another invocation
+        holds it: a duplicate S3 event, or the reconciliation, never enqueues beside a live invocation.
+        """
+        try:
+            result = self._batches.update_item(
+                Key={"batch_id": batch_id},
+                UpdateExpression="SET #s = :processing, #started = :at, #owner = :owner, #until = :until",
+                ConditionExpression="#s IN (:received, :processing) AND "
+                "(attribute_not_exists(#until) OR #until < :now OR #owner = :owner)",
+                ExpressionAttributeNames={
+                    "#s": "status",
+                    "#started": "started_at",
+                    "#owner": "lease_owner",
+                    "#until": "lease_until_ms",
+                },
+                ExpressionAttributeValues={
+                    ":processing": "PROCESSING",
+                    ":received": "RECEIVED",
+                    ":at": at,
+                    ":owner": owner,
+                    ":until": until_ms,
+                    ":now": now_ms,
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _condition_failed(error):
+                return None
+            raise
+        item: dict[str, Any] = result["Attributes"]
+        return item
+
+    def get(self, batch_id: str) -> dict[str, Any]:
+        item: dict[str, Any] = self._batches.get_item(Key={"batch_id": batch_id}, ConsistentRead=True)["Item"]
+        return item
+
     def set_status(self, batch_id: str, status: str, **fields: Any) -> None:
         names = {"#s": "status", **{f"#{k}": k for k in fields}}
         values = {":s": status, **{f":{k}": v for k, v in fields.items()}}

@@ -55,6 +55,9 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "aws_sfn_state_machine": ("state-machine", "states", "name", "stateMachine:{}"),
     "aws_lambda_function": ("function", "lambda", "function_name", "function:{}"),
 }
+# The ARN resource parts of what lives inside a resource and is reached through it (a statement on them is access
+# to the resource): a state machine's executions (Step Functions ARN format ...:execution:<machine>:<name>).
+INNER_ARN_PARTS: dict[str, tuple[str, ...]] = {"aws_sfn_state_machine": ("execution:{}:<execution name>",)}
 
 
 class AccessError(PipelineError):
@@ -69,6 +72,7 @@ class Resource:
     label: str
     service: str
     arn_part: str
+    inner_arn_parts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -125,7 +129,8 @@ def _resources(doc: Mapping[str, Any], prefix: str) -> dict[str, Resource]:
             label = f"{kind}:{REFERENCE.sub(lambda m: f'<{m.group(1)}.{m.group(3)}>', stem)}"
             if kind == "key":
                 label = "key:platform" if len(doc["resource"][kind_type]) == 1 else f"key:{name}"
-            found[f"{kind_type}.{name}"] = Resource(label, service, arn_format.format(physical))
+            inner = tuple(part.format(physical) for part in INNER_ARN_PARTS.get(kind_type, ()))
+            found[f"{kind_type}.{name}"] = Resource(label, service, arn_format.format(physical), inner)
     return found
 
 
@@ -163,7 +168,8 @@ def _reached(resource: str, actions: Iterable[str], resources: Mapping[str, Reso
         for candidate in resources.values():
             if candidate.service != service:
                 continue
-            if resource == "*" or (len(arn) == 6 and arn[2] == service and _glob(arn[5], candidate.arn_part)):
+            parts = (candidate.arn_part, *candidate.inner_arn_parts)
+            if resource == "*" or (len(arn) == 6 and arn[2] == service and any(_glob(arn[5], p) for p in parts)):
                 reached.setdefault(candidate.label, set()).add(action)
     return reached
 

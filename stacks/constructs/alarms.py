@@ -13,6 +13,8 @@ from contracts import (
     ENVIRONMENT_DIMENSION,
     METRICS_NAMESPACE,
     METRICS_SERVICE,
+    RECONCILIATION_SERVICE,
+    RECONCILIATION_STILL_STUCK_METRIC,
     WORKFLOW_START_FAILED_METRIC,
 )
 from stacks.constants import API_STAGE
@@ -24,7 +26,7 @@ PERIOD_SECONDS = 60
 
 class PlatformAlarms(Construct):
     """DLQ depth > 0, function errors/throttles, API 5xx, failed, timed-out or throttled workflow executions,
-    failed workflow starts."""
+    failed workflow starts, payments or batch files still stuck after the reconciliation's re-drives."""
 
     def __init__(
         self,
@@ -79,6 +81,17 @@ class PlatformAlarms(Construct):
             namespace=METRICS_NAMESPACE,
             metric=WORKFLOW_START_FAILED_METRIC,
             dimensions={"service": METRICS_SERVICE, ENVIRONMENT_DIMENSION: ctx.config.environment},
+            statistic="Sum",
+        )
+        # Counted by the reconciliation (EMF, both entity types summed): a payment in flight, or a batch file not
+        # finished, past the alarm age despite its re-drives; people have to look.
+        self._alarm(
+            "reconciliation-still-stuck",
+            description="Payments or batch files are still short of the end of their processing past the alarm age "
+            "of the reconciliation; the EntityType dimension says which",
+            namespace=METRICS_NAMESPACE,
+            metric=RECONCILIATION_STILL_STUCK_METRIC,
+            dimensions={"service": RECONCILIATION_SERVICE, ENVIRONMENT_DIMENSION: ctx.config.environment},
             statistic="Sum",
         )
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):

@@ -90,6 +90,37 @@ class Grants:
             ],
         )
 
+    def reconciliation(self, fn: PaymentFunction, *, batch_function: PaymentFunction) -> IamRolePolicy:
+        """Find stuck payments and batch files (the tables' by-status and by-merchant indexes, read only) and give
+        each another run: the lifecycle workflow (start, describe, list its executions) or the batch function
+        (invoke). It writes no table: the code it re-drives does."""
+        payments, batches = self.tables.payments.arn, self.tables.batches.arn
+        return fn.grant(
+            "reconcile-stuck-payments",
+            [
+                _table("ReadPayments", self.tables.payments, READ),
+                Statement(
+                    sid="FindStuckPayments",
+                    actions=("dynamodb:Query",),
+                    resources=(f"{payments}/index/by-status", f"{payments}/index/by-merchant"),
+                ),
+                Statement(
+                    sid="FindStuckBatchFiles", actions=("dynamodb:Query",), resources=(f"{batches}/index/by-status",)
+                ),
+                Statement(
+                    sid="RedriveLifecycle",
+                    actions=("states:StartExecution", "states:ListExecutions"),
+                    resources=(self.workflow.arn,),
+                ),
+                Statement(
+                    sid="ReadLifecycleRuns",
+                    actions=("states:DescribeExecution",),
+                    resources=(self.workflow.executions_arn,),
+                ),
+                Statement(sid="ResumeBatchFiles", actions=("lambda:InvokeFunction",), resources=(batch_function.arn,)),
+            ],
+        )
+
     def batch_processor(self, fn: PaymentFunction) -> IamRolePolicy:
         bucket = self.storage.bucket
         return fn.grant(

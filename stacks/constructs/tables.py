@@ -45,7 +45,8 @@ PAYMENTS = TableSpec(
     hash_key="payment_id",
     indexes=(("by-merchant", "merchant_id", "created_at"), ("by-status", "status", "created_at")),
 )
-BATCHES = TableSpec(purpose="batches", hash_key="batch_id")
+# by-status: the batch files still RECEIVED or PROCESSING past their time (lambdas/reconciliation resumes them).
+BATCHES = TableSpec(purpose="batches", hash_key="batch_id", indexes=(("by-status", "status", "received_at"),))
 AUDIT = TableSpec(purpose="audit-log", hash_key="entity_id", range_key="event_id")
 # Caller identity -> merchant (one item per API key id or IAM principal ARN; lambdas/shared/merchants.py),
 # written only by the admin command (`python -m pipeline merchant-bind`); by-merchant lists a merchant's callers.

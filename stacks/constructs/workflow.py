@@ -39,6 +39,8 @@ class PaymentWorkflow(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.name = ctx.naming.state_machine("payment-lifecycle")
+        # Every execution of this state machine (Step Functions ARN format: ...:execution:<state machine>:<name>).
+        self.executions_arn = f"arn:{ctx.partition}:states:{ctx.config.region}:{ctx.account_id}:execution:{self.name}:*"
         self.definition = lifecycle_definition(
             tasks.arn, task_timeout=tasks.timeout_seconds + 5, partition=ctx.partition
         )

@@ -31,6 +31,13 @@ TRANSIENT_ERRORS = (
 )
 PAYMENT_ERRORS = ("PaymentRefused",)  # the only errors that fail a payment (workflow_tasks handler)
 FAILURE_HANDLER = "MarkFailed"
+RESUME = "ResumeFrom"
+# Where a run resumes, by the status Validate read (lambdas/shared/lifecycle.py IN_FLIGHT): a new payment is
+# screened, an authorized one captured; any other status means processing ended, and the run only publishes
+# the payment's event if it has not gone out. A re-driven payment (lambdas/reconciliation) thus never repeats
+# a step its audit trail already has, and never moves a payment whose processing ended.
+RESUME_AT = {"PENDING": "Screen", "AUTHORIZED": "Record"}
+RESUME_DEFAULT = "Notify"
 PAYMENT_FAILED = "Failed"
 RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
 
@@ -124,7 +131,7 @@ def _task(function_arn: str, task: str, next_state: str | None, *, timeout: int,
 
 
 def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str = "aws") -> dict[str, Any]:
-    """validate -> screen -> (authorize -> record | decline) -> notify.
+    """validate -> (by status: screen -> (authorize -> record | decline) | record | nothing) -> notify.
 
     A payment refusal -> MarkFailed -> Failed. A capacity error that outlasts its retrier ->
     RetryBudgetExhausted, straight from the state that met it: the payment keeps its (non-final)
@@ -139,7 +146,15 @@ def lifecycle_definition(function_arn: str, *, task_timeout: int, partition: str
         "Comment": "paygate payment lifecycle",
         "StartAt": "Validate",
         "States": {
-            "Validate": task("validate", "Screen"),
+            "Validate": task("validate", RESUME),
+            RESUME: {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.status", "StringEquals": status, "Next": state}
+                    for status, state in RESUME_AT.items()
+                ],
+                "Default": RESUME_DEFAULT,
+            },
             "Screen": task("screen", "ScreeningDecision"),
             "ScreeningDecision": {
                 "Type": "Choice",

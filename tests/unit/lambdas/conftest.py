@@ -24,7 +24,7 @@ from lambdas.shared.runtime import Clock, Settings
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
-TABLES: dict[str, dict[str, str]] = json.loads((Path(__file__).parent / "tables.json").read_text())
+TABLES: dict[str, dict[str, Any]] = json.loads((Path(__file__).parent / "tables.json").read_text())
 MAX_AMOUNT = 100_000_000_000
 # One session for the whole run: it caches the service models every client loads (~50 ms each).
 # Credentials are resolved on first use, after the fixture set the fake ones.
@@ -118,15 +118,27 @@ class Aws:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def _create_table(client: Any, name: str, spec: dict[str, str]) -> None:
+def _create_table(client: Any, name: str, spec: dict[str, Any]) -> None:
     keys = [{"AttributeName": spec["hash_key"], "KeyType": "HASH"}]
     if "range_key" in spec:
         keys.append({"AttributeName": spec["range_key"], "KeyType": "RANGE"})
+    indexes = [
+        {
+            "IndexName": index,
+            "KeySchema": [{"AttributeName": h, "KeyType": "HASH"}, {"AttributeName": r, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+        for index, (h, r) in spec.get("indexes", {}).items()
+    ]
+    attributes = dict.fromkeys(
+        [k["AttributeName"] for k in keys] + [a for h_r in spec.get("indexes", {}).values() for a in h_r]
+    )
     client.create_table(
         TableName=name,
         KeySchema=keys,
-        AttributeDefinitions=[{"AttributeName": k["AttributeName"], "AttributeType": "S"} for k in keys],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in attributes],
         BillingMode="PAY_PER_REQUEST",
+        **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
     )
     if "ttl_attribute" in spec:
         client.update_time_to_live(

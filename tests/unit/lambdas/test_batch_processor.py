@@ -144,6 +144,65 @@ def test_a_batch_interrupted_midway_resumes_after_the_last_saved_line(aws, rt, c
     assert sorted(references) == sorted(f"ref-{i}" for i in range(20, 25))  # only the rest, nothing twice
 
 
+def test_a_second_invocation_for_a_file_being_processed_enqueues_nothing_until_the_lease_runs_out(
+    aws, rt, context, monkeypatch
+) -> None:
+    """A duplicate S3 event (or the reconciliation's resume) meets a live invocation's lease: it answers the
+    batch's status and enqueues nothing; once the lease ran out (the holder died), it resumes after the last
+    saved line; and Lambda's own retry of the holder (same request id) takes its lease back at once."""
+    monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
+    event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(25))
+    record = event["Records"][0]
+    real = rt.sqs.send_message_batch
+    sent = {"n": 0}
+
+    def crash_after_one_group(**kwargs: Any) -> Any:
+        if sent["n"] == 1:
+            raise TimeoutError("worker killed")
+        sent["n"] += 1
+        return real(**kwargs)
+
+    monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_one_group)
+    with pytest.raises(TimeoutError):
+        bp.process_object(rt, record, owner="request-1", lease_ms=60_000)
+    monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+    assert len(aws.drain(aws.queue_url)) == 10
+
+    held = bp.process_object(rt, record, owner="request-2", lease_ms=60_000)
+    validator(BATCH_STATUS).validate(held)
+    assert (held["status"], held["accepted"]) == ("PROCESSING", 0)
+    assert aws.drain(aws.queue_url) == []
+    [item] = aws.items("batches")
+    assert (item["lease_owner"], int(item["enqueued_lines"])) == ("request-1", 11)
+
+    retried = bp.process_object(rt, record, owner="request-1", lease_ms=60_000)  # Lambda's retry of the holder
+    assert (retried["status"], retried["accepted"]) == ("COMPLETED", 25)
+    assert sorted(m["reference"] for m in aws.drain(aws.queue_url)) == sorted(f"ref-{i}" for i in range(10, 25))
+
+
+def test_a_lease_that_ran_out_is_taken_by_the_next_invocation_which_resumes_after_the_saved_line(
+    aws, rt, monkeypatch
+) -> None:
+    monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
+    record = upload(aws, "incoming/m_abcdef12/a.csv", *lines(15))["Records"][0]
+    real = rt.sqs.send_message_batch
+    calls = {"n": 0}
+
+    def crash_after_one_group(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TimeoutError("worker killed")
+        return real(**kwargs)
+
+    monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_one_group)
+    with pytest.raises(TimeoutError):
+        bp.process_object(rt, record, owner="request-1", lease_ms=0)  # expired as soon as it was taken
+    monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+    resumed = bp.process_object(rt, record, owner="reconciliation-resume", lease_ms=60_000)
+    assert (resumed["status"], resumed["accepted"]) == ("COMPLETED", 15)
+    assert sorted(m["reference"] for m in aws.drain(aws.queue_url)) == sorted(f"ref-{i}" for i in range(15))
+
+
 def test_failed_entries_of_a_send_are_retried_alone(aws, rt, context, monkeypatch) -> None:
     real = rt.sqs.send_message_batch
     entry_counts: list[int] = []

@@ -16,7 +16,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lambdas.shared.errors import TransitionError
-from lambdas.shared.lifecycle import INITIAL, TERMINAL, TRANSITIONS, Event, Status, target, transition
+from lambdas.shared.lifecycle import (
+    IN_FLIGHT,
+    INITIAL,
+    PROCESSING_ENDS,
+    TERMINAL,
+    TRANSITIONS,
+    Event,
+    Status,
+    target,
+    transition,
+)
 from lambdas.shared.money import Money
 from lambdas.shared.payments import Payment
 
@@ -57,6 +67,13 @@ def test_the_machine_has_exactly_the_expected_states_events_start_and_final_stat
     assert sorted(e.value for e in Event) == sorted(EVENTS)
     assert INITIAL.value == "PENDING"
     assert sorted(s.value for s in TERMINAL) == sorted(FINAL)
+
+
+def test_processing_ends_at_capture_or_a_terminal_state_and_everything_before_is_in_flight() -> None:
+    """Settlement (CAPTURED -> SETTLED) is not the platform's processing: a captured payment is not stuck."""
+    assert sorted(s.value for s in PROCESSING_ENDS) == sorted([*FINAL, "CAPTURED"])
+    assert sorted(s.value for s in IN_FLIGHT) == ["AUTHORIZED", "PENDING"]
+    assert IN_FLIGHT.isdisjoint(PROCESSING_ENDS) and set(Status) == IN_FLIGHT | PROCESSING_ENDS
 
 
 @pytest.mark.parametrize(("state", "event"), list(EXPECTED), ids=[f"{s}-{e}" for s, e in EXPECTED])

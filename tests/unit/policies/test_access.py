@@ -84,6 +84,22 @@ def test_an_arn_pattern_reaches_every_resource_of_the_stack_it_matches(stack) ->
     assert querying == {"table:audit-log", "table:batches", "table:callers", "table:idempotency", "table:payments"}
 
 
+def test_a_statement_on_a_state_machines_executions_is_access_to_the_state_machine(stack) -> None:
+    """DescribeExecution takes an execution ARN (...:execution:<machine>:<name>): the reconciliation's grant on
+    them must be seen, and reported if another role gains it."""
+    executions = (
+        "arn:${data.aws_partition.partition.partition}:states:us-east-1:123:execution:paygate-dev-payment-lifecycle:*"
+    )
+    doc = with_statement(stack, {"Effect": "Allow", "Action": "states:DescribeExecution", "Resource": executions})
+    assert compare(effective_access(doc), load_matrix(MATRIX)) == [
+        Difference("gained", "api-handler", "state-machine:payment-lifecycle", ("read",), ("states:DescribeExecution",))
+    ]
+    assert (
+        "states:DescribeExecution"
+        in effective_access(stack.doc)["reconciliation"]["state-machine:payment-lifecycle"].actions
+    )
+
+
 def test_a_star_resource_reaches_every_resource_of_the_service_or_the_account(stack) -> None:
     doc = with_statement(stack, {"Effect": "Allow", "Action": ["sqs:SendMessage", "kms:ListKeys"], "Resource": "*"})
     gained = {(d.resource, d.levels) for d in compare(effective_access(doc), load_matrix(MATRIX))}

@@ -150,7 +150,7 @@ def test_log_groups_are_encrypted_with_the_platform_key(stack) -> None:
 
 def test_function_environments_are_encrypted_with_the_platform_key(stack) -> None:
     functions = stack.resources("aws_lambda_function").values()
-    assert len(functions) == 4
+    assert len(functions) == 5
     for function in functions:
         assert function["kms_key_arn"] == stack.key_arn, function["function_name"]
 

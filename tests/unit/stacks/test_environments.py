@@ -209,7 +209,9 @@ def test_the_file_keeps_its_name_path_and_the_key_of_each_setting(repo: Path) ->
 
 # --- every refusal names the file and the key -----------------------------------------------------------
 
-KNOWN_TOP = "account_id, deletion_protection, evidence, kind, limits, log_retention_days, region, state, tags"
+KNOWN_TOP = (
+    "account_id, deletion_protection, evidence, kind, limits, log_retention_days, reconciliation, region, state, tags"
+)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +235,7 @@ KNOWN_TOP = "account_id, deletion_protection, evidence, kind, limits, log_retent
             "[limits.functions.workflow_tasks]",
             "[limits.functions.refund_handler]",
             f"{FILE}: limits.functions.refund_handler: unknown function "
-            "(known: api_handler, payment_processor, batch_processor, workflow_tasks)",
+            "(known: api_handler, payment_processor, batch_processor, workflow_tasks, reconciliation)",
             id="unknown-function",
         ),
         pytest.param(

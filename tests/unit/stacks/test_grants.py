@@ -96,6 +96,21 @@ def expected_capabilities(stack: Any, key: str) -> set[Grant]:
             *append_audit,
             ("sns:Publish", events),
         },
+        # Reads and queries only (it re-drives, the code it re-drives writes): no table write, no audit entry.
+        "reconciliation": {
+            ("dynamodb:GetItem", payments),
+            ("dynamodb:Query", f"{payments}/index/by-status"),
+            ("dynamodb:Query", f"{payments}/index/by-merchant"),
+            ("dynamodb:Query", f"{table(stack, 'batches')}/index/by-status"),
+            ("states:StartExecution", stack.ref("aws_sfn_state_machine", machine_id, "arn")),
+            ("states:ListExecutions", stack.ref("aws_sfn_state_machine", machine_id, "arn")),
+            (
+                "states:DescribeExecution",
+                f"arn:${{data.aws_partition.partition.partition}}:states:{stack.config.region}:${{data.aws_caller_identity.caller"
+                ".account_id}:execution:paygate-dev-payment-lifecycle:*",
+            ),
+            ("lambda:InvokeFunction", stack.ref("aws_lambda_function", stack.function("batch_processor")[0], "arn")),
+        },
     }[key]
 
 

@@ -219,6 +219,7 @@ def test_every_role_is_assumable_by_exactly_one_service(stack) -> None:
         "paygate-dev-payment-processor-role": "lambda.amazonaws.com",
         "paygate-dev-batch-processor-role": "lambda.amazonaws.com",
         "paygate-dev-workflow-tasks-role": "lambda.amazonaws.com",
+        "paygate-dev-reconciliation-role": "lambda.amazonaws.com",
         "paygate-dev-workflow-role": "states.amazonaws.com",
         "paygate-dev-apigw-logs-role": "apigateway.amazonaws.com",
     }
@@ -226,8 +227,8 @@ def test_every_role_is_assumable_by_exactly_one_service(stack) -> None:
 
 def test_every_function_has_its_own_role(stack) -> None:
     roles = [f["role"] for f in stack.resources("aws_lambda_function").values()]
-    assert len(roles) == 4
-    assert len(set(roles)) == 4
+    assert len(roles) == 5
+    assert len(set(roles)) == 5
 
 
 def test_not_resource_renders_notresource_and_only_in_deny_statements() -> None:

@@ -70,6 +70,11 @@ def test_tables_have_the_key_schemas_the_handler_tests_use(stack) -> None:
             "hash_key": body["hash_key"],
             **({"range_key": body["range_key"]} if body.get("range_key") else {}),
             **({"ttl_attribute": body["ttl"]["attribute_name"]} if body.get("ttl") else {}),
+            **(
+                {"indexes": {i["name"]: [i["hash_key"], i["range_key"]] for i in body["global_secondary_index"]}}
+                if body.get("global_secondary_index")
+                else {}
+            ),
         }
     assert declared == TABLES
 

@@ -111,7 +111,7 @@ def test_a_declared_environment_synthesizes_from_its_file_and_reports_the_overri
         "use_lockfile": True,
     }
     assert stack["provider"]["aws"] == [{"region": "us-west-2", "allowed_account_ids": ["222222222222"]}]
-    assert len(stack["resource"]["aws_lambda_function"]) == 4
+    assert len(stack["resource"]["aws_lambda_function"]) == 5
     assert capsys.readouterr().err.splitlines() == [
         "paygate: environment production from environments/production.toml: kind aws, account 222222222222, "
         "region us-west-2, deletion protection on",

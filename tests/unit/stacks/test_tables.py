@@ -88,6 +88,6 @@ def test_table_spec_declares_each_attribute_once() -> None:
     spec = TableSpec(purpose="x", hash_key="a", range_key="b", indexes=(("i1", "b", "c"), ("i2", "a", "c")))
     assert [a.name for a in spec.attributes()] == ["a", "b", "c"]
     assert [a.name for a in PAYMENTS.attributes()] == ["payment_id", "merchant_id", "created_at", "status"]
-    assert [a.name for a in BATCHES.attributes()] == ["batch_id"]
+    assert [a.name for a in BATCHES.attributes()] == ["batch_id", "status", "received_at"]
     assert [a.name for a in AUDIT.attributes()] == ["entity_id", "event_id"]
     assert IDEMPOTENCY.classification == "internal"

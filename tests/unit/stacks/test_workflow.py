@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from lambdas.shared.aws import ThrottlingError
+from lambdas.shared.lifecycle import IN_FLIGHT, Status
 from lambdas.shared.store import TransientError
 from lambdas.workflow_tasks.handler import PaymentRefused
 from stacks.config import ConfigError, FunctionLimits
@@ -360,3 +361,39 @@ def test_an_exhausted_budget_and_a_throttled_workflow_raise_alarms_that_notify(s
             "Sum",
         )
         assert alarm["alarm_actions"] == [stack.ref("aws_sns_topic", topic_id, "arn")]
+
+
+# --- a re-driven payment resumes where its audit trail stopped (issue 11, reconciliation) -----------------
+
+
+def resumes_at(definition: dict[str, Any], status: str) -> str:
+    """The state a run goes to after Validate for a payment in ``status`` (the Choice as Step Functions reads it)."""
+    choice = definition["States"][definition["States"]["Validate"]["Next"]]
+    assert choice["Type"] == "Choice"
+    matched = [c["Next"] for c in choice["Choices"] if c["Variable"] == "$.status" and c["StringEquals"] == status]
+    return matched[0] if matched else choice["Default"]
+
+
+@pytest.mark.parametrize(
+    ("status", "first_task"),
+    [
+        ("PENDING", "Screen"),  # a new payment is screened
+        ("AUTHORIZED", "Record"),  # authorized: captured, never screened or authorized again
+        ("CAPTURED", "Notify"),  # processing ended: only its event, if it did not go out
+        ("DECLINED", "Notify"),
+        ("FAILED", "Notify"),
+        ("SETTLED", "Notify"),
+    ],
+)
+def test_a_run_resumes_after_validate_at_the_step_the_payments_status_needs(
+    stack, status: str, first_task: str
+) -> None:
+    assert resumes_at(definition_of(stack), status) == first_task
+
+
+def test_every_in_flight_status_resumes_at_a_step_that_moves_it_and_no_other_does() -> None:
+    """The Choice's statuses are the lifecycle's in-flight ones: a status added to the lifecycle cannot fall through
+    to Notify unnoticed (and leave its payment in flight after a successful run)."""
+    definition = lifecycle_definition("arn:fn", task_timeout=5)
+    moving = {s.value for s in Status if resumes_at(definition, s.value) != "Notify"}
+    assert moving == {s.value for s in IN_FLIGHT}

@@ -1,0 +1,101 @@
+"""Reconciliation on the deployed stack (issue 11): a payment left PENDING by a failed workflow start ends
+terminal once the reconciliation runs; the schedule that runs it is deployed as the stack declares."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.localstack.conftest import Inbox
+from tests.localstack.support import (
+    Api,
+    Deployed,
+    DeploymentLock,
+    assert_contract,
+    payment_request,
+    poll,
+    unique,
+)
+from tests.localstack.test_code_signing import STACK_DIR
+from tests.localstack.test_payments_api import audit_of, set_environment
+
+
+def reconcile(deployed: Deployed, merchant_id: str) -> dict[str, Any]:
+    """Run the deployed reconciliation function now for one merchant, as an operator would (synchronously)."""
+    answer = deployed.client("lambda").invoke(
+        FunctionName=deployed["reconciliation_function_name"],
+        Payload=json.dumps({"merchant_id": merchant_id, "stuck_after_seconds": 0}).encode(),
+    )
+    body = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, body
+    report: dict[str, Any] = body
+    return report
+
+
+def test_a_payment_whose_workflow_never_started_ends_captured_once_the_reconciliation_runs(
+    api: Api,
+    deployed: Deployed,
+    tables: dict[str, Any],
+    notifications: Inbox,
+    api_path: DeploymentLock,
+    workflow_tasks: DeploymentLock,
+) -> None:
+    """The 202 path left alone by its client: the payment is stored PENDING, no workflow runs. The reconciliation
+    starts the run the API would have started (same execution name), the payment ends CAPTURED, audited and
+    notified; a second reconciliation finds nothing; the client's late retry with the same key answers 201."""
+    name = deployed.function_name("api-handler")
+    lambda_ = deployed.client("lambda")
+    variables = dict(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
+    request, key = payment_request(api.merchant_id), unique("key-")
+    with api_path.write():  # no other test using the API runs while the handler points elsewhere (conftest.py)
+        set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": deployed["state_machine_arn"] + "-gone"})
+        try:
+            first = api.create(request, key=key)
+        finally:
+            set_environment(deployed, name, variables)
+    with workflow_tasks.read(), api_path.read():
+        assert first.status == 202, first.raw
+        payment_id = first.body["payment_id"]
+        assert [e for e in deployed.executions() if e["name"] == payment_id] == []
+
+        report = reconcile(deployed, api.merchant_id)
+
+        assert report["redriven_payments"] == [payment_id], report
+        assert report["payments"]["found"] == report["payments"]["redriven"] == 1, report
+        execution = deployed.finished_execution(payment_id)
+        assert execution["status"] == "SUCCEEDED", execution
+        stored = tables["payments"].get_item(Key={"payment_id": payment_id}, ConsistentRead=True)["Item"]
+        assert (stored["status"], int(stored["version"])) == ("CAPTURED", 3)
+        assert [(int(a["version"]), a["status"]) for a in audit_of(tables, payment_id)] == [
+            (1, "PENDING"),
+            (2, "AUTHORIZED"),
+            (3, "CAPTURED"),
+        ]
+        captured = poll(
+            "the CAPTURED event on the notifications queue",
+            lambda: [e for e in notifications.of(payment_id) if e["status"] == "CAPTURED"],
+        )
+        assert_contract("payment_event", captured[0])
+
+        again = reconcile(deployed, api.merchant_id)
+        assert (again["payments"]["found"], again["redriven_payments"]) == (0, []), again
+
+        retried = api.create(request, key=key)  # the client comes back: the run exists, the answer is 201
+        assert retried.status == 201, retried.raw
+        assert retried.body["payment_id"] == payment_id
+        assert len([e for e in deployed.executions() if e["name"].startswith(payment_id)]) == 1
+
+
+def test_the_reconciliation_runs_on_the_schedule_the_deployed_artifact_declares(deployed: Deployed) -> None:
+    """The rule is enabled with the artifact's rate, targets the function, and only it may invoke the function on
+    EventBridge's behalf (the permission's SourceArn)."""
+    [declared] = json.loads((STACK_DIR / "cdk.tf.json").read_text())["resource"]["aws_cloudwatch_event_rule"].values()
+    events, lambda_ = deployed.client("events"), deployed.client("lambda")
+    rule = events.describe_rule(Name=declared["name"])
+    assert (rule["State"], rule["ScheduleExpression"]) == ("ENABLED", declared["schedule_expression"]), rule
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    function = lambda_.get_function(FunctionName=deployed["reconciliation_function_name"])["Configuration"]
+    assert target["Arn"] == function["FunctionArn"]
+    [statement] = json.loads(lambda_.get_policy(FunctionName=function["FunctionName"])["Policy"])["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == rule["Arn"]
