@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipeline.reliability.deployed import DeployedState, Deployment
+from pipeline.reliability.invariants import check_invariants
 from tests.localstack.conftest import Inbox
 from tests.localstack.support import (
     Api,
@@ -84,6 +86,22 @@ def test_a_payment_whose_workflow_never_started_ends_captured_once_the_reconcili
         assert retried.status == 201, retried.raw
         assert retried.body["payment_id"] == payment_id
         assert len([e for e in deployed.executions() if e["name"].startswith(payment_id)]) == 1
+        # The invariant checker on the deployed tables (python -m pipeline invariants): final, audited, one
+        # payment for its key, notified.
+        state = DeployedState(
+            Deployment.from_outputs(deployed.outputs),
+            dynamodb=deployed.resource("dynamodb"),
+            sqs=deployed.client("sqs"),
+            cloudwatch=deployed.client("cloudwatch"),
+        )
+        invariants = check_invariants(state, merchant_id=api.merchant_id)
+        assert invariants.ok, invariants.render()
+        assert {name: count["checked"] for name, count in invariants.counts().items()} == {
+            "final_state_or_dead_letter": 1,
+            "audit_trail": 1,
+            "one_payment_per_idempotency_key": 1,
+            "notification_per_final_transition": 1,
+        }, invariants.render()
 
 
 def test_the_reconciliation_runs_on_the_schedule_the_deployed_artifact_declares(deployed: Deployed) -> None:

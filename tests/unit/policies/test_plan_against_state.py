@@ -1,7 +1,8 @@
 """The gate on a real plan made against existing state, as `make promote` runs it on a second promotion.
 
 ``real_plans/dev_plan_against_state.json`` is ``terraform show -json`` of a plan of the dev stack against its
-LocalStack deployment (Terraform 1.11.4, AWS provider 5.100.0, account 000000000000), trimmed of
+LocalStack deployment (Terraform 1.11.4, AWS provider 5.100.0, account 000000000000; 152 resources, all
+no-op, recorded again when the reconciliation was added), trimmed of
 ``resource_drift`` (read neither by Checkov's plan parser nor by the pack) and with the LocalStack API key's
 value redacted. Its first gate failed on false findings that a plan against empty state never shows (issue 9):
 literal account ids read back from state (CKV_PAY_041 on the SNS topics), a role's ``inline_policy`` read back
