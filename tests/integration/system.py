@@ -241,6 +241,12 @@ def _code_signing_config_tags(system: System, resource: Resource) -> dict[str, s
     return dict(system.client("lambda").list_tags(Resource=arn).get("Tags", {}))
 
 
+def _event_rule_tags(system: System, resource: Resource) -> dict[str, str]:
+    events = system.client("events")
+    arn = events.describe_rule(Name=resource.arguments["name"])["Arn"]
+    return _pairs(events.list_tags_for_resource(ResourceARN=arn).get("Tags", []))
+
+
 def _object_tags(system: System, resource: Resource) -> dict[str, str]:
     """Tags of a declared S3 object; the stack's objects are the function archives in the function-code bucket."""
     bucket = system.deployment.outputs[constants.OUTPUT_CODE_BUCKET]
@@ -268,6 +274,7 @@ TAG_READERS: dict[str, Callable[[System, Resource], dict[str, str]]] = {
     "aws_signer_signing_profile": _signing_profile_tags,
     "aws_lambda_code_signing_config": _code_signing_config_tags,
     "aws_s3_object": _object_tags,
+    "aws_cloudwatch_event_rule": _event_rule_tags,
 }
 
 

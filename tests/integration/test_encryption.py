@@ -80,7 +80,7 @@ def test_the_batch_and_code_buckets_encrypt_with_the_platform_key_and_every_buck
 def test_every_log_group_is_encrypted_with_the_platform_key(system: System, key_arn: str) -> None:
     found = {resource.address: group for resource, group in system.log_groups()}
 
-    assert len(found) == 8  # 4 functions, API access + execution logs, the workflow, the web ACL
+    assert len(found) == 9  # 5 functions, API access + execution logs, the workflow, the web ACL
     for address, group in found.items():
         assert group.get("kmsKeyId") == key_arn, f"{address} ({group['logGroupName']}): {group.get('kmsKeyId')}"
 
@@ -93,7 +93,7 @@ def test_every_function_environment_is_encrypted_with_the_platform_key(system: S
     }
 
     reported = {name: configuration.get("KMSKeyArn") for name, configuration in found.items()}
-    assert len(reported) == 4
+    assert len(reported) == 5
     assert reported == dict.fromkeys(reported, key_arn)
 
 

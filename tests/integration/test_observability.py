@@ -19,7 +19,7 @@ def test_every_log_group_keeps_its_declared_retention_of_at_least_a_year(system:
         for resource, group in system.log_groups()
     }
 
-    assert len(found) == 8  # 4 functions, API access + execution logs, the workflow, the web ACL
+    assert len(found) == 9  # 5 functions, API access + execution logs, the workflow, the web ACL
     for address, (deployed, declared) in found.items():
         assert deployed == declared, f"{address}: {deployed} days deployed, {declared} declared"
         assert deployed >= MIN_LOG_RETENTION_DAYS, address
