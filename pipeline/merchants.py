@@ -22,7 +22,6 @@ revoked. Binding it again to the same merchant changes nothing (idempotent).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -31,15 +30,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from contracts.callers import MERCHANT_ID, MERCHANT_TAG, api_key_caller, principal_caller
 from pipeline.core.errors import PipelineError
-from pipeline.deploy.apply import FAKE_SECRET, LOCALSTACK_DEFAULT_ACCOUNT
+from pipeline.deploy.outputs import OPERATOR_CLIENT_CONFIG, operator_session, read_flat_outputs
 from stacks import constants
 
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20)
 PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]+")
 
 
@@ -82,22 +79,12 @@ class Deployment:
     @classmethod
     def read(cls, path: Path) -> Deployment:
         """From an outputs file; :class:`BindingError` when there is none."""
-        if not path.is_file():
-            raise BindingError(f"no deployment outputs at {path}: deploy first (make localstack-deploy)")
-        outputs = json.loads(path.read_bytes())
-        # `terraform output -json` nests each value as {"value": ...}; the LocalStack harness writes them flat.
-        flat = {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in outputs.items()}
-        return cls.from_outputs(flat)
+        return cls.from_outputs(read_flat_outputs(path, BindingError))
 
     def session(self, environ: Mapping[str, str]) -> boto3.session.Session:
-        """The caller's credentials; on LocalStack without any, the account id as access key id (LocalStack docs,
-        "Multi-account setups")."""
-        if self.endpoint and not environ.get("AWS_ACCESS_KEY_ID"):
-            account = self.account_id or LOCALSTACK_DEFAULT_ACCOUNT
-            return boto3.session.Session(
-                region_name=self.region, aws_access_key_id=account, aws_secret_access_key=FAKE_SECRET
-            )
-        return boto3.session.Session(region_name=self.region)
+        return operator_session(
+            self.region, localstack=self.endpoint is not None, account_id=self.account_id, environ=environ
+        )
 
 
 @dataclass(frozen=True)
@@ -129,7 +116,7 @@ class MerchantAdmin:
 
     @classmethod
     def connect(cls, deployment: Deployment, session: boto3.session.Session) -> MerchantAdmin:
-        options = {"endpoint_url": deployment.endpoint, "config": _CLIENT_CONFIG}
+        options = {"endpoint_url": deployment.endpoint, "config": OPERATOR_CLIENT_CONFIG}
         return cls(
             deployment,
             dynamodb=session.resource("dynamodb", **options),

@@ -49,6 +49,7 @@ from contracts import (
     RECONCILIATION_SERVICE,
     RECONCILIATION_STILL_STUCK_METRIC,
 )
+from contracts.callers import MERCHANT_ID
 from lambdas.shared import aws
 from lambdas.shared.lifecycle import IN_FLIGHT, PROCESSING_ENDS
 from lambdas.shared.payments import Payment, iso
@@ -66,7 +67,6 @@ BATCH_OPEN = ("RECEIVED", "PROCESSING")
 PAYMENTS_BY_STATUS = "by-status"
 PAYMENTS_BY_MERCHANT = "by-merchant"
 BATCHES_BY_STATUS = "by-status"
-MERCHANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 EXECUTION_NAME = re.compile(r"(pay_[a-f0-9]{32})(?:-r([0-9]+))?")
 
 
@@ -213,31 +213,37 @@ def stuck_payments(rt: ReconciliationRuntime, cutoff: str, merchant_id: str | No
         yield Payment.from_item(item)
 
 
-def unpublished_after_failed_runs(rt: ReconciliationRuntime, since: str, merchant_id: str | None) -> Iterator[Payment]:
-    """Payments whose processing ended but whose event did not go out, found through their workflow runs that
-    ended FAILED, TIMED_OUT or ABORTED since ``since`` (e.g. Notify outlasted its retry budget)."""
-    seen: set[str] = set()
+def closed_unfinished_runs(rt: ReconciliationRuntime, since_ms: int) -> Iterator[str]:
+    """Names of the workflow runs that ended FAILED, TIMED_OUT or ABORTED and started since ``since_ms`` (epoch ms).
+    ListExecutions answers newest first, so each status is read only back to ``since_ms``."""
+    machine = rt.settings.require("state_machine_arn")
     for status in CLOSED_UNFINISHED:
-        paginator = rt.sfn.get_paginator("list_executions")
-        pages = paginator.paginate(stateMachineArn=rt.settings.require("state_machine_arn"), statusFilter=status)
-        for page in pages:
-            for execution in page.get("executions", []):
-                if iso(int(execution["startDate"].timestamp() * 1000)) < since:
-                    break  # newest first: the rest is older
-                payment_id = payment_of_execution(execution["name"])
-                if payment_id is None or payment_id in seen:
-                    continue
-                seen.add(payment_id)
-                payment = rt.store.get(payment_id)
-                if payment is None or payment.status not in PROCESSING_ENDS:
-                    continue  # in flight: the stuck query finds it once it is old enough
-                if merchant_id is not None and payment.merchant_id != merchant_id:
-                    continue
-                if rt.store.published_version(payment_id) < payment.version:
-                    yield payment
-            else:
-                continue
-            break
+        pages = rt.sfn.get_paginator("list_executions").paginate(stateMachineArn=machine, statusFilter=status)
+        for execution in (e for page in pages for e in page.get("executions", [])):
+            if execution["startDate"].timestamp() * 1000 < since_ms:
+                break
+            yield execution["name"]
+
+
+def unpublished_after_failed_runs(
+    rt: ReconciliationRuntime, since_ms: int, merchant_id: str | None
+) -> Iterator[Payment]:
+    """Payments whose processing ended but whose event did not go out, found through their workflow runs that
+    ended FAILED, TIMED_OUT or ABORTED since ``since_ms`` (e.g. Notify outlasted its retry budget). A payment still
+    in flight is left to :func:`stuck_payments`, which finds it once it is old enough."""
+    seen: set[str] = set()
+    for name in closed_unfinished_runs(rt, since_ms):
+        payment_id = payment_of_execution(name)
+        if payment_id is None or payment_id in seen:
+            continue
+        seen.add(payment_id)
+        payment = rt.store.get(payment_id)
+        if payment is None or payment.status not in PROCESSING_ENDS:
+            continue
+        if merchant_id is not None and payment.merchant_id != merchant_id:
+            continue
+        if rt.store.published_version(payment_id) < payment.version:
+            yield payment
 
 
 def redrive(rt: ReconciliationRuntime, payment_id: str) -> str:
@@ -274,9 +280,9 @@ def _age_seconds(rt: ReconciliationRuntime, at: str) -> float:
 def reconcile_payments(rt: ReconciliationRuntime, report: Report, stuck_after: int, merchant_id: str | None) -> None:
     now_ms = rt.clock.now_ms()
     cutoff = iso(now_ms - stuck_after * 1000)
-    since = iso(now_ms - rt.policy.lookback_seconds * 1000)
+    since_ms = now_ms - rt.policy.lookback_seconds * 1000
     counts = report.payments
-    found = [*stuck_payments(rt, cutoff, merchant_id), *unpublished_after_failed_runs(rt, since, merchant_id)]
+    found = [*stuck_payments(rt, cutoff, merchant_id), *unpublished_after_failed_runs(rt, since_ms, merchant_id)]
     for payment in found:
         counts.found += 1
         outcome = redrive(rt, payment.payment_id)
@@ -365,7 +371,7 @@ def parse_request(event: Any, policy: Policy) -> tuple[int, str | None]:
         raise InvalidRequest('expected a scheduled event or {"merchant_id": ..., "stuck_after_seconds": ...}')
     merchant, age = event["merchant_id"], event["stuck_after_seconds"]
     if not isinstance(merchant, str) or not MERCHANT_ID.fullmatch(merchant):
-        raise InvalidRequest("merchant_id must be 1-64 letters, digits, '_' or '-'")
+        raise InvalidRequest("merchant_id must be a merchant id (m_ and 6-32 lowercase letters or digits)")
     if not isinstance(age, int) or isinstance(age, bool) or age < 0:
         raise InvalidRequest("stuck_after_seconds must be a whole number of seconds >= 0")
     return age, merchant

@@ -191,10 +191,7 @@ class BatchStore:
             self._batches.put_item(Item=item, ConditionExpression="attribute_not_exists(batch_id)")
         except ClientError as error:
             if _condition_failed(error):
-                existing: dict[str, Any] = self._batches.get_item(Key={"batch_id": batch_id}, ConsistentRead=True)[
-                    "Item"
-                ]
-                return existing
+                return self.get(batch_id)
             raise
         return None
 
@@ -237,6 +234,7 @@ class BatchStore:
         return item
 
     def get(self, batch_id: str) -> dict[str, Any]:
+        """The batch's item as it is now (strongly consistent)."""
         item: dict[str, Any] = self._batches.get_item(Key={"batch_id": batch_id}, ConsistentRead=True)["Item"]
         return item
 

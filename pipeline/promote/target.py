@@ -22,6 +22,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from pipeline.deploy.outputs import operator_session
 from pipeline.promote.refusals import Reason, Refusal
 
 KINDS = ("aws", "localstack")
@@ -58,11 +59,7 @@ class Target:
 
 def session(target: Target, environ: Mapping[str, str]) -> boto3.session.Session:
     """The boto3 session for ``target``: the caller's credentials; for LocalStack the account id when none are set."""
-    if target.emulated and not environ.get("AWS_ACCESS_KEY_ID"):
-        return boto3.session.Session(
-            region_name=target.region, aws_access_key_id=target.account_id, aws_secret_access_key="test"
-        )
-    return boto3.session.Session(region_name=target.region)
+    return operator_session(target.region, localstack=target.emulated, account_id=target.account_id, environ=environ)
 
 
 def credentials_env(target: Target, made: boto3.session.Session) -> dict[str, str]:

@@ -11,6 +11,7 @@ Queues are read without deleting anything: each message received is hidden while
 
 Storage formats of lambdas/shared/store.py are written out here, not imported: of the Lambda code the pipeline
 imports only ``lambdas.shared.lifecycle`` (the pipeline suite's cache key leaves out the rest of lambdas/).
+tests/unit/stacks/test_invariant_formats.py holds them to what the handlers write and the stack declares.
 """
 
 from __future__ import annotations
@@ -24,12 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.shared.lifecycle import Status
 from pipeline.core.errors import PipelineError
-from pipeline.deploy.apply import FAKE_SECRET, LOCALSTACK_DEFAULT_ACCOUNT
+from pipeline.deploy.outputs import OPERATOR_CLIENT_CONFIG, operator_session, read_flat_outputs
 from stacks import constants
 
 PUBLISHED_PREFIX = "published#"  # lambdas/shared/store.py mark_published: published#<payment_id>, attribute version
@@ -44,7 +44,6 @@ STATES = frozenset(state.value for state in Status)
 PEEK_VISIBILITY_SECONDS = 30  # a message read by the checker is hidden this long at most
 QUEUE_WAIT_SECONDS = 1  # long polling: SQS asks all its servers, so an empty answer means an empty queue
 SQS_BATCH = 10
-_CLIENT_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=20)
 
 
 class InvariantsError(PipelineError):
@@ -196,27 +195,12 @@ class Deployment:
     @classmethod
     def read(cls, path: Path, *, endpoint: str | None = None) -> Deployment:
         """From an outputs file: flat, or ``terraform output -json`` (``{name: {"value": ...}}``)."""
-        if not path.is_file():
-            raise InvariantsError(f"no deployment outputs at {path}: deploy first (make localstack-deploy)")
-        try:
-            outputs = json.loads(path.read_bytes())
-        except ValueError:
-            raise InvariantsError(f"{path} is not JSON") from None
-        if not isinstance(outputs, dict):
-            raise InvariantsError(f"{path} is not a JSON object of outputs")
-        flat = {k: v["value"] if isinstance(v, dict) and "value" in v else v for k, v in outputs.items()}
-        return cls.from_outputs(flat, endpoint=endpoint)
+        return cls.from_outputs(read_flat_outputs(path, InvariantsError), endpoint=endpoint)
 
     def session(self, environ: Mapping[str, str]) -> boto3.session.Session:
-        """The caller's credentials (default chain); on LocalStack without any, the deployment's account id as
-        access key id, as ``pipeline.merchants.Deployment.session`` (LocalStack docs, "Multi-account setups")."""
-        if self.endpoint and not environ.get("AWS_ACCESS_KEY_ID"):
-            return boto3.session.Session(
-                region_name=self.region,
-                aws_access_key_id=self.account_id or LOCALSTACK_DEFAULT_ACCOUNT,
-                aws_secret_access_key=FAKE_SECRET,
-            )
-        return boto3.session.Session(region_name=self.region)
+        return operator_session(
+            self.region, localstack=self.endpoint is not None, account_id=self.account_id, environ=environ
+        )
 
 
 @contextmanager
@@ -270,7 +254,7 @@ class DeployedState:
     @classmethod
     def connect(cls, deployment: Deployment, session: boto3.session.Session) -> DeployedState:
         """Clients of ``session`` aimed at the deployment's endpoint (LocalStack) or AWS."""
-        options = {"endpoint_url": deployment.endpoint, "config": _CLIENT_CONFIG}
+        options = {"endpoint_url": deployment.endpoint, "config": OPERATOR_CLIENT_CONFIG}
         return cls(
             deployment,
             dynamodb=session.resource("dynamodb", **options),

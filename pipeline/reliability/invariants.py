@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -145,7 +145,7 @@ class Violation:
     problem: str
 
     def to_json(self) -> dict[str, str]:
-        return {"invariant": self.invariant, "payment_id": self.payment_id, "kind": self.kind, "problem": self.problem}
+        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -74,25 +74,21 @@ class PlatformAlarms(Construct):
         )
         # Counted by api_handler as an Embedded Metric Format log line (no PutMetricData call): a payment is
         # PENDING without a workflow until its client retries (or the reconciliation picks it up).
-        self._alarm(
+        self._platform_alarm(
             "workflow-start-failed",
             description="Payments were stored but their workflow did not start (api_handler answered 202); "
             "the FailureKind dimension tells transient from permanent causes",
-            namespace=METRICS_NAMESPACE,
+            service=METRICS_SERVICE,
             metric=WORKFLOW_START_FAILED_METRIC,
-            dimensions={"service": METRICS_SERVICE, ENVIRONMENT_DIMENSION: ctx.config.environment},
-            statistic="Sum",
         )
         # Counted by the reconciliation (EMF, both entity types summed): a payment in flight, or a batch file not
         # finished, past the alarm age despite its re-drives; people have to look.
-        self._alarm(
+        self._platform_alarm(
             "reconciliation-still-stuck",
             description="Payments or batch files are still short of the end of their processing past the alarm age "
             "of the reconciliation; the EntityType dimension says which",
-            namespace=METRICS_NAMESPACE,
+            service=RECONCILIATION_SERVICE,
             metric=RECONCILIATION_STILL_STUCK_METRIC,
-            dimensions={"service": RECONCILIATION_SERVICE, ENVIRONMENT_DIMENSION: ctx.config.environment},
-            statistic="Sum",
         )
         for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
             self._alarm(
@@ -111,6 +107,18 @@ class PlatformAlarms(Construct):
             namespace="AWS/States",
             metric="ExecutionThrottled",
             dimensions={"StateMachineArn": state_machine_arn},
+            statistic="Sum",
+        )
+
+    def _platform_alarm(self, purpose: str, *, description: str, service: str, metric: str) -> None:
+        """On a count a handler emits as Embedded Metric Format: namespace paygate, dimensions (service,
+        Environment) (contracts.METRICS_*)."""
+        self._alarm(
+            purpose,
+            description=description,
+            namespace=METRICS_NAMESPACE,
+            metric=metric,
+            dimensions={"service": service, ENVIRONMENT_DIMENSION: self._ctx.config.environment},
             statistic="Sum",
         )
 

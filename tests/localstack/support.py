@@ -18,6 +18,7 @@ import pytest
 from jsonschema import Draft4Validator
 
 from contracts import validator
+from pipeline.build import artifact
 from pipeline.merchants import Deployment, MerchantAdmin, principal
 from tests import aws_clients
 
@@ -200,6 +201,46 @@ class Callers:
         for caller_id in reversed(self.made):
             self.admin.revoke(caller_id, delete_api_key=True)
         self.made.clear()
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACK_DIR = REPO_ROOT / "cdktf.out" / "stacks" / "paygate"  # what `make localstack-e2e` synthesizes and deploys
+
+
+def deployed_stack(deployed: Deployed) -> dict[str, Any]:
+    """The synthesized configuration (cdk.tf.json) of the artifact that was deployed: the test fails if the stack
+    directory holds another one (its digest is not the deployment's ``artifact_sha256``)."""
+    assert artifact.digest(STACK_DIR).sha256 == deployed["artifact_sha256"], f"{STACK_DIR} is not what was deployed"
+    document: dict[str, Any] = json.loads((STACK_DIR / artifact.STACK_FILE).read_text(encoding="utf-8"))
+    return document
+
+
+def set_environment(deployed: Deployed, name: str, variables: dict[str, str]) -> None:
+    """Replace a function's environment and wait until Lambda runs the new configuration."""
+    lambda_ = deployed.client("lambda")
+    lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+    poll(
+        f"{name}'s configuration update",
+        lambda: lambda_.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "Successful",
+        deadline_s=30,
+    )
+
+
+def create_while_the_workflow_cannot_start(
+    deployed: Deployed, api: Api, api_path: DeploymentLock, request: Mapping[str, Any], key: str
+) -> Response:
+    """POST the payment while the API handler points at a state machine that does not exist (a permanent
+    StartExecution failure), under the API path's write lock (no other test's request meets that handler); the
+    handler's environment is put back before the lock is released."""
+    name = deployed.function_name("api-handler")
+    lambda_ = deployed.client("lambda")
+    variables = dict(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
+    with api_path.write():
+        set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": deployed["state_machine_arn"] + "-missing"})
+        try:
+            return api.create(request, key=key)
+        finally:
+            set_environment(deployed, name, variables)
 
 
 def payments_of(tables: Mapping[str, Any], merchant_id: str) -> list[dict[str, Any]]:

@@ -18,23 +18,18 @@ from __future__ import annotations
 
 import datetime
 import io
-import json
 import uuid
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from pipeline.build import artifact
 from stacks.constants import FUNCTION_HANDLERS
 from tests import signed_code
-from tests.localstack.support import Deployed, poll
+from tests.localstack.support import Deployed, deployed_stack, poll
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-STACK_DIR = REPO_ROOT / "cdktf.out" / "stacks" / "paygate"  # what `make localstack-e2e` synthesizes and deploys
 FUNCTIONS = tuple(FUNCTION_HANDLERS)
 # Whose upload the tests sign (for their own function, and to offer signed by the wrong profile or altered).
 TARGET = "batch_processor"
@@ -108,8 +103,7 @@ def test_every_function_reports_the_platform_config_enforcing_the_platform_profi
 
 def test_every_function_runs_the_checked_archive_as_signed_by_the_platform_profile(deployed: Deployed) -> None:
     # The archives' hashes come from the artifact that was deployed, or the test says it reads another one.
-    assert artifact.digest(STACK_DIR).sha256 == deployed["artifact_sha256"], f"{STACK_DIR} is not what was deployed"
-    declared = json.loads((STACK_DIR / artifact.STACK_FILE).read_text(encoding="utf-8"))["resource"]["aws_s3_object"]
+    declared = deployed_stack(deployed)["resource"]["aws_s3_object"]
     archives = {body["key"]: body["source_hash"] for body in declared.values()}
     now = datetime.datetime.now(datetime.UTC)
     for key in FUNCTIONS:

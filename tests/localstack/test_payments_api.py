@@ -16,6 +16,7 @@ from tests.localstack.support import (
     Deployed,
     DeploymentLock,
     assert_contract,
+    create_while_the_workflow_cannot_start,
     payment_request,
     payments_of,
     poll,
@@ -132,17 +133,6 @@ def test_currencies_with_zero_and_three_decimals_are_accepted_and_processed(
     assert json.loads(execution["output"])["status"] == "CAPTURED", execution
 
 
-def set_environment(deployed: Deployed, name: str, variables: dict[str, str]) -> None:
-    """Replace a function's environment and wait until Lambda runs the new configuration."""
-    lambda_ = deployed.client("lambda")
-    lambda_.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
-    poll(
-        f"{name}'s configuration update",
-        lambda: lambda_.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "Successful",
-        deadline_s=30,
-    )
-
-
 def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_starts_it(
     api: Api, deployed: Deployed, tables: dict[str, Any], api_path: DeploymentLock, workflow_tasks: DeploymentLock
 ) -> None:
@@ -155,17 +145,10 @@ def test_a_failed_workflow_start_answers_202_and_a_retry_with_the_same_key_start
     document the alarm's metric comes from (tests/unit/stacks/test_alarms.py checks the alarm reads it).
     """
     name = deployed.function_name("api-handler")
-    lambda_, logs = deployed.client("lambda"), deployed.client("logs")
-    variables = dict(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
-    missing = deployed["state_machine_arn"] + "-missing"
+    logs = deployed.client("logs")
     request, key = payment_request(api.merchant_id), unique("key-")
     since_ms = int(time.time() * 1000) - 1000
-    with api_path.write():  # no other test using the API runs while the handler points elsewhere (conftest.py)
-        set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": missing})
-        try:
-            first = api.create(request, key=key)
-        finally:
-            set_environment(deployed, name, variables)
+    first = create_while_the_workflow_cannot_start(deployed, api, api_path, request, key)
     # The retry starts the workflow: it runs with the other tests, never during a change of the handler or the task
     # function (the workflow's lock first: conftest.py).
     with workflow_tasks.read(), api_path.read():

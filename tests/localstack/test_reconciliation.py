@@ -14,12 +14,13 @@ from tests.localstack.support import (
     Deployed,
     DeploymentLock,
     assert_contract,
+    create_while_the_workflow_cannot_start,
+    deployed_stack,
     payment_request,
     poll,
     unique,
 )
-from tests.localstack.test_code_signing import STACK_DIR
-from tests.localstack.test_payments_api import audit_of, set_environment
+from tests.localstack.test_payments_api import audit_of
 
 
 def reconcile(deployed: Deployed, merchant_id: str) -> dict[str, Any]:
@@ -45,16 +46,8 @@ def test_a_payment_whose_workflow_never_started_ends_captured_once_the_reconcili
     """The 202 path left alone by its client: the payment is stored PENDING, no workflow runs. The reconciliation
     starts the run the API would have started (same execution name), the payment ends CAPTURED, audited and
     notified; a second reconciliation finds nothing; the client's late retry with the same key answers 201."""
-    name = deployed.function_name("api-handler")
-    lambda_ = deployed.client("lambda")
-    variables = dict(lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
     request, key = payment_request(api.merchant_id), unique("key-")
-    with api_path.write():  # no other test using the API runs while the handler points elsewhere (conftest.py)
-        set_environment(deployed, name, {**variables, "STATE_MACHINE_ARN": deployed["state_machine_arn"] + "-gone"})
-        try:
-            first = api.create(request, key=key)
-        finally:
-            set_environment(deployed, name, variables)
+    first = create_while_the_workflow_cannot_start(deployed, api, api_path, request, key)
     with workflow_tasks.read(), api_path.read():
         assert first.status == 202, first.raw
         payment_id = first.body["payment_id"]
@@ -107,7 +100,7 @@ def test_a_payment_whose_workflow_never_started_ends_captured_once_the_reconcili
 def test_the_reconciliation_runs_on_the_schedule_the_deployed_artifact_declares(deployed: Deployed) -> None:
     """The rule is enabled with the artifact's rate, targets the function, and only it may invoke the function on
     EventBridge's behalf (the permission's SourceArn)."""
-    [declared] = json.loads((STACK_DIR / "cdk.tf.json").read_text())["resource"]["aws_cloudwatch_event_rule"].values()
+    [declared] = deployed_stack(deployed)["resource"]["aws_cloudwatch_event_rule"].values()
     events, lambda_ = deployed.client("events"), deployed.client("lambda")
     rule = events.describe_rule(Name=declared["name"])
     assert (rule["State"], rule["ScheduleExpression"]) == ("ENABLED", declared["schedule_expression"]), rule

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,6 +66,21 @@ def lines(n: int, start: int = 0) -> list[str]:
     return [f"ref-{i},m_abcdef12,{100 + i},EUR,item {i}" for i in range(start, start + n)]
 
 
+def die_after_sends(monkeypatch: pytest.MonkeyPatch, rt: Any, sends: int) -> Callable[[], None]:
+    """The function's worker dies after ``sends`` SendMessageBatch calls went through (the next one raises, as a
+    timed-out or killed invocation ends); returns what puts the real client call back."""
+    real = rt.sqs.send_message_batch
+    sent = itertools.count()
+
+    def dying(**kwargs: Any) -> Any:
+        if next(sent) == sends:
+            raise TimeoutError("the invocation ended (timed out or its worker was killed)")
+        return real(**kwargs)
+
+    monkeypatch.setattr(rt.sqs, "send_message_batch", dying)
+    return lambda: monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+
+
 def run(context, event: dict[str, Any]) -> list[dict[str, Any]]:
     batches = bp.handler(event, context)["batches"]
     for batch in batches:
@@ -119,16 +136,7 @@ def test_a_new_version_of_the_same_key_is_a_new_batch(aws, rt, context) -> None:
 def test_a_batch_interrupted_midway_resumes_after_the_last_saved_line(aws, rt, context, monkeypatch) -> None:
     monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
     event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(25))
-    real = rt.sqs.send_message_batch
-    sent = {"n": 0}
-
-    def crash_after_two_groups(**kwargs: Any) -> Any:
-        if sent["n"] == 2:
-            raise TimeoutError("lambda timed out")
-        sent["n"] += 1
-        return real(**kwargs)
-
-    monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_two_groups)
+    restore = die_after_sends(monkeypatch, rt, 2)
     with pytest.raises(TimeoutError):
         bp.handler(event, context)
     # Progress is saved after each PROGRESS_EVERY messages: two groups of 10 went out, the last saved line is
@@ -137,7 +145,7 @@ def test_a_batch_interrupted_midway_resumes_after_the_last_saved_line(aws, rt, c
     assert (item["status"], int(item["enqueued_lines"])) == ("PROCESSING", 21)
     before = [m["reference"] for m in aws.drain(aws.queue_url)]
     assert sorted(before) == sorted(f"ref-{i}" for i in range(20))
-    monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+    restore()
     [batch] = run(context, event)
     assert (batch["status"], batch["accepted"]) == ("COMPLETED", 25)
     references = [m["reference"] for m in aws.drain(aws.queue_url)]
@@ -153,19 +161,10 @@ def test_a_second_invocation_for_a_file_being_processed_enqueues_nothing_until_t
     monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
     event = upload(aws, "incoming/m_abcdef12/a.csv", *lines(25))
     record = event["Records"][0]
-    real = rt.sqs.send_message_batch
-    sent = {"n": 0}
-
-    def crash_after_one_group(**kwargs: Any) -> Any:
-        if sent["n"] == 1:
-            raise TimeoutError("worker killed")
-        sent["n"] += 1
-        return real(**kwargs)
-
-    monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_one_group)
+    restore = die_after_sends(monkeypatch, rt, 1)
     with pytest.raises(TimeoutError):
         bp.process_object(rt, record, owner="request-1", lease_ms=60_000)
-    monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+    restore()
     assert len(aws.drain(aws.queue_url)) == 10
 
     held = bp.process_object(rt, record, owner="request-2", lease_ms=60_000)
@@ -185,19 +184,10 @@ def test_a_lease_that_ran_out_is_taken_by_the_next_invocation_which_resumes_afte
 ) -> None:
     monkeypatch.setattr(bp, "PROGRESS_EVERY", 10)
     record = upload(aws, "incoming/m_abcdef12/a.csv", *lines(15))["Records"][0]
-    real = rt.sqs.send_message_batch
-    calls = {"n": 0}
-
-    def crash_after_one_group(**kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise TimeoutError("worker killed")
-        return real(**kwargs)
-
-    monkeypatch.setattr(rt.sqs, "send_message_batch", crash_after_one_group)
+    restore = die_after_sends(monkeypatch, rt, 1)
     with pytest.raises(TimeoutError):
         bp.process_object(rt, record, owner="request-1", lease_ms=0)  # expired as soon as it was taken
-    monkeypatch.setattr(rt.sqs, "send_message_batch", real)
+    restore()
     resumed = bp.process_object(rt, record, owner="reconciliation-resume", lease_ms=60_000)
     assert (resumed["status"], resumed["accepted"]) == ("COMPLETED", 15)
     assert sorted(m["reference"] for m in aws.drain(aws.queue_url)) == sorted(f"ref-{i}" for i in range(15))

@@ -8,6 +8,7 @@ recorded S3 record is then given to the real batch function to prove it resumes 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from lambdas.batch_processor import handler as bp
 from lambdas.reconciliation import handler as rc
 from lambdas.shared.lifecycle import Event
 from lambdas.shared.payments import iso, new_payment
+from lambdas.shared.runtime import Clock
 from tests.unit.lambdas.conftest import T0_MS, FakeContext
 
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
@@ -164,6 +166,22 @@ def test_a_payment_whose_processing_ended_but_whose_event_never_went_out_gets_a_
     assert executions(aws) == {unpublished: "ABORTED", f"{unpublished}-r1": "RUNNING", published: "ABORTED"}
 
 
+def test_a_failed_run_older_than_the_lookback_is_not_read(aws, rt, context) -> None:
+    """ListExecutions answers newest first: a run that started before the lookback ends the reading."""
+    payment_id = stored(rt, 1, age_s=10)
+    for event in (Event.AUTHORIZE, Event.CAPTURE):
+        rt.store.advance(payment_id, event, now=iso(T0_MS))
+    aws.session.client("stepfunctions").start_execution(
+        stateMachineArn=aws.state_machine_arn, name=payment_id, input="{}"
+    )
+    stop(aws, payment_id)
+    started_ms = int(time.time() * 1000)  # moto dates runs by the real clock
+    rt.clock = Clock(now_ms=lambda: started_ms + (POLICY.lookback_seconds + 60) * 1000)
+    assert rc.handler(SCHEDULED, context)["payments"]["found"] == 0
+    rt.clock = Clock(now_ms=lambda: started_ms + (POLICY.lookback_seconds - 60) * 1000)
+    assert rc.handler(SCHEDULED, context)["redriven_payments"] == [payment_id]
+
+
 def test_in_flight_past_the_alarm_age_counts_as_still_stuck_and_every_count_is_a_metric(
     aws, rt, context, capsys
 ) -> None:
@@ -208,6 +226,7 @@ def test_an_operator_run_for_one_merchant_takes_its_age_and_leaves_others_and_ba
         {"merchant_id": MERCHANT, "stuck_after_seconds": True},
         {"merchant_id": MERCHANT, "stuck_after_seconds": "0"},
         {"merchant_id": "m x", "stuck_after_seconds": 0},
+        {"merchant_id": "M_ABCDEF12", "stuck_after_seconds": 0},
         {"merchant_id": MERCHANT, "stuck_after_seconds": 0, "extra": 1},
         [],
         {"detail-type": "Object Created"},

@@ -332,3 +332,34 @@ def test_any_region_name_is_accepted(region: str) -> None:
 @example("us-east-\u0661")  # ARABIC-INDIC DIGIT ONE: a decimal digit, but not a region number
 def test_any_string_that_is_not_a_region_name_is_refused(region: str) -> None:
     assert refused(region=region).startswith(f"region {region!r} is not a supported AWS region name")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "setting", "says"),
+    [
+        ({"reconciliation_every_minutes": 0}, "reconciliation_every_minutes", "expected 1-1440"),
+        ({"reconciliation_every_minutes": 1441}, "reconciliation_every_minutes", "expected 1-1440"),
+        ({"reconciliation_stuck_after_seconds": 59}, "reconciliation_stuck_after_seconds", "below 60 s"),
+        ({"reconciliation_alarm_after_seconds": 1800}, "reconciliation_alarm_after_seconds", "above the stuck age"),
+        ({"reconciliation_lookback_seconds": 7199}, "reconciliation_lookback_seconds", "at least the alarm age"),
+    ],
+)
+def test_a_reconciliation_setting_out_of_its_range_is_refused_naming_it(
+    overrides: dict[str, Any], setting: str, says: str
+) -> None:
+    """Stuck age 1800 s and alarm age 7200 s by default: the alarm must come after a re-drive had its chance, and a
+    failed run is read back at least as far as the alarm age."""
+    with pytest.raises(ConfigError, match=says) as error:
+        config(**overrides)
+    assert error.value.setting == setting
+
+
+def test_the_reconciliation_settings_at_their_bounds_are_accepted() -> None:
+    cfg = config(
+        reconciliation_every_minutes=1,
+        reconciliation_stuck_after_seconds=60,
+        reconciliation_alarm_after_seconds=61,
+        reconciliation_lookback_seconds=61,
+    )
+    assert (cfg.reconciliation_every_minutes, cfg.reconciliation_lookback_seconds) == (1, 61)
+    assert config(reconciliation_every_minutes=1440).reconciliation_every_minutes == 1440

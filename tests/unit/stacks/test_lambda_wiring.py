@@ -25,6 +25,14 @@ REQUIRED_ENV = {
     "workflow_tasks": {"EVENTS_TOPIC_ARN"},
     "payment_processor": {"IDEMPOTENCY_TABLE", "EVENTS_TOPIC_ARN"},
     "batch_processor": {"BATCHES_TABLE", "PAYMENT_QUEUE_URL"},
+    "reconciliation": {
+        "STATE_MACHINE_ARN",
+        "BATCHES_TABLE",
+        "BATCH_FUNCTION_NAME",
+        "RECONCILE_STUCK_AFTER_SECONDS",
+        "RECONCILE_ALARM_AFTER_SECONDS",
+        "RECONCILE_LOOKBACK_SECONDS",
+    },
 }
 COMMON_ENV = {
     "PAYGATE_ENVIRONMENT",
